@@ -1,0 +1,66 @@
+//! Firmware: how a BIOS image appears in physical memory.
+//!
+//! As on a PC (and QEMU's `pc` machine), the image ends at 4 GiB, so the
+//! reset vector F000:FFF0 (linear FFFFFFF0) is its last 16 bytes, and its
+//! last 128 KiB are also visible just below 1 MiB (E0000-FFFFF) for the
+//! real-mode code that runs after the first far jump.
+
+use ironpc_mmu::{MapError, PhysMem};
+
+/// Size of the window below 1 MiB that shows the end of the BIOS.
+pub const LOW_WINDOW: u64 = 128 * 1024;
+/// Largest image accepted: 16 MiB, what the top of the address space of a
+/// PC chipset decodes as firmware.
+pub const MAX_BIOS: u64 = 16 << 20;
+
+/// Why a firmware image cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BiosError {
+    #[error("firmware image is empty")]
+    Empty,
+    #[error("firmware image is {0} bytes; it must be a multiple of 4 KiB and at most 16 MiB")]
+    BadSize(u64),
+    #[error("cannot map the firmware: {0}")]
+    Map(#[from] MapError),
+}
+
+/// Maps `image` as the system BIOS.
+pub fn map_bios(mem: &mut PhysMem, image: &[u8]) -> Result<(), BiosError> {
+    let size = image.len() as u64;
+    if size == 0 {
+        return Err(BiosError::Empty);
+    }
+    if size % 4096 != 0 || size > MAX_BIOS {
+        return Err(BiosError::BadSize(size));
+    }
+    let base = (1u64 << 32) - size;
+    mem.add_rom(base, image)?;
+    let low = size.min(LOW_WINDOW);
+    mem.alias_rom(base, size - low, (1 << 20) - low, low)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_vector_is_visible_high_and_low() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut img = vec![0u8; 64 * 1024];
+        img[0xFFF0] = 0xEA;
+        map_bios(&mut mem, &img).unwrap();
+        let mut b = [0];
+        mem.read(0xFFFF_FFF0, &mut b);
+        assert_eq!(b[0], 0xEA);
+        mem.read(0xF_FFF0, &mut b);
+        assert_eq!(b[0], 0xEA);
+    }
+
+    #[test]
+    fn odd_sizes_are_rejected() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        assert!(matches!(map_bios(&mut mem, &[0; 100]), Err(BiosError::BadSize(100))));
+        assert!(matches!(map_bios(&mut mem, &[]), Err(BiosError::Empty)));
+    }
+}

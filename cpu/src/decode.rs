@@ -1,0 +1,183 @@
+//! Instruction fetch and the decoded-block cache.
+//!
+//! A block is a run of instructions decoded from one physical page (the
+//! last one may spill into the next page) that ends at the first
+//! instruction that can change control flow. Blocks are keyed by physical
+//! address and decode mode, so the same code reached through different
+//! linear addresses is decoded once; the pages they came from are marked
+//! in the physical map's code bitmap so a write to them drops the blocks
+//! (DESIGN.md invariant 3).
+
+use crate::{fault::Fault, ops, state::sreg, Cpu, Env};
+use iced_x86::{Code, Decoder, DecoderError, DecoderOptions, FlowControl, Instruction};
+use ironpc_mmu::{Access, PAGE_MASK, PAGE_SIZE};
+use rustc_hash::FxHashMap;
+use std::rc::Rc;
+
+/// Longest x86 instruction.
+const MAX_INSN: usize = 15;
+/// Longest block, so that a block's instructions stay in cache and the
+/// executor gets back to its interrupt check regularly.
+const MAX_BLOCK: usize = 48;
+/// Blocks kept before the whole cache is dropped.
+const MAX_BLOCKS: usize = 1 << 16;
+
+/// An instruction ready to execute.
+pub(crate) struct Decoded {
+    pub insn: Instruction,
+    pub handler: ops::Handler,
+    /// EIP of the next instruction (wrapped to 16 bits in 16-bit code).
+    pub next_ip: u64,
+}
+
+pub(crate) struct Block {
+    pub insns: Box<[Decoded]>,
+}
+
+/// Decoded blocks of one CPU.
+#[derive(Default)]
+pub(crate) struct BlockCache {
+    blocks: FxHashMap<u64, Rc<Block>>,
+    /// Physical page number -> keys of the blocks decoded from it.
+    by_page: FxHashMap<u64, Vec<u64>>,
+}
+
+/// Cache key: physical address in the low 48 bits, decode bitness above.
+fn key(phys: u64, bitness: u32) -> u64 {
+    phys | u64::from(bitness) << 56
+}
+
+impl BlockCache {
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.by_page.clear();
+    }
+
+    /// Drops every block decoded from physical page `page`.
+    pub fn invalidate_page(&mut self, page: u64) {
+        if let Some(keys) = self.by_page.remove(&page) {
+            // A block spanning two pages is also listed under the other
+            // page; that list keeps a stale key, which is harmless.
+            for k in keys {
+                self.blocks.remove(&k);
+            }
+        }
+    }
+}
+
+impl Cpu {
+    /// Drops blocks on pages written since the last look.
+    pub(crate) fn invalidate_written_code(&mut self, env: &mut Env) {
+        if env.mem.has_code_writes() {
+            for page in env.mem.take_code_writes() {
+                self.cache.invalidate_page(page);
+            }
+        }
+    }
+
+    /// The block starting at CS:EIP, decoding it if needed.
+    #[inline]
+    pub(crate) fn block_at(&mut self, env: &mut Env) -> Result<Rc<Block>, Fault> {
+        let cs = self.state.seg[sreg::CS];
+        let eip = self.state.rip & 0xFFFF_FFFF;
+        if eip > u64::from(cs.limit) {
+            return Err(Fault::gp(0));
+        }
+        let lin = cs.base.wrapping_add(eip) & 0xFFFF_FFFF;
+        let user = self.user();
+        let phys = match self.tlb.lookup(lin, user) {
+            Some(e) if e.exec_tag == lin & PAGE_MASK => e.phys | (lin & !PAGE_MASK),
+            _ => self.translate(env, lin, Access::Execute, user)?,
+        };
+        let bitness = if self.state.code32() { 32 } else { 16 };
+        if let Some(b) = self.cache.blocks.get(&key(phys, bitness)) {
+            return Ok(b.clone());
+        }
+        self.decode_block(env, lin, phys, eip, bitness)
+    }
+
+    #[inline(never)]
+    fn decode_block(&mut self, env: &mut Env, lin: u64, phys: u64, eip: u64, bitness: u32) -> Result<Rc<Block>, Fault> {
+        if self.cache.blocks.len() >= MAX_BLOCKS {
+            self.cache.clear();
+        }
+        let cs_limit = u64::from(self.state.seg[sreg::CS].limit);
+        // Bytes available before the CS limit, counted from EIP.
+        let before_limit = (cs_limit - eip + 1) as usize;
+        let in_page = (PAGE_SIZE - (phys & !PAGE_MASK)) as usize;
+        let mut buf = [0u8; PAGE_SIZE as usize + MAX_INSN];
+        let avail = in_page.min(before_limit);
+        env.mem.read(phys, &mut buf[..avail]);
+
+        let mut insns = Vec::with_capacity(8);
+        let mut pages = [phys / PAGE_SIZE, phys / PAGE_SIZE];
+        let ip_mask = if bitness == 16 { 0xFFFF } else { 0xFFFF_FFFF };
+        let mut decoder = Decoder::with_ip(bitness, &buf[..avail], eip, DecoderOptions::NONE);
+        let mut insn = Instruction::default();
+        while decoder.can_decode() && insns.len() < MAX_BLOCK {
+            let pos = decoder.position();
+            decoder.decode_out(&mut insn);
+            if decoder.last_error() == DecoderError::NoMoreBytes {
+                break;
+            }
+            let end = insn.flow_control() != FlowControl::Next || insn.code() == Code::INVALID;
+            insns.push(self.prepare(insn, ip_mask));
+            if end || pos + insn.len() >= avail {
+                break;
+            }
+        }
+        if insns.is_empty() {
+            // The first instruction runs past the page (or the CS limit).
+            let spill = self.fetch_spill(env, lin, avail, before_limit, &mut buf)?;
+            let total = avail + spill;
+            let mut decoder = Decoder::with_ip(bitness, &buf[..total], eip, DecoderOptions::NONE);
+            decoder.decode_out(&mut insn);
+            if decoder.last_error() == DecoderError::NoMoreBytes {
+                // Not enough bytes even with the next page: the limit ends it.
+                return Err(Fault::gp(0));
+            }
+            if insn.len() > avail {
+                let next_lin = (lin & PAGE_MASK).wrapping_add(PAGE_SIZE) & 0xFFFF_FFFF;
+                pages[1] = self.translate(env, next_lin, Access::Execute, self.user())? / PAGE_SIZE;
+            }
+            insns.push(self.prepare(insn, ip_mask));
+        }
+        for &p in &pages {
+            env.mem.mark_code(p);
+        }
+        // Marking code moved the epoch: drop fast write tags before any store.
+        self.tlb.sync(env.mem);
+        let block = Rc::new(Block { insns: insns.into_boxed_slice() });
+        let k = key(phys, bitness);
+        self.cache.blocks.insert(k, block.clone());
+        for p in if pages[0] == pages[1] { &pages[..1] } else { &pages[..] } {
+            self.cache.by_page.entry(*p).or_default().push(k);
+        }
+        Ok(block)
+    }
+
+    /// Reads up to `MAX_INSN` bytes from the next page into `buf[avail..]`
+    /// (only as far as the CS limit allows). Fetching may page-fault.
+    fn fetch_spill(
+        &mut self,
+        env: &mut Env,
+        lin: u64,
+        avail: usize,
+        before_limit: usize,
+        buf: &mut [u8],
+    ) -> Result<usize, Fault> {
+        let want = MAX_INSN.min(before_limit.saturating_sub(avail));
+        if want == 0 {
+            return Err(Fault::gp(0));
+        }
+        let next_lin = (lin & PAGE_MASK).wrapping_add(PAGE_SIZE) & 0xFFFF_FFFF;
+        let user = self.user();
+        let phys = self.translate(env, next_lin, Access::Execute, user)?;
+        env.mem.read(phys, &mut buf[avail..avail + want]);
+        Ok(want)
+    }
+
+    fn prepare(&self, insn: Instruction, ip_mask: u64) -> Decoded {
+        Decoded { handler: ops::handler_for(&insn), next_ip: insn.next_ip() & ip_mask, insn }
+    }
+}

@@ -1,0 +1,109 @@
+//! The interpreter: one handler per instruction form, dispatched through a
+//! table indexed by iced-x86's `Code`.
+//!
+//! Each module registers the forms it implements. A form nobody registered
+//! raises #UD, as an opcode this CPU model does not have would; the list
+//! of registered forms is what CPUID and the conformance sweep go by.
+
+mod operand;
+
+pub(crate) use operand::*;
+
+use crate::{fault::Fault, Cpu, Env};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind};
+use std::sync::OnceLock;
+
+/// Executes one decoded instruction. On entry `cpu.state.rip` already holds
+/// the address of the next instruction; a handler that branches overwrites
+/// it. On error the executor restores EIP to the faulting instruction.
+pub(crate) type Handler = fn(&mut Cpu, &mut Env, &Instruction) -> Result<(), Fault>;
+
+/// The handler table under construction.
+pub(crate) struct Table {
+    handlers: Vec<Option<Handler>>,
+}
+
+impl Table {
+    /// Registers `h` for `code`. Registering a code twice is a bug in the
+    /// interpreter's tables, caught by the unit test below.
+    pub fn set(&mut self, code: Code, h: Handler) {
+        let slot = &mut self.handlers[code as usize];
+        debug_assert!(slot.is_none(), "{code:?} registered twice");
+        *slot = Some(h);
+    }
+
+    /// Registers `h` for several codes.
+    pub fn set_all(&mut self, codes: &[Code], h: Handler) {
+        for &c in codes {
+            self.set(c, h);
+        }
+    }
+}
+
+static TABLE: OnceLock<Vec<Option<Handler>>> = OnceLock::new();
+
+fn table() -> &'static [Option<Handler>] {
+    TABLE.get_or_init(|| {
+        let mut t = Table { handlers: vec![None; Code::values().len()] };
+        register_all(&mut t);
+        t.handlers
+    })
+}
+
+fn register_all(t: &mut Table) {
+    data::register(t);
+    branch::register(t);
+    io::register(t);
+}
+
+mod branch;
+mod data;
+mod io;
+
+/// Whether the interpreter implements `code`.
+pub fn implemented(code: Code) -> bool {
+    table()[code as usize].is_some()
+}
+
+/// The handler for a decoded instruction, with the LOCK prefix rules
+/// applied at decode time: LOCK is allowed only on the read-modify-write
+/// instructions, and only with a memory destination (SDM "LOCK").
+pub(crate) fn handler_for(i: &Instruction) -> Handler {
+    if i.has_lock_prefix() && !lockable(i) {
+        return undefined;
+    }
+    table()[i.code() as usize].unwrap_or(unimplemented)
+}
+
+fn lockable(i: &Instruction) -> bool {
+    use Mnemonic::*;
+    matches!(
+        i.mnemonic(),
+        Add | Adc | And | Btc | Btr | Bts | Cmpxchg | Cmpxchg8b | Dec | Inc | Neg | Not | Or | Sbb | Sub | Xor | Xadd | Xchg
+    ) && i.op_count() > 0
+        && i.op0_kind() == OpKind::Memory
+}
+
+/// Invalid opcodes, UD2 and misused prefixes.
+pub(crate) fn undefined(_: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
+    Err(Fault::UD)
+}
+
+/// A valid encoding this CPU model does not implement: #UD, as a CPU
+/// without the feature raises, with a log line for whoever looks.
+fn unimplemented(_: &mut Cpu, _: &mut Env, i: &Instruction) -> Result<(), Fault> {
+    log::debug!("unimplemented instruction {:?} at {:#x}", i.code(), i.ip());
+    Err(Fault::UD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_builds_without_duplicates() {
+        // `Table::set` asserts on duplicates in debug builds.
+        assert!(implemented(Code::Mov_r32_rm32));
+        assert!(!implemented(Code::INVALID));
+    }
+}

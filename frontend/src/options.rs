@@ -1,0 +1,110 @@
+//! The command line.
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// Run an x86 PC.
+#[derive(Parser, Debug)]
+#[command(name = "ironpc", version, about)]
+pub struct Options {
+    /// Firmware image, mapped so that it ends at 4 GiB (its last 128 KiB
+    /// also below 1 MiB); the CPU starts at its reset vector F000:FFF0.
+    #[arg(long, value_name = "FILE")]
+    pub bios: PathBuf,
+
+    /// Guest RAM, with an optional K, M or G suffix.
+    #[arg(long, short = 'm', default_value = "128M", value_parser = parse_size)]
+    pub memory: Size,
+
+    /// Where the screen goes. Only `none` exists in this build.
+    #[arg(long, value_enum, default_value = "none")]
+    pub display: Display,
+
+    /// Debug console output: stdio, file:PATH or none.
+    #[arg(long, default_value = "none", value_parser = parse_sink)]
+    pub debugcon: Sink,
+
+    /// I/O port of the debug console.
+    #[arg(long, default_value = "0xe9", value_parser = parse_port)]
+    pub debugcon_port: u16,
+
+    /// Adds an isa-debug-exit device at PORT: a guest write of V exits with
+    /// status (V << 1) | 1.
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    pub exit_port: Option<u16>,
+
+    /// Stop after this many guest instructions (exit status 3).
+    #[arg(long, value_name = "N")]
+    pub max_instructions: Option<u64>,
+}
+
+/// `--display` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Display {
+    None,
+    Sdl,
+}
+
+/// A byte count.
+#[derive(Clone, Copy, Debug)]
+pub struct Size(pub u64);
+
+/// Where a byte stream goes.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    None,
+    Stdio,
+    File(PathBuf),
+}
+
+fn parse_size(s: &str) -> Result<Size, String> {
+    let (digits, shift) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 20),
+        Some('g' | 'G') => (&s[..s.len() - 1], 30),
+        _ => (s, 20),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a size like 64M or 1G"))?;
+    n.checked_mul(1 << shift).map(Size).ok_or_else(|| format!("`{s}` is too large"))
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    v.map_err(|_| format!("`{s}` is not an I/O port (0..=65535, decimal or 0x hex)"))
+}
+
+fn parse_sink(s: &str) -> Result<Sink, String> {
+    match s {
+        "none" => Ok(Sink::None),
+        "stdio" => Ok(Sink::Stdio),
+        _ => match s.strip_prefix("file:") {
+            Some(p) if !p.is_empty() => Ok(Sink::File(PathBuf::from(p))),
+            _ => Err(format!("`{s}` is not stdio, file:PATH or none")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_default_to_megabytes() {
+        assert_eq!(parse_size("16").unwrap().0, 16 << 20);
+        assert_eq!(parse_size("512K").unwrap().0, 512 << 10);
+        assert_eq!(parse_size("1G").unwrap().0, 1 << 30);
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn ports_and_sinks() {
+        assert_eq!(parse_port("0xf4").unwrap(), 0xF4);
+        assert_eq!(parse_port("233").unwrap(), 233);
+        assert!(parse_port("70000").is_err());
+        assert!(matches!(parse_sink("file:/tmp/x").unwrap(), Sink::File(_)));
+        assert!(parse_sink("file:").is_err());
+    }
+}

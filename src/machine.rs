@@ -1,0 +1,102 @@
+//! The machine: CPU, memory and board, and the loop that runs them.
+
+use crate::board::Board;
+use ironpc_cpu::{Cpu, Env, RunExit, Shutdown};
+use ironpc_devices::{debug_exit::DebugExit, debugcon::DebugCon};
+use ironpc_mmu::PhysMem;
+use std::io::Write;
+
+/// How to build a machine.
+pub struct Config {
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    /// The firmware image (mapped below 4 GiB and below 1 MiB).
+    pub bios: Vec<u8>,
+    /// Debug console port and where its bytes go.
+    pub debugcon: Option<(u16, Box<dyn Write + Send>)>,
+    /// isa-debug-exit port.
+    pub exit_port: Option<u16>,
+}
+
+/// Why a machine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("cannot allocate {size} bytes of guest RAM: {source}")]
+    Ram { size: u64, source: std::io::Error },
+    #[error("guest RAM must be between 1 MiB and 3 GiB (asked for {0} bytes)")]
+    RamSize(u64),
+    #[error(transparent)]
+    Bios(#[from] ironpc_bios::BiosError),
+}
+
+/// Why [`Machine::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest asked to exit through isa-debug-exit, with this status.
+    DebugExit(i32),
+    /// The CPU shut down after a triple fault.
+    TripleFault { cs: u16, eip: u32 },
+    /// The CPU halted and nothing can wake it.
+    HaltedForever { cs: u16, eip: u32 },
+    /// The instruction limit was reached.
+    InstructionLimit,
+}
+
+/// A PC.
+pub struct Machine {
+    pub cpu: Cpu,
+    pub mem: PhysMem,
+    pub board: Board,
+}
+
+/// Largest RAM below the 32-bit PCI/firmware hole.
+const MAX_RAM: u64 = 3 << 30;
+/// Instructions run between checks of the board (exit requests, limits).
+const SLICE: u64 = 100_000;
+
+impl Machine {
+    /// Builds a machine and puts the CPU at its reset vector.
+    pub fn new(config: Config) -> Result<Self, MachineError> {
+        if config.memory < (1 << 20) || config.memory > MAX_RAM {
+            return Err(MachineError::RamSize(config.memory));
+        }
+        let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
+        ironpc_bios::map_bios(&mut mem, &config.bios)?;
+        let board = Board {
+            debugcon: config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink))),
+            debug_exit: config.exit_port.map(DebugExit::new),
+        };
+        Ok(Self { cpu: Cpu::new(), mem, board })
+    }
+
+    /// Runs until the guest exits, the CPU shuts down or halts for good, or
+    /// `max_instructions` have retired.
+    pub fn run(&mut self, max_instructions: Option<u64>) -> Exit {
+        let limit = max_instructions.unwrap_or(u64::MAX);
+        let exit = loop {
+            let left = limit.saturating_sub(self.cpu.icount);
+            if left == 0 {
+                break Exit::InstructionLimit;
+            }
+            let mut env = Env { mem: &mut self.mem, bus: &mut self.board };
+            let r = self.cpu.run(&mut env, left.min(SLICE));
+            if let Some(status) = self.board.debug_exit.as_ref().and_then(|d| d.requested) {
+                break Exit::DebugExit(status);
+            }
+            let (cs, eip) = (self.cpu.state.seg[1].selector, self.cpu.state.rip as u32);
+            match r {
+                RunExit::Budget => {}
+                RunExit::Shutdown => match self.cpu.shutdown {
+                    Some(Shutdown::TripleFault) | None => break Exit::TripleFault { cs, eip },
+                },
+                // No interrupt sources exist on the bare board yet, so a
+                // halted CPU stays halted.
+                RunExit::Halted => break Exit::HaltedForever { cs, eip },
+            }
+        };
+        if let Some(d) = self.board.debugcon.as_mut() {
+            d.flush();
+        }
+        exit
+    }
+}
