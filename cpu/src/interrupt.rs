@@ -62,6 +62,7 @@ impl Cpu {
     /// (faults) or after it (traps), escalating to #DF and then to a triple
     /// fault (shutdown) as SDM table 6-5 prescribes.
     pub(crate) fn exception(&mut self, env: &mut Env, f: Fault) {
+        self.icount += 1;
         let mut cur = f;
         loop {
             let code = cur.has_code.then_some(cur.code);
@@ -89,6 +90,7 @@ impl Cpu {
 
     /// Delivers an external interrupt (INTR or NMI).
     pub(crate) fn external_interrupt(&mut self, env: &mut Env, v: u8) {
+        self.icount += 1;
         if let Err(f) = self.interrupt(env, v, Source::External, None) {
             self.exception(env, f);
         }

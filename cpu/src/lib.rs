@@ -14,6 +14,7 @@ mod decode;
 mod exec;
 pub mod fault;
 pub mod flags;
+pub mod fuzz;
 mod interrupt;
 mod mem;
 pub mod msr;
@@ -64,7 +65,10 @@ pub enum Shutdown {
 pub struct Cpu {
     pub state: CpuState,
     pub tlb: Tlb,
-    /// Retired instructions since reset (the virtual clock counts these).
+    /// Retired instructions plus delivered exceptions and interrupts since
+    /// reset: the unit of the run budget and of the virtual clock. Events
+    /// count so that a guest stuck in a fault loop (a handler that faults
+    /// again at once) still uses up its budget and hands control back.
     pub icount: u64,
     /// HLT executed; waiting for an interrupt.
     pub halted: bool,
