@@ -32,19 +32,28 @@ pub(crate) struct Decoded {
 
 pub(crate) struct Block {
     pub insns: Box<[Decoded]>,
+    /// Offset just past the last instruction, relative to the first one:
+    /// a block may only run while all of it lies within the CS limit.
+    len: u64,
 }
 
 /// Decoded blocks of one CPU.
 #[derive(Default)]
 pub(crate) struct BlockCache {
-    blocks: FxHashMap<u64, Rc<Block>>,
+    blocks: FxHashMap<Key, Rc<Block>>,
     /// Physical page number -> keys of the blocks decoded from it.
-    by_page: FxHashMap<u64, Vec<u64>>,
+    by_page: FxHashMap<u64, Vec<Key>>,
 }
 
-/// Cache key: physical address in the low 48 bits, decode bitness above.
-fn key(phys: u64, bitness: u32) -> u64 {
-    phys | u64::from(bitness) << 56
+/// Cache key: physical address with the decode bitness in the top byte,
+/// and EIP. EIP belongs in the key because decoded instructions carry it
+/// (branch targets, the next EIP): the same bytes reached at another EIP,
+/// through another segment base or another linear mapping, are another
+/// block.
+type Key = (u64, u64);
+
+fn key(phys: u64, bitness: u32, eip: u64) -> Key {
+    (phys | u64::from(bitness) << 56, eip)
 }
 
 impl BlockCache {
@@ -90,8 +99,12 @@ impl Cpu {
             _ => self.translate(env, lin, Access::Execute, user)?,
         };
         let bitness = if self.state.code32() { 32 } else { 16 };
-        if let Some(b) = self.cache.blocks.get(&key(phys, bitness)) {
-            return Ok(b.clone());
+        if let Some(b) = self.cache.blocks.get(&key(phys, bitness, eip)) {
+            if eip + b.len - 1 <= u64::from(cs.limit) {
+                return Ok(b.clone());
+            }
+            // Decoded under a larger CS limit: decode again, only as far as
+            // this limit allows (and let the new block replace the old).
         }
         self.decode_block(env, lin, phys, eip, bitness)
     }
@@ -147,8 +160,9 @@ impl Cpu {
         }
         // Marking code moved the epoch: drop fast write tags before any store.
         self.tlb.sync(env.mem);
-        let block = Rc::new(Block { insns: insns.into_boxed_slice() });
-        let k = key(phys, bitness);
+        let len = insns.last().map_or(1, |d| d.insn.next_ip() - eip);
+        let block = Rc::new(Block { insns: insns.into_boxed_slice(), len });
+        let k = key(phys, bitness, eip);
         self.cache.blocks.insert(k, block.clone());
         for p in if pages[0] == pages[1] { &pages[..1] } else { &pages[..] } {
             self.cache.by_page.entry(*p).or_default().push(k);

@@ -27,7 +27,13 @@ impl Cpu {
         };
         if let Some(e) = self.tlb.lookup(lin, user) {
             if e.perm & need != 0 {
-                return Ok(e.phys | (lin & !PAGE_MASK));
+                let phys = e.phys;
+                if access == Access::Write {
+                    // The page may have become eligible for fast writes
+                    // since the entry was filled (now dirty, code dropped).
+                    self.tlb.enable_fast_write(env.mem, lin, user);
+                }
+                return Ok(phys | (lin & !PAGE_MASK));
             }
         }
         let regs = paging::PagingRegs { cr0: self.state.cr0, cr3: self.state.cr3, cr4: self.state.cr4, efer: self.state.efer };

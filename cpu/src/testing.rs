@@ -233,4 +233,33 @@ mod tests {
         m.run(5);
         assert_eq!(m.bus.outs, vec![(0xE9, 1, 0x42)]);
     }
+
+    #[test]
+    fn same_code_through_another_segment_base_branches_relative_to_its_own_eip() {
+        let mut m = TestMachine::real();
+        // jmp short +1; hlt; mov al, 0x55; out 0xe9, al
+        m.load_code(&[0xEB, 0x01, 0xF4, 0xB0, 0x55, 0xE6, 0xE9]);
+        m.run(3);
+        // The same bytes, now reached as 0FF0:0100 (same physical address).
+        let s = &mut m.cpu.state;
+        s.seg[sreg::CS] = Segment::real(0x0FF0, 0xFFFF, attr::REAL_DATA);
+        s.rip = 0x100;
+        m.run(3);
+        assert_eq!(m.bus.outs, vec![(0xE9, 1, 0x55), (0xE9, 1, 0x55)]);
+        assert_eq!(m.cpu.state.rip, 0x107);
+    }
+
+    #[test]
+    fn a_cached_block_does_not_run_past_a_smaller_cs_limit() {
+        let mut m = TestMachine::flat32();
+        // nop x4; hlt   (decoded once with a 4 GiB limit)
+        m.load_code(&[0x90, 0x90, 0x90, 0x90, 0xF4]);
+        m.run(1);
+        m.cpu.state.rip = CODE_BASE;
+        m.cpu.state.seg[sreg::CS].limit = (CODE_BASE + 1) as u32;
+        m.set_int_gate(0x4000, 13, 0x5000, 0);
+        m.run(3);
+        // Two NOPs fit, the third is beyond the limit: #GP with EIP at it.
+        assert_eq!(m.read_u32(crate::testing::STACK_TOP - 12) as u64, CODE_BASE + 2, "faulting EIP pushed");
+    }
 }

@@ -7,14 +7,27 @@
 mod options;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{error::ErrorKind, Parser};
 use ironpc::{Config, Exit, Machine};
 use options::{Display, Options, Sink};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
-    let opts = Options::parse();
+    let opts = match Options::try_parse() {
+        Ok(o) => o,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line naming the problem, not clap's whole usage text.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("ironpc: {first} (see ironpc --help)");
+            return ExitCode::from(2);
+        }
+    };
     match run(opts) {
         Ok(code) => code,
         Err(e) => {

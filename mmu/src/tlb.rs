@@ -175,6 +175,21 @@ impl Tlb {
         e
     }
 
+    /// Gives the entry for `lin` its fast write tag if the page now allows
+    /// it: writable, guest RAM, dirty, holding no code.
+    pub fn enable_fast_write(&mut self, mem: &PhysMem, lin: u64, user: bool) {
+        let e = &mut self.entries[user as usize][index(lin)];
+        let page = lin & PAGE_MASK;
+        if e.tag == page
+            && e.write_tag != page
+            && e.perm & perm::WRITE != 0
+            && matches!(mem.region(e.phys), Region::Ram { .. })
+            && mem.write_fast_ok(e.phys / PAGE_SIZE)
+        {
+            e.write_tag = page;
+        }
+    }
+
     /// Fast read of `N` (1, 2, 4 or 8) bytes, little endian. `None` on a
     /// miss or when the access crosses a page.
     #[inline(always)]
