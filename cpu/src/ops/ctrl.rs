@@ -33,8 +33,7 @@ pub(super) fn register(t: &mut Table) {
 
 /// CR0 bits software can write; the rest are reserved and ignored. ET is
 /// hard-wired to 1 on P6 parts.
-const CR0_WRITABLE: u64 =
-    cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG;
+const CR0_WRITABLE: u64 = cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG;
 /// CR0 bits whose change invalidates cached translations.
 const CR0_PAGING: u64 = cr0::PE | cr0::WP | cr0::PG;
 /// CR4 bits whose change invalidates cached translations (toggling PGE
