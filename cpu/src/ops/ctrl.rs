@@ -40,22 +40,23 @@ const CR0_PAGING: u64 = cr0::PE | cr0::WP | cr0::PG;
 /// drops global entries too).
 const CR4_PAGING: u64 = cr4::PSE | cr4::PAE | cr4::PGE;
 /// CPUID.1:EDX bits that enable CR4 bits (not in `cpuid::edx1` yet).
-const EDX1_MCE: u32 = 1 << 7;
 const EDX1_FXSR: u32 = 1 << 24;
 const EDX1_SSE: u32 = 1 << 25;
 
 /// The CR4 bits this model has: derived from what CPUID advertises, so a
-/// feature added there becomes settable here. PCE exists on every P6.
+/// feature added there becomes settable here. PCE exists on every P6, and
+/// MCE is accepted as Bochs does: no machine check is ever raised, so
+/// enabling them is harmless, and guests that set it unconditionally keep
+/// working.
 fn cr4_valid() -> u64 {
     let f = cpuid::FEATURES_EDX;
-    let mut v = cr4::PCE;
+    let mut v = cr4::PCE | cr4::MCE;
     for (feature, bits) in [
         (edx1::VME, cr4::VME | cr4::PVI),
         (edx1::TSC, cr4::TSD),
         (edx1::DE, cr4::DE),
         (edx1::PSE, cr4::PSE),
         (edx1::PAE, cr4::PAE),
-        (EDX1_MCE, cr4::MCE),
         (edx1::PGE, cr4::PGE),
         (EDX1_FXSR, cr4::OSFXSR),
         (EDX1_SSE, cr4::OSXMMEXCPT),
@@ -101,7 +102,9 @@ impl Cpu {
             return Err(Fault::gp(0));
         }
         let old = self.state.cr0;
-        if (old ^ new) & cr0::PG != 0 {
+        // SDM 4.4.1: PDPTEs are loaded when PAE paging will be in use and
+        // PG, CD or NW changes.
+        if (old ^ new) & (cr0::PG | cr0::CD | cr0::NW) != 0 {
             check_pdptes(env, new, self.state.cr3, self.state.cr4)?;
         }
         self.state.cr0 = new;
@@ -200,10 +203,12 @@ const DR7_WRITABLE: u64 = 0xFFFF_23FF;
 /// DR7.GD: general detect, any debug-register access faults.
 const DR7_GD: u64 = 1 << 13;
 
-/// The debug register a MOV DR names, after the checks every access makes:
-/// #UD for DR8+ and (with CR4.DE) DR4/DR5, which otherwise alias DR6/DR7;
-/// #GP(0) above CPL 0; #DB with DR6.BD while DR7.GD is set. The processor
-/// clears GD on that #DB so the handler can use the debug registers.
+/// The debug register a MOV DR names, after the checks every access makes,
+/// in the order Bochs models them: #UD for DR8+ and (with CR4.DE) DR4/DR5,
+/// which otherwise alias DR6/DR7; #DB with DR6.BD while DR7.GD is set
+/// (general detect comes before the privilege check); #GP(0) above CPL 0.
+/// The processor clears GD on that #DB so the handler can use the debug
+/// registers.
 fn dr_access(cpu: &mut Cpu, r: Register) -> Result<usize, Fault> {
     let n = (r as usize).wrapping_sub(Register::DR0 as usize);
     let n = match n {
@@ -211,12 +216,12 @@ fn dr_access(cpu: &mut Cpu, r: Register) -> Result<usize, Fault> {
         4 | 5 if cpu.state.cr4 & cr4::DE == 0 => n + 2,
         _ => return Err(Fault::UD),
     };
-    require_cpl0(cpu)?;
     if cpu.state.dr[7] & DR7_GD != 0 {
         cpu.state.dr[6] |= DR6_BD;
         cpu.state.dr[7] &= !DR7_GD;
         return Err(Fault::DB);
     }
+    require_cpl0(cpu)?;
     Ok(n)
 }
 
@@ -945,7 +950,7 @@ mod tests {
     #[test]
     fn cr4_mask_follows_cpuid() {
         let valid = super::cr4_valid();
-        assert_eq!(valid & (cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::MCE), 0);
-        assert_eq!(valid & (cr4::VME | cr4::PVI | cr4::PSE | cr4::PAE | cr4::PGE | cr4::DE | cr4::TSD), 0xBF & !cr4::MCE);
+        assert_eq!(valid & (cr4::OSFXSR | cr4::OSXMMEXCPT), 0, "no FXSR/SSE advertised");
+        assert_eq!(valid, 0x1FF, "VME PVI TSD DE PSE PAE MCE PGE PCE");
     }
 }
