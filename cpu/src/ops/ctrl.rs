@@ -587,6 +587,25 @@ mod tests {
     }
 
     #[test]
+    fn setting_cr0_wp_drops_cached_write_permission() {
+        let mut m = paged();
+        // Read-only supervisor page: writable at CPL 0 only while WP = 0.
+        m.mem.write(PT + (HOLE >> 12) * 4, &0x50_0001u32.to_le_bytes());
+        m.cpu.state.gpr[6] = m.cpu.state.cr0 | cr0::WP;
+        let (vec, code) = fault(
+            &mut m,
+            &[
+                0xA3, 0x00, 0x00, 0x30, 0x00, // mov [0x300000], eax
+                0x0F, 0x22, 0xC6, // mov cr0, esi
+                0xA3, 0x04, 0x00, 0x30, 0x00, // mov [0x300004], eax
+            ],
+        );
+        // Present, write, supervisor.
+        assert_eq!((vec, code), (v::PF, 3));
+        assert_eq!(m.cpu.state.cr2, HOLE + 4);
+    }
+
+    #[test]
     fn privileged_instructions_fault_at_cpl3() {
         // mov eax, cr0; mov cr4, eax; mov eax, dr7; wbinvd; invlpg [0];
         // rdmsr; clts; hlt; lmsw ax; lidt [0]
@@ -706,7 +725,13 @@ mod tests {
         assert_eq!(m.cpu.state.dr[6], 0xFFFF_2FF0);
         assert_eq!(m.cpu.state.dr[7], 0x400);
         assert_eq!(m.read_u32(m.cpu.state.gpr[4]), CODE_BASE as u32, "#DB is a fault: EIP of the MOV");
-        // DR4 with CR4.DE: #UD.
+        // General detect is checked before the privilege level.
+        let mut m = TestMachine::flat32();
+        with_handlers(&mut m);
+        m.load_segments(sel::CODE32_USER, sel::DATA32_USER);
+        m.cpu.state.dr[7] = 0x2400;
+        assert_eq!(fault(&mut m, &[0x0F, 0x21, 0xC0]).0, v::DB); // mov eax, dr0
+                                                                 // DR4 with CR4.DE: #UD.
         let mut m = TestMachine::flat32();
         with_handlers(&mut m);
         m.cpu.state.cr4 |= cr4::DE;

@@ -538,6 +538,19 @@ mod tests {
     }
 
     #[test]
+    fn memory_selector_operands_read_16_bits() {
+        let mut m = machine();
+        m.load(0x2000, &[0x38, 0x00, 0xFF, 0xFF]);
+        m.load_code(&[
+            0x0F, 0x02, 0x05, 0x00, 0x20, 0x00, 0x00, // lar eax, [0x2000]
+            0x0F, 0x00, 0x15, 0x00, 0x20, 0x00, 0x00, // lldt [0x2000]
+        ]);
+        m.run(2);
+        assert_eq!(m.cpu.state.gpr[0], 0x0000_8200, "LAR of the LDT descriptor");
+        assert_eq!(m.cpu.state.ldtr.selector, LDT);
+    }
+
+    #[test]
     fn lldt_null_makes_ldt_unusable() {
         let mut m = machine();
         m.cpu.state.gpr[0] = u64::from(LDT);
