@@ -55,7 +55,12 @@ impl Cpu {
                 if self.code_breakpoint(env) {
                     continue;
                 }
-                self.exec_block(env, 1, self.state.eflags & u64::from(fl::TF) != 0);
+                let trap = self.state.eflags & u64::from(fl::TF) != 0;
+                if crate::debug::data_breakpoints_armed(self.state.dr[7]) {
+                    self.step_watched(env, trap);
+                } else {
+                    self.exec_block(env, 1, trap);
+                }
             } else {
                 self.exec_block(env, stop - self.icount, false);
             }
@@ -65,7 +70,7 @@ impl Cpu {
 
     /// Executes up to `max` instructions of the block at CS:EIP. With
     /// `trap`, a single-step #DB follows the instruction.
-    fn exec_block(&mut self, env: &mut Env, max: u64, trap: bool) {
+    pub(crate) fn exec_block(&mut self, env: &mut Env, max: u64, trap: bool) {
         let block = match self.block_at(env) {
             Ok(b) => b,
             Err(f) => {

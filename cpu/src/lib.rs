@@ -10,6 +10,7 @@
 //! interrupt line. It knows nothing of devices.
 
 pub mod cpuid;
+mod debug;
 mod decode;
 mod exec;
 pub mod fault;

@@ -54,11 +54,15 @@ fn register_all(t: &mut Table) {
     data::register(t);
     branch::register(t);
     io::register(t);
+    system::register(t);
+    ctrl::register(t);
 }
 
 mod branch;
+mod ctrl;
 mod data;
 mod io;
+mod system;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {
