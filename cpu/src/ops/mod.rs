@@ -54,11 +54,17 @@ fn register_all(t: &mut Table) {
     data::register(t);
     branch::register(t);
     io::register(t);
+    string::register(t);
+    stack::register(t);
+    flag::register(t);
 }
 
 mod branch;
 mod data;
+mod flag;
 mod io;
+mod stack;
+mod string;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {
