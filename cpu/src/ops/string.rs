@@ -319,3 +319,422 @@ fn element<const N: usize, const K: u8, const CHECKED: bool>(
     }
     Ok(false)
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::{
+        fault::vector,
+        state::{attr, cr0, Segment},
+        testing::{sel, TestMachine, CODE_BASE, STACK_TOP},
+    };
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// Decodes the one instruction in `code` at CS:EIP and runs its handler
+    /// as the executor would (EIP at the next instruction on entry, back at
+    /// the instruction on a fault), returning the handler's result.
+    pub(in crate::ops) fn exec1(m: &mut TestMachine, code: &[u8]) -> Result<(), Fault> {
+        m.load_code(code);
+        let bitness = if m.cpu.state.code32() { 32 } else { 16 };
+        let ip_mask = if bitness == 16 { 0xFFFF } else { 0xFFFF_FFFF };
+        let insn = Decoder::with_ip(bitness, code, m.cpu.state.rip, DecoderOptions::NONE).decode();
+        m.cpu.state.rip = insn.next_ip() & ip_mask;
+        m.cpu.end_block = false;
+        let mut env = Env { mem: &mut m.mem, bus: &mut m.bus };
+        m.cpu.tlb.sync(env.mem);
+        let r = handler_for(&insn)(&mut m.cpu, &mut env, &insn);
+        if r.is_err() {
+            m.cpu.state.rip = insn.ip();
+        }
+        r
+    }
+
+    fn regs(m: &TestMachine) -> (u64, u64, u64) {
+        let g = &m.cpu.state.gpr;
+        (g[reg::RSI], g[reg::RDI], g[reg::RCX])
+    }
+
+    fn set_regs(m: &mut TestMachine, si: u64, di: u64, cx: u64) {
+        let g = &mut m.cpu.state.gpr;
+        g[reg::RSI] = si;
+        g[reg::RDI] = di;
+        g[reg::RCX] = cx;
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|k| (k as u8).wrapping_mul(7).wrapping_add(1)).collect()
+    }
+
+    #[test]
+    fn rep_movsb_copies_forward() {
+        let mut m = TestMachine::flat32();
+        let src = pattern(100);
+        m.load(0x2000, &src);
+        set_regs(&mut m, 0x2000, 0x3000, 100);
+        exec1(&mut m, &[0xF3, 0xA4]).unwrap(); // rep movsb
+        assert_eq!(m.read_phys(0x3000, 100), src);
+        assert_eq!(regs(&m), (0x2064, 0x3064, 0));
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 2);
+    }
+
+    #[test]
+    fn rep_movsd_copies_backward_with_df() {
+        let mut m = TestMachine::flat32();
+        let src = pattern(16);
+        m.load(0x2000, &src);
+        m.cpu.state.eflags |= u64::from(fl::DF);
+        // The last dword first: ESI/EDI point at the highest element.
+        set_regs(&mut m, 0x200C, 0x300C, 4);
+        exec1(&mut m, &[0xF3, 0xA5]).unwrap(); // rep movsd
+        assert_eq!(m.read_phys(0x3000, 16), src);
+        assert_eq!(regs(&m), (0x1FFC, 0x2FFC, 0));
+    }
+
+    #[test]
+    fn overlapping_movsb_repeats_the_first_byte() {
+        // Element by element semantics: copying to src+1 replicates the
+        // first byte, the classic fill idiom.
+        let mut m = TestMachine::flat32();
+        m.load(0x2000, &[0xAA, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        set_regs(&mut m, 0x2000, 0x2001, 8);
+        exec1(&mut m, &[0xF3, 0xA4]).unwrap();
+        assert_eq!(m.read_phys(0x2000, 10), vec![0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 9]);
+    }
+
+    #[test]
+    fn rep_with_zero_count_does_nothing() {
+        let mut m = TestMachine::flat32();
+        m.cpu.state.set_arith(fl::ARITH, fl::ZF | fl::CF);
+        set_regs(&mut m, 0x2000, 0x3000, 0);
+        m.load(0x2000, &[1]);
+        exec1(&mut m, &[0xF3, 0xA6]).unwrap(); // repe cmpsb
+        exec1(&mut m, &[0xF3, 0xA4]).unwrap(); // rep movsb
+        assert_eq!(regs(&m), (0x2000, 0x3000, 0));
+        assert_eq!(m.cpu.state.flags() & fl::ARITH, fl::ZF | fl::CF);
+        assert_eq!(m.read_phys(0x3000, 1), vec![0]);
+    }
+
+    #[test]
+    fn sixteen_bit_addressing_wraps_si_di_and_keeps_high_halves() {
+        let mut m = TestMachine::real();
+        let ds = &mut m.cpu.state.seg[sreg::DS];
+        *ds = Segment::real(0x200, 0xFFFF, attr::REAL_DATA);
+        m.cpu.state.seg[sreg::ES] = Segment::real(0x3000, 0xFFFF, attr::REAL_DATA);
+        // Source bytes at DS:FFFE, DS:FFFF, then DS:0000, DS:0001.
+        m.load(0x2000 + 0xFFFE, &[1, 2]);
+        m.load(0x2000, &[3, 4]);
+        set_regs(&mut m, 0x1234_FFFE, 0x5678_0010, 0xABCD_0004);
+        exec1(&mut m, &[0xF3, 0xA4]).unwrap(); // rep movsb
+        assert_eq!(m.read_phys(0x30010, 4), vec![1, 2, 3, 4]);
+        assert_eq!(regs(&m), (0x1234_0002, 0x5678_0014, 0xABCD_0000));
+    }
+
+    #[test]
+    fn address_size_prefix_selects_esi_edi_ecx() {
+        let mut m = TestMachine::flat32();
+        m.load(0x2000, &[9, 8, 7]);
+        // a16 rep movsb: SI/DI/CX only.
+        set_regs(&mut m, 0xFFFF_2000, 0xFFFF_3000, 0xFFFF_0003);
+        exec1(&mut m, &[0xF3, 0x67, 0xA4]).unwrap();
+        assert_eq!(m.read_phys(0x3000, 3), vec![9, 8, 7]);
+        assert_eq!(regs(&m), (0xFFFF_2003, 0xFFFF_3003, 0xFFFF_0000));
+
+        // a32 rep stosb in 16-bit code uses ECX and EDI.
+        let mut m = TestMachine::prot16();
+        m.cpu.state.gpr[reg::RAX] = 0x5A;
+        set_regs(&mut m, 0, 0x1_0000, 0x1_0002);
+        m.cpu.state.seg[sreg::ES].limit = 0xF_FFFF;
+        let r = exec1(&mut m, &[0xF3, 0x67, 0xAA]);
+        assert_eq!(r, Ok(()));
+        // One chunk of the 0x10002 iterations (CX alone would say 2).
+        let done = 0x1_0002 - m.cpu.state.gpr[reg::RCX];
+        assert!(done > 2);
+        assert_eq!(m.cpu.state.gpr[reg::RDI], 0x1_0000 + done);
+        assert!(m.read_phys(0x1_0000, done as usize).iter().all(|&b| b == 0x5A));
+        assert_eq!(m.cpu.state.rip, 0x8000, "the count is not zero yet: restart");
+    }
+
+    #[test]
+    fn repe_cmpsb_stops_at_the_first_difference() {
+        let mut m = TestMachine::flat32();
+        m.load(0x2000, b"abcdXf");
+        m.load(0x3000, b"abcdYf");
+        set_regs(&mut m, 0x2000, 0x3000, 6);
+        exec1(&mut m, &[0xF3, 0xA6]).unwrap(); // repe cmpsb
+                                               // Five comparisons: the fifth ('X' - 'Y') ends it.
+        assert_eq!(regs(&m), (0x2005, 0x3005, 1));
+        let f = m.cpu.state.flags();
+        // 0x58 - 0x59 = 0xFF: borrow, negative, not zero.
+        assert_eq!(f & (fl::CF | fl::ZF | fl::SF | fl::OF), fl::CF | fl::SF);
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 2);
+
+        // Equal strings run the count out with ZF set.
+        m.load(0x3000, b"abcdXf");
+        set_regs(&mut m, 0x2000, 0x3000, 6);
+        m.cpu.state.rip = CODE_BASE;
+        exec1(&mut m, &[0xF3, 0xA6]).unwrap();
+        assert_eq!(regs(&m), (0x2006, 0x3006, 0));
+        assert!(m.cpu.state.zf());
+    }
+
+    #[test]
+    fn repne_cmpsw_stops_at_the_first_match() {
+        let mut m = TestMachine::flat32();
+        m.load(0x2000, &[1, 0, 2, 0, 3, 0]);
+        m.load(0x3000, &[9, 0, 2, 0, 3, 0]);
+        set_regs(&mut m, 0x2000, 0x3000, 3);
+        exec1(&mut m, &[0xF2, 0x66, 0xA7]).unwrap(); // repne cmpsw
+        assert_eq!(regs(&m), (0x2004, 0x3004, 1));
+        assert!(m.cpu.state.zf());
+    }
+
+    #[test]
+    fn repne_scasb_finds_the_terminator() {
+        let mut m = TestMachine::flat32();
+        m.load(0x3000, b"hello\0xyz");
+        m.cpu.state.gpr[reg::RAX] = 0xFFFF_FF00; // AL = 0
+        set_regs(&mut m, 0, 0x3000, 0xFFFF_FFFF);
+        exec1(&mut m, &[0xF2, 0xAE]).unwrap(); // repne scasb
+                                               // The strlen idiom: six bytes scanned, EDI past the NUL.
+        assert_eq!(regs(&m), (0, 0x3006, 0xFFFF_FFFF - 6));
+        assert!(m.cpu.state.zf());
+    }
+
+    #[test]
+    fn single_scas_sets_flags_of_accumulator_minus_memory() {
+        let mut m = TestMachine::flat32();
+        m.load(0x3000, &[0x00, 0x80, 0, 0]);
+        m.cpu.state.gpr[reg::RAX] = 0x0000_7FFF;
+        set_regs(&mut m, 0, 0x3000, 7);
+        exec1(&mut m, &[0x66, 0xAF]).unwrap(); // scasw
+                                               // 0x7FFF - 0x8000 = 0xFFFF: signed overflow, borrow.
+        let f = m.cpu.state.flags();
+        assert_eq!(f & (fl::CF | fl::ZF | fl::SF | fl::OF), fl::CF | fl::SF | fl::OF);
+        assert_eq!(regs(&m), (0, 0x3002, 7), "no REP: ECX untouched");
+    }
+
+    #[test]
+    fn lods_and_stos_move_the_accumulator() {
+        let mut m = TestMachine::prot16();
+        m.load(0x2000, &[0x34, 0x12, 0x78, 0x56]);
+        m.cpu.state.gpr[reg::RAX] = 0xAAAA_AAAA;
+        set_regs(&mut m, 0x2000, 0, 0);
+        exec1(&mut m, &[0xAD]).unwrap(); // lodsw
+        assert_eq!(m.cpu.state.gpr[reg::RAX], 0xAAAA_1234);
+        assert_eq!(m.cpu.state.gpr[reg::RSI], 0x2002);
+
+        let mut m = TestMachine::flat32();
+        m.cpu.state.gpr[reg::RAX] = 0xDEAD_BEEF;
+        m.cpu.state.eflags |= u64::from(fl::DF);
+        set_regs(&mut m, 0, 0x3008, 3);
+        exec1(&mut m, &[0xF3, 0xAB]).unwrap(); // rep stosd, downwards
+        assert_eq!(m.read_u32(0x3000), 0xDEAD_BEEF);
+        assert_eq!(m.read_u32(0x3004), 0xDEAD_BEEF);
+        assert_eq!(m.read_u32(0x3008), 0xDEAD_BEEF);
+        assert_eq!(regs(&m), (0, 0x2FFC, 0));
+    }
+
+    #[test]
+    fn only_the_source_takes_a_segment_override() {
+        let mut m = TestMachine::real();
+        m.cpu.state.seg[sreg::ES] = Segment::real(0x300, 0xFFFF, attr::REAL_DATA);
+        m.load(0x3010, &[0x77]);
+        m.load(0x0010, &[0x11]);
+        set_regs(&mut m, 0x10, 0x20, 0);
+        exec1(&mut m, &[0x26, 0xAC]).unwrap(); // es lodsb
+        assert_eq!(m.cpu.state.gpr[reg::RAX] & 0xFF, 0x77);
+        // cs stosb still writes ES:DI.
+        m.cpu.state.rip = 0;
+        exec1(&mut m, &[0x2E, 0xAA]).unwrap();
+        assert_eq!(m.read_phys(0x3020, 1), vec![0x77]);
+        assert_eq!(m.read_phys(CODE_BASE + 0x20, 1), vec![0]);
+    }
+
+    #[test]
+    fn segment_limit_fault_leaves_completed_iterations() {
+        let mut m = TestMachine::prot16();
+        m.cpu.state.seg[sreg::ES].limit = 0x3003;
+        m.load(0x2000, &pattern(8));
+        set_regs(&mut m, 0x2000, 0x3000, 8);
+        let r = exec1(&mut m, &[0xF3, 0xA4]); // rep movsb
+        assert_eq!(r, Err(Fault::gp(0)));
+        assert_eq!(m.read_phys(0x3000, 5), [&pattern(4)[..], &[0]].concat());
+        assert_eq!(regs(&m), (0x2004, 0x3004, 4));
+        assert_eq!(m.cpu.state.rip, 0x8000);
+    }
+
+    #[test]
+    fn long_rep_yields_and_restarts() {
+        let mut m = TestMachine::flat32();
+        m.cpu.state.gpr[reg::RAX] = 0x33;
+        set_regs(&mut m, 0, 0x10_0000, 10_000);
+        m.load(CODE_BASE + 2, &[0xEB, 0xFE]); // jmp $
+        exec1(&mut m, &[0xF3, 0xAA]).unwrap(); // rep stosb
+        assert_eq!(m.cpu.state.rip, CODE_BASE, "EIP stays on the instruction");
+        assert!(m.cpu.end_block);
+        let left = m.cpu.state.gpr[reg::RCX];
+        assert!(left > 0 && left < 10_000);
+        assert_eq!(m.cpu.state.gpr[reg::RDI], 0x10_0000 + 10_000 - left);
+        // The executor runs it to the end, one chunk per instruction.
+        m.run(10);
+        assert_eq!(regs(&m), (0, 0x10_0000 + 10_000, 0));
+        assert!(m.read_phys(0x10_0000, 10_000).iter().all(|&b| b == 0x33));
+        assert_eq!(m.read_phys(0x10_0000 + 10_000, 1), vec![0]);
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 2, "ran on to the jmp");
+    }
+
+    #[test]
+    fn interrupt_between_chunks_returns_to_the_rep() {
+        let mut m = TestMachine::flat32();
+        m.set_int_gate(0x6000, 0x20, 0x7000, 0);
+        m.load(0x7000, &[0xEB, 0xFE]); // jmp $
+        m.cpu.state.eflags |= u64::from(fl::IF);
+        set_regs(&mut m, 0, 0x10_0000, 10_000);
+        exec1(&mut m, &[0xF3, 0xAA]).unwrap();
+        let left = m.cpu.state.gpr[reg::RCX];
+        m.bus.irq = Some(0x20);
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, 0x7000);
+        let esp = m.cpu.state.gpr[reg::RSP];
+        assert_eq!(u64::from(m.read_u32(esp)), CODE_BASE, "the pushed EIP is the REP itself");
+        assert_eq!(m.cpu.state.gpr[reg::RCX], left);
+    }
+
+    #[test]
+    fn single_step_runs_one_iteration() {
+        let mut m = TestMachine::flat32();
+        m.cpu.state.eflags |= u64::from(fl::TF);
+        set_regs(&mut m, 0, 0x3000, 5);
+        exec1(&mut m, &[0xF3, 0xAA]).unwrap();
+        assert_eq!(regs(&m), (0, 0x3001, 4));
+        assert_eq!(m.cpu.state.rip, CODE_BASE);
+    }
+
+    /// Identity-maps the first 4 MiB with the page at `absent` not
+    /// present, and turns paging on.
+    fn paging_with_hole(m: &mut TestMachine, absent: u64) {
+        const PD: u64 = 0x10_0000;
+        const PT: u64 = 0x10_1000;
+        m.load(PD, &(PT as u32 | 3).to_le_bytes());
+        for k in 0..1024u64 {
+            let pte = if k * 0x1000 == absent { 0 } else { (k * 0x1000) as u32 | 3 };
+            m.load(PT + k * 4, &pte.to_le_bytes());
+        }
+        m.cpu.state.cr3 = PD;
+        m.cpu.state.cr0 |= cr0::PG;
+        m.cpu.tlb.flush_all();
+    }
+
+    #[test]
+    fn rep_movs_page_fault_resumes_after_the_fix() {
+        let mut m = TestMachine::flat32();
+        paging_with_hole(&mut m, 0x20_5000);
+        m.set_int_gate(0x6000, vector::PF, 0x7000, 0);
+        m.load(0x7000, &[0xEB, 0xFE]); // jmp $
+        let src = pattern(0x100);
+        m.load(0x20_4000, &src);
+        set_regs(&mut m, 0x20_4000, 0x20_4F80, 0x100);
+        m.load_code(&[0xF3, 0xA4, 0xEB, 0xFE]); // rep movsb; jmp $
+        m.run(1);
+
+        // Delivered #PF: write to a not-present supervisor page.
+        assert_eq!(m.cpu.state.rip, 0x7000);
+        assert_eq!(m.cpu.state.cr2, 0x20_5000);
+        let esp = m.cpu.state.gpr[reg::RSP];
+        assert_eq!(esp, STACK_TOP - 16);
+        assert_eq!(m.read_u32(esp), 0b010, "error code: write, not present");
+        assert_eq!(u64::from(m.read_u32(esp + 4)), CODE_BASE);
+        assert_eq!(m.read_u32(esp + 8), u32::from(sel::CODE32));
+        // 0x80 bytes fit below the hole.
+        assert_eq!(regs(&m), (0x20_4080, 0x20_5000, 0x80));
+        assert_eq!(m.read_phys(0x20_4F80, 0x80), src[..0x80].to_vec());
+
+        // The "handler" maps the page and returns (IRET done by hand).
+        m.load(0x10_1000 + 0x205 * 4, &(0x20_5000u32 | 3).to_le_bytes());
+        m.cpu.state.rip = CODE_BASE;
+        m.cpu.state.gpr[reg::RSP] = STACK_TOP;
+        m.run(1);
+        assert_eq!(regs(&m), (0x20_4100, 0x20_5080, 0));
+        assert_eq!(m.read_phys(0x20_5000, 0x80), src[0x80..].to_vec());
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 2);
+    }
+
+    #[test]
+    fn rep_outsb_and_insw_talk_to_the_port() {
+        let mut m = TestMachine::real();
+        m.load(0x100, b"hi!");
+        m.cpu.state.gpr[reg::RDX] = 0x3F8;
+        set_regs(&mut m, 0x100, 0x200, 3);
+        exec1(&mut m, &[0xF3, 0x6E]).unwrap(); // rep outsb
+        assert_eq!(m.bus.outs, vec![(0x3F8, 1, b'h' as u32), (0x3F8, 1, b'i' as u32), (0x3F8, 1, b'!' as u32)]);
+        assert_eq!(regs(&m), (0x103, 0x200, 0));
+
+        m.bus.ins.insert(0x1F0, 0xBEEF);
+        m.cpu.state.gpr[reg::RDX] = 0x1F0;
+        m.cpu.state.gpr[reg::RCX] = 3;
+        m.cpu.state.rip = 0;
+        exec1(&mut m, &[0xF3, 0x6D]).unwrap(); // rep insw
+        assert_eq!(m.read_phys(0x200, 6), vec![0xEF, 0xBE, 0xEF, 0xBE, 0xEF, 0xBE]);
+        assert_eq!(regs(&m), (0x103, 0x206, 0));
+    }
+
+    /// CPL 3, IOPL 0, a TSS at 0x5000 whose bitmap allows only port
+    /// 0x3F8 (and nothing at all when `bitmap` is false).
+    fn user_with_tss(bitmap: bool) -> TestMachine {
+        let mut m = TestMachine::flat32();
+        m.load_segments(sel::CODE32_USER, sel::DATA32_USER);
+        let limit = if bitmap {
+            m.load(0x5066, &0x68u16.to_le_bytes());
+            m.load(0x5068, &[0xFF; 0x81]);
+            m.load(0x5068 + 0x3F8 / 8, &[0xFE]);
+            0x68 + 0x80
+        } else {
+            m.load(0x5066, &0x68u16.to_le_bytes());
+            0x67
+        };
+        m.cpu.state.tr = Segment { base: 0x5000, limit, selector: 0x38, attr: attr::P | 0xB };
+        m
+    }
+
+    #[test]
+    fn io_permission_is_checked_per_iteration() {
+        let mut m = user_with_tss(false);
+        m.load(0x2000, b"ab");
+        m.cpu.state.gpr[reg::RDX] = 0x3F8;
+        set_regs(&mut m, 0x2000, 0x3000, 2);
+        assert_eq!(exec1(&mut m, &[0xF3, 0x6E]), Err(Fault::gp(0)));
+        assert!(m.bus.outs.is_empty());
+        assert_eq!(regs(&m), (0x2000, 0x3000, 2));
+        assert_eq!(exec1(&mut m, &[0xF3, 0x6C]), Err(Fault::gp(0))); // rep insb
+        assert_eq!(regs(&m), (0x2000, 0x3000, 2));
+
+        // The bitmap allows byte accesses to 0x3F8 but not a word (0x3F9).
+        let mut m = user_with_tss(true);
+        m.load(0x2000, b"ab");
+        m.cpu.state.gpr[reg::RDX] = 0x3F8;
+        set_regs(&mut m, 0x2000, 0x3000, 2);
+        exec1(&mut m, &[0xF3, 0x6E]).unwrap();
+        assert_eq!(m.bus.outs, vec![(0x3F8, 1, b'a' as u32), (0x3F8, 1, b'b' as u32)]);
+        m.cpu.state.rip = CODE_BASE;
+        assert_eq!(exec1(&mut m, &[0x66, 0x6F]), Err(Fault::gp(0))); // outsw
+    }
+
+    #[test]
+    fn ins_checks_the_destination_before_reading_the_port() {
+        let mut m = TestMachine::prot16();
+        m.cpu.state.seg[sreg::ES].limit = 0x0FFF;
+        m.cpu.state.gpr[reg::RDX] = 0x60;
+        set_regs(&mut m, 0, 0x1000, 1);
+        assert_eq!(exec1(&mut m, &[0xF3, 0x6C]), Err(Fault::gp(0)));
+        assert_eq!(regs(&m), (0, 0x1000, 1));
+    }
+
+    #[test]
+    fn null_es_faults() {
+        let mut m = TestMachine::flat32();
+        m.cpu.state.seg[sreg::ES] = Segment::default();
+        set_regs(&mut m, 0, 0x3000, 1);
+        assert_eq!(exec1(&mut m, &[0xAA]), Err(Fault::gp(0)));
+        assert_eq!(regs(&m), (0, 0x3000, 1));
+    }
+}
