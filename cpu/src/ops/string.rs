@@ -19,6 +19,7 @@ use crate::{
     state::{fl, reg, sreg},
 };
 use iced_x86::Code::*;
+use ironpc_mmu::{Access, Region, PAGE_MASK, PAGE_SIZE};
 
 /// What one iteration does.
 mod kind {
@@ -161,6 +162,13 @@ fn string<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruc
             n = n.min(room(cpu.state.gpr[reg::RDI] & c.am, c.am, c.down, N as u64));
         }
         let stopped = if n > 1 && run_fits::<K>(cpu, &c, n, N as u64) {
+            if matches!(K, MOVS | STOS) && c.repeat == Repeat::Count {
+                let done = bulk::<N, K>(cpu, env, &c, n);
+                if done > 0 {
+                    budget -= done;
+                    continue;
+                }
+            }
             run::<N, K, false>(cpu, env, &c, n)?
         } else {
             n = 1;
@@ -205,6 +213,84 @@ fn run_fits<const K: u8>(cpu: &Cpu, c: &Ctx, n: u64, size: u64) -> bool {
         }
     }
     true
+}
+
+/// Elements of `size` bytes from linear `lin` onwards (in the direction
+/// of travel) that stay on `lin`'s page.
+#[inline(always)]
+fn page_room(lin: u64, down: bool, size: u64) -> u64 {
+    let off = lin & !PAGE_MASK;
+    if off + size > PAGE_SIZE {
+        0
+    } else if down {
+        off / size + 1
+    } else {
+        (PAGE_SIZE - off) / size
+    }
+}
+
+/// REP MOVS/STOS over RAM, a page at a time: up to `n` iterations (whose
+/// segment checks have passed) that stay within one source and one
+/// destination page are done as one block copy or fill. Returns how many
+/// iterations were done; 0 sends the caller to the per-element path, which
+/// also raises any fault at the exact element.
+fn bulk<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, c: &Ctx, n: u64) -> u64 {
+    let size = N as u64;
+    let g = &cpu.state.gpr;
+    let (si, di) = (g[reg::RSI] & c.am, g[reg::RDI] & c.am);
+    let dst0 = cpu.state.seg[sreg::ES].base.wrapping_add(di) & 0xFFFF_FFFF;
+    let src0 = cpu.state.seg[c.src_seg].base.wrapping_add(si) & 0xFFFF_FFFF;
+    let mut n = n.min(page_room(dst0, c.down, size));
+    if K == MOVS {
+        n = n.min(page_room(src0, c.down, size));
+    }
+    if n < 2 {
+        return 0;
+    }
+    let len = n * size;
+    let low = |lin: u64| if c.down { lin - (n - 1) * size } else { lin };
+    let Ok(dst) = cpu.translate(env, low(dst0), Access::Write, c.user) else {
+        return 0;
+    };
+    if !matches!(env.mem.region(dst), Region::Ram { .. }) {
+        return 0;
+    }
+    let mut buf = [0u8; PAGE_SIZE as usize];
+    let b = &mut buf[..len as usize];
+    if K == MOVS {
+        let Ok(src) = cpu.translate(env, low(src0), Access::Read, c.user) else {
+            return 0;
+        };
+        if !matches!(env.mem.region(src), Region::Ram { .. } | Region::Rom { .. }) {
+            return 0;
+        }
+        // Element order equals a block move unless the destination lies
+        // ahead of the source in the direction of travel and they overlap:
+        // then earlier stores feed later loads (the fill idiom).
+        let overlap = src < dst + len && dst < src + len;
+        if overlap && (if c.down { dst < src } else { dst > src }) {
+            return 0;
+        }
+        env.mem.read(src, b);
+    } else {
+        let v = cpu.state.gpr[reg::RAX].to_le_bytes();
+        for e in b.chunks_exact_mut(N) {
+            e.copy_from_slice(&v[..N]);
+        }
+    }
+    env.mem.write(dst, b);
+    if env.mem.has_code_writes() {
+        cpu.end_block = true;
+    }
+    let step = if c.down { len.wrapping_neg() } else { len };
+    let am = c.am;
+    let g = &mut cpu.state.gpr;
+    if K == MOVS {
+        g[reg::RSI] = (g[reg::RSI] & !am) | (si.wrapping_add(step) & am);
+    }
+    g[reg::RDI] = (g[reg::RDI] & !am) | (di.wrapping_add(step) & am);
+    g[reg::RCX] = (g[reg::RCX] & !am) | (g[reg::RCX].wrapping_sub(n) & am);
+    n
 }
 
 /// Linear address of an access: with `CHECKED`, through the segment
@@ -399,6 +485,83 @@ pub(super) mod tests {
         set_regs(&mut m, 0x2000, 0x2001, 8);
         exec1(&mut m, &[0xF3, 0xA4]).unwrap();
         assert_eq!(m.read_phys(0x2000, 10), vec![0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 9]);
+    }
+
+    /// REP MOVS/STOS against a model that moves one element at a time,
+    /// over overlaps in both directions, page crossings and all sizes.
+    #[test]
+    fn rep_movs_and_stos_match_element_by_element_semantics() {
+        const BASE: u64 = 0x2_0000;
+        const SPAN: usize = 0x4000;
+        let init: Vec<u8> = (0..SPAN).map(|k| (k * 13 + k / 256) as u8).collect();
+        let cases: &[(u64, u64, u64)] = &[
+            (0x100, 0x2000, 1500),
+            (0x0FF0, 0x1FF7, 700),
+            (0x1000, 0x1001, 900),
+            (0x1001, 0x1000, 900),
+            (0x1000, 0x1002, 900),
+            (0x1002, 0x1000, 900),
+            (0x1800, 0x1800, 300),
+            (0x0FFE, 0x2FFD, 2500),
+        ];
+        for &(so, d_o, count) in cases {
+            for &size in &[1u64, 2, 4] {
+                for down in [false, true] {
+                    for stos in [false, true] {
+                        let mut m = TestMachine::flat32();
+                        m.load(BASE, &init);
+                        m.cpu.state.gpr[reg::RAX] = 0x8877_6655;
+                        if down {
+                            m.cpu.state.eflags |= u64::from(fl::DF);
+                        }
+                        let (si, di) = (BASE + 0x1000 + so, BASE + d_o);
+                        let count = count / size;
+                        set_regs(&mut m, si, di, count);
+                        let code = match (stos, size) {
+                            (false, 1) => vec![0xF3, 0xA4],
+                            (false, 2) => vec![0xF3, 0x66, 0xA5],
+                            (false, _) => vec![0xF3, 0xA5],
+                            (true, 1) => vec![0xF3, 0xAA],
+                            (true, 2) => vec![0xF3, 0x66, 0xAB],
+                            (true, _) => vec![0xF3, 0xAB],
+                        };
+                        while m.cpu.state.gpr[reg::RCX] != 0 {
+                            m.cpu.state.rip = CODE_BASE;
+                            exec1(&mut m, &code).unwrap();
+                        }
+
+                        let mut want = init.clone();
+                        let (mut s, mut d) = ((si - BASE) as i64, (di - BASE) as i64);
+                        let step = if down { -(size as i64) } else { size as i64 };
+                        for _ in 0..count {
+                            for b in 0..size as usize {
+                                want[d as usize + b] = if stos { 0x8877_6655u32.to_le_bytes()[b] } else { want[s as usize + b] };
+                            }
+                            s += step;
+                            d += step;
+                        }
+                        let what = format!("src {so:#x} dst {d_o:#x} size {size} down {down} stos {stos}");
+                        assert_eq!(m.read_phys(BASE, SPAN), want, "{what}");
+                        let moved = (count * size) as i64 * step.signum();
+                        let want_si = if stos { si } else { (si as i64 + moved) as u64 };
+                        assert_eq!(regs(&m), (want_si, (di as i64 + moved) as u64, 0), "{what}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rep_movs_over_the_following_code_runs_the_new_code() {
+        let mut m = TestMachine::flat32();
+        // rep movsb; then six NOPs that the copy replaces with
+        // "mov eax, 0x1234; nop"; then jmp $.
+        m.load_code(&[0xF3, 0xA4, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xEB, 0xFE]);
+        m.load(0x2000, &[0xB8, 0x34, 0x12, 0x00, 0x00, 0x90]);
+        set_regs(&mut m, 0x2000, CODE_BASE + 2, 6);
+        m.run(3);
+        assert_eq!(m.cpu.state.gpr[reg::RAX], 0x1234);
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 8);
     }
 
     #[test]
