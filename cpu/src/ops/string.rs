@@ -129,11 +129,22 @@ fn repeat(k: u8, i: &Instruction) -> Repeat {
     }
 }
 
+/// The source segment: DS or the override (iced folds both into
+/// `memory_segment`). Forms without a source get DS, never used.
+fn src_seg<const K: u8>(i: &Instruction) -> usize {
+    let s = seg_index(i.memory_segment());
+    if reads_src(K) && s <= sreg::GS {
+        s
+    } else {
+        sreg::DS
+    }
+}
+
 fn string<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let c = Ctx {
         am: if addr32(i) { 0xFFFF_FFFF } else { 0xFFFF },
         down: cpu.state.df(),
-        src_seg: seg_index(i.memory_segment()),
+        src_seg: src_seg::<K>(i),
         repeat: repeat(K, i),
         user: cpu.user(),
         port: cpu.state.gpr[reg::RDX] as u16,
@@ -163,10 +174,12 @@ fn string<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruc
         }
         let stopped = if n > 1 && run_fits::<K>(cpu, &c, n, N as u64) {
             if matches!(K, MOVS | STOS) && c.repeat == Repeat::Count {
-                let done = bulk::<N, K>(cpu, env, &c, n);
-                if done > 0 {
-                    budget -= done;
-                    continue;
+                match bulk::<N, K>(cpu, env, &c, n) {
+                    Ok(done) => {
+                        budget -= done;
+                        continue;
+                    }
+                    Err(elementwise) => n = elementwise,
                 }
             }
             run::<N, K, false>(cpu, env, &c, n)?
@@ -232,9 +245,10 @@ fn page_room(lin: u64, down: bool, size: u64) -> u64 {
 /// REP MOVS/STOS over RAM, a page at a time: up to `n` iterations (whose
 /// segment checks have passed) that stay within one source and one
 /// destination page are done as one block copy or fill. Returns how many
-/// iterations were done; 0 sends the caller to the per-element path, which
-/// also raises any fault at the exact element.
-fn bulk<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, c: &Ctx, n: u64) -> u64 {
+/// iterations were done, or how many of the `n` the caller should run
+/// element by element instead (the per-element path also raises any fault
+/// at the exact element).
+fn bulk<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, c: &Ctx, n: u64) -> Result<u64, u64> {
     let size = N as u64;
     let g = &cpu.state.gpr;
     let (si, di) = (g[reg::RSI] & c.am, g[reg::RDI] & c.am);
@@ -245,31 +259,32 @@ fn bulk<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, c: &Ctx, n: u
         n = n.min(page_room(src0, c.down, size));
     }
     if n < 2 {
-        return 0;
+        // An element at the end of a page, or straddling two.
+        return Err(1);
     }
     let len = n * size;
     let low = |lin: u64| if c.down { lin - (n - 1) * size } else { lin };
     let Ok(dst) = cpu.translate(env, low(dst0), Access::Write, c.user) else {
-        return 0;
+        return Err(n);
     };
     if !matches!(env.mem.region(dst), Region::Ram { .. }) {
-        return 0;
+        return Err(n);
     }
     let mut buf = [0u8; PAGE_SIZE as usize];
     let b = &mut buf[..len as usize];
     if K == MOVS {
         let Ok(src) = cpu.translate(env, low(src0), Access::Read, c.user) else {
-            return 0;
+            return Err(n);
         };
         if !matches!(env.mem.region(src), Region::Ram { .. } | Region::Rom { .. }) {
-            return 0;
+            return Err(n);
         }
         // Element order equals a block move unless the destination lies
         // ahead of the source in the direction of travel and they overlap:
         // then earlier stores feed later loads (the fill idiom).
         let overlap = src < dst + len && dst < src + len;
         if overlap && (if c.down { dst < src } else { dst > src }) {
-            return 0;
+            return Err(n);
         }
         env.mem.read(src, b);
     } else {
@@ -290,7 +305,7 @@ fn bulk<const N: usize, const K: u8>(cpu: &mut Cpu, env: &mut Env, c: &Ctx, n: u
     }
     g[reg::RDI] = (g[reg::RDI] & !am) | (di.wrapping_add(step) & am);
     g[reg::RCX] = (g[reg::RCX] & !am) | (g[reg::RCX].wrapping_sub(n) & am);
-    n
+    Ok(n)
 }
 
 /// Linear address of an access: with `CHECKED`, through the segment
