@@ -331,6 +331,26 @@ mod tests {
     }
 
     #[test]
+    fn pop_ss_holds_interrupts_off_for_one_instruction() {
+        let mut m = TestMachine::flat32();
+        m.set_int_gate(0x6000, 0x20, 0x7000, 0);
+        m.load(0x7000, &[0xBB, 0x01, 0x00, 0x00, 0x00, 0xEB, 0xFE]); // mov ebx, 1; jmp $
+        m.cpu.state.eflags |= u64::from(crate::state::fl::IF);
+        m.cpu.state.gpr[reg::RSP] = STACK_TOP - 4;
+        m.load(STACK_TOP - 4, &u32::from(sel::DATA32).to_le_bytes());
+        // pop ss; mov esp, 0x70000 (the instruction the shadow protects)
+        m.load_code(&[0x17, 0xBC, 0x00, 0x00, 0x07, 0x00, 0xEB, 0xFE]);
+        m.run(1);
+        m.bus.irq = Some(0x20);
+        m.run(1);
+        assert_eq!(esp(&m), 0x7_0000, "MOV ESP ran before the interrupt");
+        assert_eq!(m.cpu.state.gpr[reg::RBX], 0);
+        m.run(1);
+        assert_eq!(m.cpu.state.gpr[reg::RBX], 1);
+        assert_eq!(esp(&m), 0x7_0000 - 12, "the frame went to the new stack");
+    }
+
+    #[test]
     fn pop_ss_in_real_mode_uses_the_old_stack_size() {
         let mut m = TestMachine::real();
         let ss = m.cpu.state.seg[sreg::SS].base;

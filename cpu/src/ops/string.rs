@@ -12,6 +12,11 @@
 //! registers. A fault in an iteration leaves SI/DI/CX as the completed
 //! iterations left them, so the guest's handler can fix the cause and IRET
 //! back into the middle of the copy.
+//!
+//! Speed: the segment checks of a run of iterations are done once for the
+//! whole run, and REP MOVS/STOS over RAM move a page at a time (when the
+//! result equals element-by-element order), falling back to single
+//! elements at page ends, over MMIO, for overlapping fills and for faults.
 
 use super::*;
 use crate::{
