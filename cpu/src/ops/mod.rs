@@ -56,13 +56,19 @@ fn register_all(t: &mut Table) {
     io::register(t);
     system::register(t);
     ctrl::register(t);
+    string::register(t);
+    stack::register(t);
+    flag::register(t);
 }
 
 mod branch;
 mod ctrl;
 mod data;
+mod flag;
 mod io;
 mod system;
+mod stack;
+mod string;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {
