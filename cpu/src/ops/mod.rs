@@ -54,10 +54,14 @@ fn register_all(t: &mut Table) {
     data::register(t);
     branch::register(t);
     io::register(t);
+    far::register(t);
+    int::register(t);
 }
 
 mod branch;
 mod data;
+mod far;
+mod int;
 mod io;
 
 /// Whether the interpreter implements `code`.
