@@ -98,7 +98,7 @@ impl Cpu {
         let (d, d_addr) = self.read_descriptor(env, selector).map_err(|_| bad(err))?;
         let ty = d.sys_type();
         let want_busy = reason == SwitchReason::Iret;
-        let is_tss = !d.is_segment() && matches!(ty & !BUSY, sys::TSS16_AVAIL | sys::TSS32_AVAIL);
+        let is_tss = !d.is_segment() && matches!(ty, sys::TSS16_AVAIL | sys::TSS32_AVAIL | sys::TSS16_BUSY | sys::TSS32_BUSY);
         if !is_tss || (ty & BUSY != 0) != want_busy {
             return Err(bad(err));
         }
@@ -310,5 +310,273 @@ impl Cpu {
             self.state.seg[seg] = d.segment(sel);
         }
         Ok(())
+    }
+}
+
+/// Descriptor tables for the tests of far transfers, interrupts and task
+/// switches: a GDT with TSSs and gates, an IDT, and a current task.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::state::{sreg, TableReg};
+    use crate::testing::{TestMachine, GDT, STACK_TOP};
+
+    pub const GDT2: u64 = 0x1000;
+    pub const IDT: u64 = 0x2000;
+    /// The current task's TSS (32-bit, busy, TR).
+    pub const TSS_A: u16 = 0x38;
+    pub const TSS_A_BASE: u64 = 0x3000;
+    /// A second 32-bit task, available.
+    pub const TSS_B: u16 = 0x40;
+    pub const TSS_B_BASE: u64 = 0x3100;
+    /// A 32-bit call gate, DPL 3, to CODE32:HANDLER with two parameters.
+    pub const CALL_GATE: u16 = 0x48;
+    /// A task gate to TSS_B, DPL 3.
+    pub const TASK_GATE: u16 = 0x50;
+    /// The double-fault task, available.
+    pub const TSS_DF: u16 = 0x58;
+    pub const TSS_DF_BASE: u64 = 0x3200;
+    /// A call gate with DPL 0.
+    pub const GATE_DPL0: u16 = 0x60;
+    /// First free selector for a test's own descriptors.
+    pub const FREE: u16 = 0x68;
+    pub const GDT2_ENTRIES: usize = 16;
+    /// Ring-0 stack of the current task (SS0:ESP0 = DATA32:ESP0).
+    pub const ESP0: u64 = 0x7_0000;
+    /// Where the tests put ring-0 handlers.
+    pub const HANDLER: u64 = 0x2_0000;
+
+    /// A code/data descriptor: `access` is descriptor byte 5 (P, DPL, S,
+    /// type), `flags` the high nibble of byte 6 (G, D/B, L, AVL).
+    pub fn seg(base: u32, limit: u32, access: u8, flags: u8) -> u64 {
+        let (base, limit) = (u64::from(base), u64::from(limit));
+        (limit & 0xFFFF)
+            | (base & 0xFF_FFFF) << 16
+            | u64::from(access) << 40
+            | ((limit >> 16) & 0xF) << 48
+            | u64::from(flags & 0xF) << 52
+            | (base >> 24) << 56
+    }
+
+    /// A gate: `access` is byte 5 (P, DPL, type); `params` the call-gate
+    /// parameter count.
+    pub fn gate(selector: u16, offset: u32, access: u8, params: u8) -> u64 {
+        let off = u64::from(offset);
+        (off & 0xFFFF) | u64::from(selector) << 16 | u64::from(params & 0x1F) << 32 | u64::from(access) << 40 | (off >> 16) << 48
+    }
+
+    /// Writes descriptor `d` for `selector` into the test GDT.
+    pub fn set_desc(m: &mut TestMachine, selector: u16, d: u64) {
+        m.mem.write(GDT2 + u64::from(selector & 0xFFF8), &d.to_le_bytes());
+    }
+
+    pub fn desc(m: &TestMachine, selector: u16) -> u64 {
+        let b = m.read_phys(GDT2 + u64::from(selector & 0xFFF8), 8);
+        u64::from_le_bytes(b.try_into().unwrap_or_default())
+    }
+
+    pub fn w32(m: &mut TestMachine, addr: u64, v: u32) {
+        m.mem.write(addr, &v.to_le_bytes());
+    }
+
+    pub fn w16(m: &mut TestMachine, addr: u64, v: u16) {
+        m.mem.write(addr, &v.to_le_bytes());
+    }
+
+    pub fn r16(m: &TestMachine, addr: u64) -> u16 {
+        let b = m.read_phys(addr, 2);
+        u16::from_le_bytes([b[0], b[1]])
+    }
+
+    /// Fills a 32-bit TSS with a flat ring-0 task starting at `eip`.
+    pub fn tss32(m: &mut TestMachine, base: u64, eip: u32, esp: u32) {
+        m.mem.write(base, &[0; 0x68]);
+        w32(m, base + 4, ESP0 as u32);
+        w32(m, base + 8, 0x10);
+        w32(m, base + 0x20, eip);
+        w32(m, base + 0x24, 0x2);
+        w32(m, base + 0x38, esp);
+        for (n, s) in [0x10u32, 0x08, 0x10, 0x10, 0x10, 0x10].into_iter().enumerate() {
+            w32(m, base + 0x48 + n as u64 * 4, s);
+        }
+        // No I/O bitmap: the map base lies beyond the limit.
+        w16(m, base + 0x66, 0x68);
+    }
+
+    /// Flat 32-bit protected mode at CPL 0 with the bigger GDT, an empty
+    /// IDT (all gates not present) and TR = TSS_A.
+    pub fn machine() -> TestMachine {
+        let mut m = TestMachine::flat32();
+        for (n, d) in GDT.iter().enumerate() {
+            m.mem.write(GDT2 + n as u64 * 8, &d.to_le_bytes());
+        }
+        set_desc(&mut m, TSS_A, seg(TSS_A_BASE as u32, 0x67, 0x8B, 0));
+        set_desc(&mut m, TSS_B, seg(TSS_B_BASE as u32, 0x67, 0x89, 0));
+        set_desc(&mut m, CALL_GATE, gate(0x08, HANDLER as u32, 0xEC, 2));
+        set_desc(&mut m, TASK_GATE, gate(TSS_B, 0, 0xE5, 0));
+        set_desc(&mut m, TSS_DF, seg(TSS_DF_BASE as u32, 0x67, 0x89, 0));
+        set_desc(&mut m, GATE_DPL0, gate(0x08, HANDLER as u32, 0x8C, 0));
+        tss32(&mut m, TSS_A_BASE, 0, 0);
+        // Handlers are NOP slides: a fault's handler runs one NOP within
+        // the budget of the instruction that faulted.
+        m.load(HANDLER, &[0x90; 0x1000]);
+        let s = &mut m.cpu.state;
+        s.gdtr = TableReg { base: GDT2, limit: (GDT2_ENTRIES * 8 - 1) as u32 };
+        s.idtr = TableReg { base: IDT, limit: 0x7FF };
+        s.tr = crate::segment::Descriptor(seg(TSS_A_BASE as u32, 0x67, 0x8B, 0)).segment(TSS_A);
+        s.gpr[4] = STACK_TOP;
+        m
+    }
+
+    /// Switches the machine to flat ring 3 (CS 0x2B, data 0x33).
+    pub fn to_ring3(m: &mut TestMachine) {
+        m.load_segments(crate::testing::sel::CODE32_USER, crate::testing::sel::DATA32_USER);
+        debug_assert_eq!(m.cpu.state.seg[sreg::CS].selector, 0x2B);
+    }
+
+    /// Installs a 32-bit interrupt gate in the fixture's IDT.
+    pub fn int_gate(m: &mut TestMachine, vector: u8, handler: u64, dpl: u8) {
+        m.set_int_gate(IDT, vector, handler as u32, dpl);
+        m.cpu.state.idtr.limit = 0x7FF;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::*;
+    use crate::state::{cr0, fl, sreg};
+    use crate::testing::{TestMachine, CODE_BASE, STACK_TOP};
+
+    const TYPE_BUSY32: u64 = 0x8B;
+    const TYPE_AVAIL32: u64 = 0x89;
+
+    fn access(m: &TestMachine, sel: u16) -> u64 {
+        (desc(m, sel) >> 40) & 0xFF
+    }
+
+    fn task_b(m: &mut TestMachine, eip: u64) {
+        tss32(m, TSS_B_BASE, eip as u32, 0x6_0000);
+        w32(m, TSS_B_BASE + 0x28, 0x1234);
+    }
+
+    #[test]
+    fn jmp_to_tss_switches_tasks() {
+        let mut m = machine();
+        task_b(&mut m, HANDLER);
+        m.cpu.state.gpr[0] = 0xAAAA;
+        // jmp far 0040:0
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x40, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.tr.selector, s.tr.base), (TSS_B, TSS_B_BASE));
+        assert_eq!((s.rip, s.gpr[0], s.gpr[4]), (HANDLER, 0x1234, 0x6_0000));
+        assert_eq!(s.seg[sreg::CS].selector, 0x08);
+        assert_eq!(s.seg[sreg::SS].limit, 0xFFFF_FFFF);
+        assert_ne!(s.cr0 & cr0::TS, 0, "a task switch sets CR0.TS");
+        assert_eq!(s.eflags & u64::from(fl::NT), 0, "JMP does not nest");
+        // The old task's state was saved with EIP after the JMP.
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x20), (CODE_BASE + 7) as u32);
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x28), 0xAAAA);
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x38), STACK_TOP as u32);
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x4C), 0x08);
+        assert_eq!(access(&m, TSS_A), TYPE_AVAIL32, "JMP frees the old task");
+        assert_eq!(access(&m, TSS_B), TYPE_BUSY32);
+        assert_eq!(r16(&m, TSS_B_BASE), 0, "no back link");
+    }
+
+    #[test]
+    fn call_through_task_gate_nests_and_iret_returns() {
+        let mut m = machine();
+        task_b(&mut m, HANDLER + 0x200);
+        m.load(HANDLER + 0x200, &[0xCF]); // iretd
+        m.cpu.state.gpr[0] = 0xAAAA;
+        // call far 0050:0 (task gate, DPL 3)
+        m.load_code(&[0x9A, 0, 0, 0, 0, 0x50, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.tr.selector, s.rip, s.gpr[0]), (TSS_B, HANDLER + 0x200, 0x1234));
+        assert_ne!(s.eflags & u64::from(fl::NT), 0, "CALL sets NT");
+        assert_eq!(r16(&m, TSS_B_BASE), TSS_A, "back link to the caller");
+        assert_eq!(access(&m, TSS_A), TYPE_BUSY32, "the caller stays busy");
+        assert_eq!(access(&m, TSS_B), TYPE_BUSY32);
+
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.tr.selector, s.rip, s.gpr[0]), (TSS_A, CODE_BASE + 7, 0xAAAA));
+        assert_eq!(s.gpr[4], STACK_TOP);
+        assert_eq!(s.eflags & u64::from(fl::NT), 0);
+        assert_eq!(access(&m, TSS_B), TYPE_AVAIL32, "IRET frees the nested task");
+        assert_eq!(access(&m, TSS_A), TYPE_BUSY32);
+        assert_eq!(m.read_u32(TSS_B_BASE + 0x20), (HANDLER + 0x201) as u32);
+        assert_eq!(m.read_u32(TSS_B_BASE + 0x24) & fl::NT, 0, "NT cleared in the saved EFLAGS");
+    }
+
+    #[test]
+    fn busy_tss_is_gp() {
+        let mut m = machine();
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        // jmp far 0038:0 (the current, busy task)
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x38, 0x00]);
+        m.run(1);
+        assert_eq!(m.cpu.state.tr.selector, TSS_A);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
+        assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_A));
+    }
+
+    #[test]
+    fn double_fault_through_task_gate_pushes_error_code() {
+        let mut m = machine();
+        // #GP and #NP gates not present: #GP -> #NP -> #DF.
+        w32(&mut m, IDT + 8 * 8, 0);
+        m.mem.write(IDT + 8 * 8, &gate(TSS_DF, 0, 0x85, 0).to_le_bytes());
+        tss32(&mut m, TSS_DF_BASE, (HANDLER + 0x300) as u32, 0x5_0000);
+        // jmp far 0000:0 (#GP(0))
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x00, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!(s.tr.selector, TSS_DF);
+        assert_eq!(s.rip, HANDLER + 0x301);
+        assert_eq!(s.gpr[4], 0x5_0000 - 4, "the error code is on the new task's stack");
+        assert_eq!(m.read_u32(0x5_0000 - 4), 0);
+        assert_ne!(s.eflags & u64::from(fl::NT), 0);
+        assert_eq!(r16(&m, TSS_DF_BASE), TSS_A);
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x20), CODE_BASE as u32, "the faulting EIP is saved");
+        assert!(m.cpu.shutdown.is_none());
+    }
+
+    #[test]
+    fn segment_fault_after_commit_is_in_new_task() {
+        let mut m = machine();
+        task_b(&mut m, 0x40_0000);
+        // A ring-3 task whose DS is a ring-0 data segment.
+        w32(&mut m, TSS_B_BASE + 0x4C, 0x2B);
+        w32(&mut m, TSS_B_BASE + 0x50, 0x33);
+        w32(&mut m, TSS_B_BASE + 0x54, 0x10);
+        int_gate(&mut m, 10, HANDLER + 0x100, 0);
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x40, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!(s.tr.selector, TSS_B, "the switch was committed");
+        // The JMP retired; the #TS was delivered as part of it.
+        assert_eq!(s.rip, HANDLER + 0x100);
+        // #TS went through the new task's TSS to its ring-0 stack.
+        let sp = ESP0 - 24;
+        assert_eq!(s.gpr[4], sp);
+        let frame: Vec<u32> = (0..6).map(|k| m.read_u32(sp + k * 4)).collect();
+        assert_eq!(frame[..3], [0x10, 0x40_0000, 0x2B]);
+        assert_eq!(frame[4..], [0x6_0000, 0x33]);
+    }
+
+    #[test]
+    fn trap_bit_raises_debug_trap_in_new_task() {
+        let mut m = machine();
+        task_b(&mut m, HANDLER + 0x200);
+        m.mem.write(TSS_B_BASE + 0x64, &[1]);
+        int_gate(&mut m, 1, HANDLER + 0x100, 0);
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x40, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!(s.rip, HANDLER + 0x100);
+        assert_ne!(s.dr[6] & (1 << 15), 0, "DR6.BT");
+        assert_eq!(m.read_u32(0x6_0000 - 12), (HANDLER + 0x200) as u32, "#DB before the first instruction");
     }
 }

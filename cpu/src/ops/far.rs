@@ -366,3 +366,177 @@ impl Cpu {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::state::{fl, sreg};
+    use crate::task::fixture::*;
+    use crate::testing::{TestMachine, CODE_BASE, STACK_TOP};
+
+    fn cs(m: &TestMachine) -> u16 {
+        m.cpu.state.seg[sreg::CS].selector
+    }
+
+    #[test]
+    fn real_mode_far_call_jmp_retf() {
+        let mut m = TestMachine::real();
+        // call far 2000:0010; jmp far 3000:0020
+        m.load_code(&[0x9A, 0x10, 0x00, 0x00, 0x20, 0xEA, 0x20, 0x00, 0x00, 0x30]);
+        // retf 4
+        m.load(0x20010, &[0xCA, 0x04, 0x00]);
+        // jmp far dword [0x500] (o32 FF /5: m16:32)
+        m.load(0x30020, &[0x66, 0xFF, 0x2E, 0x00, 0x05]);
+        w32(&mut m, 0x500, 0x30);
+        w16(&mut m, 0x504, 0x4000);
+        // call far word [0x510] (FF /3: m16:16)
+        m.load(0x40030, &[0xFF, 0x1E, 0x10, 0x05]);
+        w16(&mut m, 0x510, 0x40);
+        w16(&mut m, 0x512, 0x5000);
+        // retf
+        m.load(0x50040, &[0xCB]);
+
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip), (0x2000, 0x10));
+        assert_eq!(m.cpu.state.seg[sreg::CS].base, 0x20000);
+        assert_eq!(m.cpu.state.gpr[4], 0xFFEC);
+        assert_eq!(r16(&m, 0x7FFEC), 5);
+        assert_eq!(r16(&m, 0x7FFEE), 0x1000);
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip), (0x1000, 5));
+        assert_eq!(m.cpu.state.gpr[4], 0xFFF4, "retf 4 releases four more bytes");
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip, m.cpu.state.seg[sreg::CS].base), (0x3000, 0x20, 0x30000));
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip), (0x4000, 0x30));
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip), (0x5000, 0x40));
+        assert_eq!(r16(&m, 0x7FFF0), 0x34);
+        assert_eq!(r16(&m, 0x7FFF2), 0x4000);
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip, m.cpu.state.gpr[4]), (0x4000, 0x34, 0xFFF4));
+    }
+
+    #[test]
+    fn call_gate_from_ring3_copies_parameters_and_retf_returns() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        // Two dword parameters already pushed by the caller.
+        let user_esp = STACK_TOP - 8;
+        w32(&mut m, user_esp, 0x2222_2222);
+        w32(&mut m, user_esp + 4, 0x1111_1111);
+        m.cpu.state.gpr[4] = user_esp;
+        m.cpu.state.gpr[0] = 0x10;
+        // call far 004B:00000000 (the gate, RPL 3)
+        m.load_code(&[0x9A, 0, 0, 0, 0, 0x4B, 0x00]);
+        // mov es, ax; retf 8
+        m.load(HANDLER, &[0x8E, 0xC0, 0xCA, 0x08, 0x00]);
+
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.seg[sreg::CS].selector, s.cpl, s.rip), (0x08, 0, HANDLER));
+        assert_eq!(s.seg[sreg::SS].selector, 0x10, "SS0 from the TSS");
+        let sp = ESP0 - 24;
+        assert_eq!(s.gpr[4], sp);
+        let frame: Vec<u32> = (0..6).map(|k| m.read_u32(sp + k * 4)).collect();
+        assert_eq!(frame, [(CODE_BASE + 7) as u32, 0x2B, 0x2222_2222, 0x1111_1111, user_esp as u32, 0x33]);
+
+        m.run(2);
+        let s = &m.cpu.state;
+        assert_eq!((s.seg[sreg::CS].selector, s.cpl, s.rip), (0x2B, 3, CODE_BASE + 7));
+        assert_eq!((s.seg[sreg::SS].selector, s.gpr[4]), (0x33, STACK_TOP), "retf 8 released the parameters");
+        assert_eq!(s.seg[sreg::ES].selector, 0, "ring-0 ES is nulled on the way out");
+        assert_eq!(s.seg[sreg::DS].selector, 0x33);
+    }
+
+    #[test]
+    fn sixteen_bit_call_gate_pushes_words() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        // A 16-bit gate saves only SP, so the caller's stack lies below 64 KiB.
+        let user_esp = 0xFFEE;
+        w16(&mut m, user_esp, 0xBEEF);
+        m.cpu.state.gpr[4] = user_esp;
+        // 16-bit call gate, DPL 3, one word parameter.
+        // A 16-bit gate holds a 16-bit offset.
+        set_desc(&mut m, FREE, gate(0x08, 0x8040, 0xE4, 1));
+        m.load_code(&[0x9A, 0, 0, 0, 0, (FREE | 3) as u8, 0x00]);
+        // retf 2 (o16)
+        m.load(0x8040, &[0x66, 0xCA, 0x02, 0x00]);
+        m.run(1);
+        let sp = ESP0 - 10;
+        assert_eq!((m.cpu.state.rip, m.cpu.state.gpr[4]), (0x8040, sp));
+        let frame: Vec<u16> = (0..5).map(|k| r16(&m, sp + k * 2)).collect();
+        assert_eq!(frame, [(CODE_BASE + 7) as u16, 0x2B, 0xBEEF, user_esp as u16, 0x33]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.seg[sreg::CS].selector, s.rip), (0x2B, (CODE_BASE + 7) & 0xFFFF));
+        assert_eq!(s.gpr[4], 0xFFF0);
+    }
+
+    #[test]
+    fn gate_with_dpl_below_cpl_is_gp() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        // call far 0063:0
+        m.load_code(&[0x9A, 0, 0, 0, 0, (GATE_DPL0 | 3) as u8, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.seg[sreg::CS].selector, s.rip), (0x08, HANDLER + 0x101));
+        let sp = ESP0 - 24;
+        assert_eq!(s.gpr[4], sp);
+        assert_eq!(m.read_u32(sp), u32::from(GATE_DPL0), "error code names the gate");
+        assert_eq!(m.read_u32(sp + 4), CODE_BASE as u32, "EIP of the faulting CALL");
+        assert_eq!(m.read_u32(sp + 8), 0x2B);
+        assert_eq!(m.read_u32(sp + 16), STACK_TOP as u32, "user ESP unchanged");
+    }
+
+    #[test]
+    fn jmp_to_more_privileged_code_is_gp_with_selector() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        // jmp far 0008:0
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x08, 0x00]);
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
+        assert_eq!(m.read_u32(ESP0 - 24), 0x08);
+    }
+
+    #[test]
+    fn jmp_through_call_gate_and_limit_check() {
+        let mut m = machine();
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        // jmp far 0048:0 (gate to CODE32:HANDLER, same privilege)
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x48, 0x00]);
+        // jmp far 0018:00010000 (beyond the 64 KiB CODE16 limit)
+        m.load(HANDLER, &[0xEA, 0x00, 0x00, 0x01, 0x00, 0x18, 0x00]);
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip), (0x08, HANDLER));
+        assert_eq!(m.cpu.state.gpr[4], STACK_TOP, "a JMP pushes nothing");
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
+        assert_eq!(m.read_u32(STACK_TOP - 16), 0, "#GP(0)");
+        assert_eq!(m.read_u32(STACK_TOP - 12), HANDLER as u32);
+    }
+
+    #[test]
+    fn same_privilege_far_call_and_retf_16() {
+        let mut m = machine();
+        // o16 call far 0018:8000 (CODE16)
+        m.load_code(&[0x66, 0x9A, 0x00, 0x80, 0x18, 0x00]);
+        // retf (16-bit operand size in the 16-bit segment)
+        m.load(0x8000, &[0xCB]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.seg[sreg::CS].selector, s.rip), (0x18, 0x8000));
+        assert!(!s.code32());
+        assert_eq!(s.gpr[4], STACK_TOP - 4);
+        assert_eq!(r16(&m, STACK_TOP - 4), (CODE_BASE + 6) as u16);
+        assert_eq!(r16(&m, STACK_TOP - 2), 0x08);
+        // The return offset is 16 bits wide: CODE_BASE + 6 truncated.
+        m.run(1);
+        assert_eq!((cs(&m), m.cpu.state.rip), (0x08, (CODE_BASE + 6) & 0xFFFF));
+        assert_eq!(m.cpu.state.eflags & u64::from(fl::VM), 0);
+    }
+}

@@ -120,7 +120,8 @@ impl Cpu {
         let old = self.state.flags();
         let iopl3 = self.state.iopl() == 3;
         let vme = self.state.cr4 & cr4::VME != 0;
-        if !iopl3 && !(vme && N == 2) {
+        let allowed = iopl3 || (vme && N == 2);
+        if !allowed {
             return Err(Fault::gp(0));
         }
         let (eip, cs, popped) = self.iret_frame::<N>(env)?;
