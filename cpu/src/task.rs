@@ -33,6 +33,8 @@ const TSS16_MIN_LIMIT: u32 = 0x2B;
 const TSS32_TRAP: u64 = 0x64;
 /// DR6.BT: the #DB was raised by a task switch to a task with T set.
 const DR6_BT: u64 = 1 << 15;
+/// DR7.L0-L3 and LE, cleared by every task switch.
+const DR7_LOCAL: u64 = 0x55 | 1 << 8;
 /// Busy bit of a TSS type (in descriptor byte 5 and in `attr`).
 const BUSY: u8 = 0x2;
 
@@ -157,6 +159,8 @@ impl Cpu {
         }
         self.state.tr = d.segment(selector);
         self.state.cr0 |= cr0::TS;
+        // The local breakpoint enables belong to the old task (SDM 17.2.4).
+        self.state.dr[7] &= !DR7_LOCAL;
         if new32 && self.state.cr0 & cr0::PG != 0 {
             self.state.cr3 = img.cr3;
             self.tlb.flush_nonglobal();

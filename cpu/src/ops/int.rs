@@ -235,3 +235,289 @@ impl Cpu {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::state::{attr, cr4, fl, sreg, Segment};
+    use crate::task::fixture::*;
+    use crate::testing::{TestMachine, CODE_BASE, STACK_TOP};
+
+    fn cs(m: &TestMachine) -> u16 {
+        m.cpu.state.seg[sreg::CS].selector
+    }
+
+    fn frame(m: &TestMachine, sp: u64, n: u64) -> Vec<u32> {
+        (0..n).map(|k| m.read_u32(sp + k * 4)).collect()
+    }
+
+    #[test]
+    fn real_mode_int_and_iret_through_ivt() {
+        let mut m = TestMachine::real();
+        w16(&mut m, 0x10 * 4, 0x0040);
+        w16(&mut m, 0x10 * 4 + 2, 0x3000);
+        m.load_code(&[0xCD, 0x10]); // int 0x10
+        m.load(0x30040, &[0xCF]); // iret
+        m.cpu.state.set_flags(fl::IF | fl::CF);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((cs(&m), s.rip, s.gpr[4]), (0x3000, 0x40, 0xFFEA));
+        assert_eq!(s.flags() & fl::IF, 0, "INT clears IF");
+        let pushed: Vec<u16> = (0..3).map(|k| r16(&m, 0x7FFEA + k * 2)).collect();
+        assert_eq!(pushed, [2, 0x1000, (fl::IF | fl::CF | fl::FIXED) as u16]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((cs(&m), s.rip, s.gpr[4]), (0x1000, 2, 0xFFF0));
+        assert_eq!(s.flags(), fl::IF | fl::CF | fl::FIXED);
+    }
+
+    #[test]
+    fn real_mode_iretd_keeps_vm_vif_vip() {
+        let mut m = TestMachine::real();
+        // EIP, CS, EFLAGS with VM, VIF, VIP and IOPL set.
+        let sp = 0x7FFF0;
+        w32(&mut m, sp, 0x20);
+        w32(&mut m, sp + 4, 0x2000);
+        w32(&mut m, sp + 8, fl::VM | fl::VIF | fl::VIP | fl::IOPL | fl::NT | fl::CF);
+        m.load_code(&[0x66, 0xCF]); // iretd
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((cs(&m), s.rip, s.gpr[4]), (0x2000, 0x20, 0xFFFC));
+        assert_eq!(s.flags(), fl::IOPL | fl::NT | fl::CF | fl::FIXED);
+    }
+
+    #[test]
+    fn int_from_ring3_to_ring0_and_iret_back() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        int_gate(&mut m, 0x80, HANDLER + 0x200, 3);
+        m.load(HANDLER + 0x200, &[0x8E, 0xC0, 0xCF]); // mov es, ax; iretd
+        m.cpu.state.gpr[0] = 0x10;
+        m.cpu.state.set_flags(fl::IF | fl::ZF);
+        m.load_code(&[0xCD, 0x80]); // int 0x80
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((cs(&m), s.cpl, s.rip), (0x08, 0, HANDLER + 0x200));
+        assert_eq!(s.flags() & fl::IF, 0, "interrupt gate clears IF");
+        let sp = ESP0 - 20;
+        assert_eq!(s.gpr[4], sp);
+        let flags = fl::IF | fl::ZF | fl::FIXED;
+        assert_eq!(frame(&m, sp, 5), [(CODE_BASE + 2) as u32, 0x2B, flags, STACK_TOP as u32, 0x33]);
+        m.run(2);
+        let s = &m.cpu.state;
+        assert_eq!((cs(&m), s.cpl, s.rip, s.gpr[4]), (0x2B, 3, CODE_BASE + 2, STACK_TOP));
+        assert_eq!(s.seg[sreg::SS].selector, 0x33);
+        assert_eq!(s.flags(), flags);
+        assert_eq!(s.seg[sreg::ES].selector, 0, "ring-0 ES nulled by the return to ring 3");
+    }
+
+    #[test]
+    fn iret_at_cpl3_cannot_change_iopl_or_if() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        let sp = STACK_TOP - 12;
+        w32(&mut m, sp, (CODE_BASE + 0x10) as u32);
+        w32(&mut m, sp + 4, 0x2B);
+        w32(&mut m, sp + 8, fl::IOPL | fl::IF | fl::CF | fl::VIF);
+        m.cpu.state.gpr[4] = sp;
+        m.load_code(&[0xCF]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.rip, s.gpr[4]), (CODE_BASE + 0x10, STACK_TOP));
+        assert_eq!(s.flags(), fl::CF | fl::FIXED, "IOPL, IF and VIF kept at CPL 3 with IOPL 0");
+    }
+
+    #[test]
+    fn int_through_gate_with_lower_dpl_is_gp() {
+        let mut m = machine();
+        to_ring3(&mut m);
+        int_gate(&mut m, 0x80, HANDLER + 0x200, 0);
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        int_gate(&mut m, 1, HANDLER + 0x300, 0);
+        m.load_code(&[0xCD, 0x80, 0xF1]); // int 0x80; int1
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
+        let sp = ESP0 - 24;
+        assert_eq!(frame(&m, sp, 2), [0x80 * 8 + 2, CODE_BASE as u32]);
+        // INT1 is not subject to the gate DPL check.
+        to_ring3(&mut m);
+        m.cpu.state.rip = CODE_BASE + 2;
+        m.cpu.state.gpr[4] = STACK_TOP;
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x300);
+        assert_eq!(m.read_u32(ESP0 - 20), (CODE_BASE + 3) as u32, "a trap: EIP after INT1");
+    }
+
+    #[test]
+    fn int3_into_and_bound() {
+        let mut m = machine();
+        for (v, h) in [(3u8, 0x100u64), (4, 0x200), (5, 0x300)] {
+            int_gate(&mut m, v, HANDLER + h, 0);
+        }
+        w32(&mut m, 0x5000, (-5i32) as u32);
+        w32(&mut m, 0x5004, 10);
+        w16(&mut m, 0x5008, (-1i16) as u16);
+        w16(&mut m, 0x500A, 1);
+        // int3 ; into ; bound eax,[0x5000] ; bound ax,[0x5008]
+        let code = [0xCC, 0xCE, 0x62, 0x05, 0x00, 0x50, 0x00, 0x00, 0x66, 0x62, 0x05, 0x08, 0x50, 0x00, 0x00];
+        m.load_code(&code);
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x100);
+        assert_eq!(m.read_u32(STACK_TOP - 12), (CODE_BASE + 1) as u32, "#BP is a trap");
+
+        let restart = |m: &mut TestMachine, eip: u64| {
+            m.cpu.state.rip = eip;
+            m.cpu.state.gpr[4] = STACK_TOP;
+        };
+        restart(&mut m, CODE_BASE + 1);
+        m.cpu.state.set_flags(0);
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 2, "INTO without OF does nothing");
+        restart(&mut m, CODE_BASE + 1);
+        m.cpu.state.set_flags(fl::OF);
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x200);
+        assert_eq!(m.read_u32(STACK_TOP - 12), (CODE_BASE + 2) as u32);
+
+        restart(&mut m, CODE_BASE + 2);
+        m.cpu.state.gpr[0] = (-5i64) as u64 & 0xFFFF_FFFF;
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 8, "-5 is within [-5, 10]");
+        restart(&mut m, CODE_BASE + 2);
+        m.cpu.state.gpr[0] = 11;
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x301);
+        assert_eq!(m.read_u32(STACK_TOP - 12), (CODE_BASE + 2) as u32, "#BR is a fault");
+
+        restart(&mut m, CODE_BASE + 8);
+        m.cpu.state.gpr[0] = 0xFFFF_0001; // AX = 1: in [-1, 1]
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, CODE_BASE + 15);
+        restart(&mut m, CODE_BASE + 8);
+        m.cpu.state.gpr[0] = 0xFFFE; // AX = -2
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x301);
+    }
+
+    /// Flat ring 0 with an IRETD frame into V86 mode at 4000:0100 on the
+    /// stack, and the IRETD at CODE_BASE.
+    fn v86_entry(iopl: u32) -> TestMachine {
+        let mut m = machine();
+        let sp = STACK_TOP - 36;
+        let vals = [0x100, 0x4000, fl::VM | fl::IF | (iopl << fl::IOPL_SHIFT), 0xFFFE, 0x3000, 0x8000, 0x5000, 0x6000, 0x7000];
+        for (k, v) in vals.into_iter().enumerate() {
+            w32(&mut m, sp + k as u64 * 4, v);
+        }
+        m.cpu.state.gpr[4] = sp;
+        m.load_code(&[0xCF]); // iretd
+        m.load(0x40100, &[0xCD, 0x21, 0x90]); // int 0x21; nop
+        m
+    }
+
+    #[test]
+    fn iretd_enters_v86_and_int_leaves_it_with_gp() {
+        let mut m = v86_entry(0);
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert!(s.v86());
+        assert_eq!((s.cpl, cs(&m), s.seg[sreg::CS].base, s.rip), (3, 0x4000, 0x40000, 0x100));
+        assert_eq!((s.seg[sreg::SS].base, s.gpr[4]), (0x30000, 0xFFFE));
+        let sels: Vec<u16> = s.seg.iter().map(|x| x.selector).collect();
+        assert_eq!(sels, [0x8000, 0x4000, 0x3000, 0x5000, 0x6000, 0x7000]);
+        assert_eq!(s.seg[sreg::GS].base, 0x70000);
+
+        // INT n at IOPL 0: #GP(0) to the ring-0 monitor.
+        m.run(1);
+        let s = &m.cpu.state;
+        assert!(!s.v86());
+        assert_eq!((s.cpl, cs(&m), s.rip), (0, 0x08, HANDLER + 0x101));
+        let sp = ESP0 - 40;
+        assert_eq!(s.gpr[4], sp);
+        let vm_flags = fl::VM | fl::IF | fl::FIXED;
+        assert_eq!(frame(&m, sp, 10), [0, 0x100, 0x4000, vm_flags, 0xFFFE, 0x3000, 0x8000, 0x5000, 0x6000, 0x7000]);
+        for seg in [sreg::ES, sreg::DS, sreg::FS, sreg::GS] {
+            assert_eq!(s.seg[seg].selector, 0, "data segments are nulled on leaving V86");
+        }
+    }
+
+    #[test]
+    fn v86_int_at_iopl3_goes_to_ring0_and_iretd_returns() {
+        let mut m = v86_entry(3);
+        int_gate(&mut m, 0x21, HANDLER + 0x200, 3);
+        m.load(HANDLER + 0x200, &[0xCF]);
+        m.run(2);
+        let s = &m.cpu.state;
+        assert_eq!((s.cpl, cs(&m), s.rip), (0, 0x08, HANDLER + 0x200));
+        let sp = ESP0 - 36;
+        let vm_flags = fl::VM | fl::IF | fl::IOPL | fl::FIXED;
+        assert_eq!(frame(&m, sp, 9), [0x102, 0x4000, vm_flags, 0xFFFE, 0x3000, 0x8000, 0x5000, 0x6000, 0x7000]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert!(s.v86());
+        assert_eq!((s.cpl, cs(&m), s.rip, s.gpr[4]), (3, 0x4000, 0x102, 0xFFFE));
+        assert_eq!(s.seg[sreg::DS].base, 0x50000);
+        assert_eq!(s.flags(), vm_flags);
+    }
+
+    /// V86 mode at 4000:0100 with CR4.VME and a TSS whose redirection
+    /// bitmap (32 bytes below the I/O map base) is all clear.
+    fn vme_machine() -> TestMachine {
+        let mut m = machine();
+        w16(&mut m, TSS_A_BASE + 0x66, 0x88);
+        m.cpu.state.tr.limit = 0x88;
+        m.cpu.state.cr4 |= cr4::VME;
+        let v86 = |sel: u16| Segment::real(sel, 0xFFFF, attr::REAL_DATA | (3 << attr::DPL_SHIFT));
+        let s = &mut m.cpu.state;
+        for (seg, sel) in s.seg.iter_mut().zip([0x8000, 0x4000, 0x3000, 0x5000, 0x6000, 0x7000]) {
+            *seg = v86(sel);
+        }
+        s.cpl = 3;
+        s.set_flags(fl::VM | fl::VIF | fl::CF);
+        s.rip = 0x100;
+        s.gpr[4] = 0xFFFE;
+        m.load(0x40100, &[0xCD, 0x21, 0x90]);
+        w16(&mut m, 0x21 * 4, 0x0010);
+        w16(&mut m, 0x21 * 4 + 2, 0x6000);
+        m.load(0x60010, &[0xCF]); // iret
+        m
+    }
+
+    #[test]
+    fn vme_redirects_int_to_the_v86_ivt_with_virtual_if() {
+        let mut m = vme_machine();
+        m.run(1);
+        let s = &m.cpu.state;
+        assert!(s.v86());
+        assert_eq!((cs(&m), s.rip, s.gpr[4]), (0x6000, 0x10, 0xFFF8));
+        let pushed: Vec<u16> = (0..3).map(|k| r16(&m, 0x30000 + 0xFFF8 + k * 2)).collect();
+        // The FLAGS image shows IOPL 3 and VIF as IF.
+        assert_eq!(pushed, [0x102, 0x4000, (fl::IOPL | fl::IF | fl::CF | fl::FIXED) as u16]);
+        assert_eq!(s.flags() & (fl::VIF | fl::IF | fl::IOPL), 0, "VIF cleared, IF and IOPL untouched");
+
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((cs(&m), s.rip, s.gpr[4]), (0x4000, 0x102, 0xFFFE));
+        assert_eq!(s.flags(), fl::VM | fl::VIF | fl::CF | fl::FIXED, "IRET moves the popped IF into VIF");
+    }
+
+    #[test]
+    fn vme_bitmap_bit_set_means_gp() {
+        let mut m = vme_machine();
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        m.mem.write(TSS_A_BASE + 0x68 + 0x21 / 8, &[1 << (0x21 % 8)]);
+        m.run(1);
+        assert!(!m.cpu.state.v86());
+        assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
+        assert_eq!(m.read_u32(ESP0 - 40 + 4), 0x100);
+    }
+
+    #[test]
+    fn iret_ends_nmi_blocking() {
+        let mut m = TestMachine::real();
+        w16(&mut m, 0x7FFF0 + 2, 0x1000);
+        m.load_code(&[0xCF]);
+        m.cpu.nmi_blocked = true;
+        m.run(1);
+        assert!(!m.cpu.nmi_blocked);
+    }
+}
