@@ -118,8 +118,12 @@ impl Cpu {
         let old = self.state.tr;
         let old32 = old.attr & 0x8 != 0;
         let old_l = layout(old32);
+        let old_end = old_l.seg + old_l.nseg as u64 * u64::from(old_l.width) - 1;
+        if u64::from(old.limit) < old_end {
+            return Err(Fault::ts(selector_code(old.selector, ext)));
+        }
         let save_first = old.base.wrapping_add(old_l.ip);
-        let save_len = (old_l.seg + old_l.nseg as u64 * u64::from(old_l.width) - old_l.ip) as usize;
+        let save_len = (old_end + 1 - old_l.ip) as usize;
         self.probe_write(env, save_first, save_len, false)?;
         // A TR never loaded (selector 0) has no descriptor to update.
         let old_d_addr = if old.selector & 0xFFFC != 0 { self.descriptor_addr(old.selector).ok() } else { None };
@@ -166,19 +170,17 @@ impl Cpu {
             self.tlb.flush_nonglobal();
         }
         self.state.set_flags(new_flags);
-        if new32 {
-            self.state.gpr[..8].copy_from_slice(&img.gpr);
-        } else {
-            for (r, v) in self.state.gpr[..8].iter_mut().zip(img.gpr) {
-                *r = (*r & !0xFFFF) | v;
-            }
+        // A 16-bit TSS leaves the upper words undefined (SDM 7.6); they
+        // read as ones, as in Bochs.
+        let upper = if new32 { 0 } else { 0xFFFF_0000 };
+        for (r, v) in self.state.gpr[..8].iter_mut().zip(img.gpr) {
+            *r = v | upper;
         }
         self.state.rip = img.eip;
         for (s, &sel) in self.state.seg.iter_mut().zip(&img.seg) {
             *s = Segment { selector: sel, ..Segment::default() };
         }
         self.state.ldtr = Segment { selector: img.ldt, ..Segment::default() };
-        self.set_cpl((img.seg[sreg::CS] & 3) as u8);
 
         if let Err(f) = self.load_task_segments(env, &img, ext) {
             self.exception(env, f);
@@ -244,9 +246,13 @@ impl Cpu {
     }
 
     /// Loads LDTR and the segment registers of the new task with their
-    /// checks (#TS, #NP, #SS with the selector as error code).
+    /// checks (#TS, #NP, #SS with the selector as error code). The order is
+    /// LDTR, SS, the data segments, CS, as Bochs does; until SS is valid
+    /// the CPL is 3, so that a fault on the way is delivered on an inner
+    /// stack from the new TSS rather than on the unusable SS.
     fn load_task_segments(&mut self, env: &mut Env, img: &Image, ext: bool) -> Result<(), Fault> {
         let ts = |sel: u16| Fault::ts(selector_code(sel, ext));
+        self.set_cpl(3);
         if img.ldt & 0xFFFC != 0 {
             let sel = img.ldt;
             if sel & 4 != 0 {
@@ -262,40 +268,28 @@ impl Cpu {
             for (s, &sel) in self.state.seg.iter_mut().zip(&img.seg) {
                 *s = Segment::real(sel, 0xFFFF, attr::REAL_DATA | (3 << attr::DPL_SHIFT));
             }
-            self.set_cpl(3);
             return Ok(());
         }
 
         let cs = img.seg[sreg::CS];
-        let rpl = (cs & 3) as u8;
-        if cs & 0xFFFC == 0 {
-            return Err(ts(cs));
-        }
-        let (d, addr) = self.read_descriptor(env, cs).map_err(|_| ts(cs))?;
-        let dpl_ok = if d.conforming() { d.dpl() <= rpl } else { d.dpl() == rpl };
-        if !d.is_code() || !dpl_ok {
-            return Err(ts(cs));
-        }
-        if !d.present() {
-            return Err(Fault::np(selector_code(cs, ext)));
-        }
-        let d = self.mark_accessed(env, addr, d)?;
-        self.load_cs(cs, d, rpl);
-        let cpl = rpl;
-
+        let cpl = (cs & 3) as u8;
         let ss = img.seg[sreg::SS];
         if ss & 0xFFFC == 0 {
             return Err(ts(ss));
         }
         let (d, addr) = self.read_descriptor(env, ss).map_err(|_| ts(ss))?;
-        if (ss & 3) as u8 != cpl || !d.writable() || d.dpl() != cpl {
+        if !d.writable() {
             return Err(ts(ss));
         }
         if !d.present() {
             return Err(Fault::ss(selector_code(ss, ext)));
         }
+        if d.dpl() != cpl || (ss & 3) as u8 != cpl {
+            return Err(ts(ss));
+        }
         let d = self.mark_accessed(env, addr, d)?;
         self.state.seg[sreg::SS] = d.segment(ss);
+        self.set_cpl(cpl);
 
         for seg in [sreg::DS, sreg::ES, sreg::FS, sreg::GS] {
             let sel = img.seg[seg];
@@ -313,6 +307,20 @@ impl Cpu {
             let d = self.mark_accessed(env, addr, d)?;
             self.state.seg[seg] = d.segment(sel);
         }
+
+        if cs & 0xFFFC == 0 {
+            return Err(ts(cs));
+        }
+        let (d, addr) = self.read_descriptor(env, cs).map_err(|_| ts(cs))?;
+        let dpl_ok = if d.conforming() { d.dpl() <= cpl } else { d.dpl() == cpl };
+        if !d.is_code() || !dpl_ok {
+            return Err(ts(cs));
+        }
+        if !d.present() {
+            return Err(Fault::np(selector_code(cs, ext)));
+        }
+        let d = self.mark_accessed(env, addr, d)?;
+        self.load_cs(cs, d, cpl);
         Ok(())
     }
 }
@@ -582,5 +590,66 @@ mod tests {
         assert_eq!(s.rip, HANDLER + 0x100);
         assert_ne!(s.dr[6] & (1 << 15), 0, "DR6.BT");
         assert_eq!(m.read_u32(0x6_0000 - 12), (HANDLER + 0x200) as u32, "#DB before the first instruction");
+    }
+
+    #[test]
+    fn jmp_to_16bit_tss_with_ldt() {
+        let mut m = machine();
+        let tss16 = FREE;
+        let ldt = FREE + 8;
+        set_desc(&mut m, tss16, seg(0x3400, 0x2B, 0x81, 0));
+        set_desc(&mut m, ldt, seg(0x6000, 0x0F, 0x82, 0));
+        // LDT entry 1: 16-bit code, base 0x10000 (selector 0x0C).
+        m.mem.write(0x6008, &seg(0x1_0000, 0xFFFF, 0x9A, 0).to_le_bytes());
+        let b = 0x3400;
+        m.mem.write(b, &[0; 0x2C]);
+        for (off, v) in [
+            (0x0E, 0x40),
+            (0x10, 0x0003),
+            (0x12, 0x1111),
+            (0x1A, 0x8000),
+            (0x22, 0x20),
+            (0x24, 0x0C),
+            (0x26, 0x20),
+            (0x28, 0x20),
+            (0x2A, ldt),
+        ] {
+            w16(&mut m, b + off, v);
+        }
+        m.cpu.state.gpr[0] = 0xABCD_0000;
+        m.load_code(&[0xEA, 0, 0, 0, 0, tss16 as u8, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.tr.selector, s.tr.attr & 0xF), (tss16, 0x3), "a busy 16-bit TSS");
+        assert_eq!((s.ldtr.selector, s.ldtr.base), (ldt, 0x6000));
+        assert_eq!((s.seg[sreg::CS].selector, s.seg[sreg::CS].base, s.rip), (0x0C, 0x1_0000, 0x40));
+        assert!(!s.code32());
+        assert_eq!(s.flags(), fl::CF | fl::FIXED);
+        assert_eq!(s.gpr[0], 0xFFFF_1111, "a 16-bit TSS loads the low words");
+        assert_eq!(s.gpr[4] & 0xFFFF, 0x8000);
+        assert_eq!((s.seg[sreg::FS].selector, s.seg[sreg::FS].attr), (0, 0));
+        assert_eq!(s.seg[sreg::DS].limit, 0xFFFF);
+        assert_ne!(desc_at(&m, 0x6008) & (1 << 40), 0, "CS accessed bit set in the LDT");
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x20), (CODE_BASE + 7) as u32);
+    }
+
+    fn desc_at(m: &TestMachine, addr: u64) -> u64 {
+        let b = m.read_phys(addr, 8);
+        u64::from_le_bytes(b.try_into().unwrap_or_default())
+    }
+
+    #[test]
+    fn not_present_tss_is_np_and_changes_nothing() {
+        let mut m = machine();
+        task_b(&mut m, HANDLER);
+        set_desc(&mut m, TSS_B, seg(TSS_B_BASE as u32, 0x67, 0x09, 0));
+        int_gate(&mut m, 11, HANDLER + 0x100, 0);
+        m.cpu.state.gpr[0] = 0xAAAA;
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x40, 0x00]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.tr.selector, s.gpr[0], s.rip), (TSS_A, 0xAAAA, HANDLER + 0x101));
+        assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_B));
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x28), 0, "the old task was not saved");
     }
 }
