@@ -652,4 +652,20 @@ mod tests {
         assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_B));
         assert_eq!(m.read_u32(TSS_A_BASE + 0x28), 0, "the old task was not saved");
     }
+
+    #[test]
+    fn iret_with_nt_to_a_task_not_busy_is_ts() {
+        let mut m = machine();
+        task_b(&mut m, 0);
+        int_gate(&mut m, 10, HANDLER + 0x100, 0);
+        // The current task claims to be nested in TSS_B, which is not busy.
+        w16(&mut m, TSS_A_BASE, TSS_B);
+        m.cpu.state.set_flags(fl::NT);
+        m.load_code(&[0xCF]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.tr.selector, s.rip), (TSS_A, HANDLER + 0x101));
+        assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_B));
+        assert_eq!(m.read_u32(STACK_TOP - 12), CODE_BASE as u32);
+    }
 }

@@ -539,4 +539,23 @@ mod tests {
         assert_eq!((cs(&m), m.cpu.state.rip), (0x08, (CODE_BASE + 6) & 0xFFFF));
         assert_eq!(m.cpu.state.eflags & u64::from(fl::VM), 0);
     }
+
+    #[test]
+    fn retf_to_outer_level_checks_ss_before_changing_anything() {
+        let mut m = machine();
+        int_gate(&mut m, 13, HANDLER + 0x100, 0);
+        // Return frame to ring 3 whose SS is a ring-0 segment.
+        let sp = STACK_TOP - 16;
+        for (k, v) in [(CODE_BASE + 0x40) as u32, 0x2B, 0x1000, 0x10].into_iter().enumerate() {
+            w32(&mut m, sp + k as u64 * 4, v);
+        }
+        m.cpu.state.gpr[4] = sp;
+        m.load_code(&[0xCB]);
+        m.run(1);
+        let s = &m.cpu.state;
+        assert_eq!((s.cpl, s.rip), (0, HANDLER + 0x101));
+        assert_eq!(s.gpr[4], sp - 16, "#GP frame pushed on the unchanged stack");
+        assert_eq!(m.read_u32(sp - 16), 0x10, "error code names SS");
+        assert_eq!(m.read_u32(sp - 12), CODE_BASE as u32);
+    }
 }
