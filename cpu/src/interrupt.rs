@@ -1,6 +1,7 @@
 //! Delivery of exceptions and interrupts (SDM vol. 3A ch. 6, 20.1.4,
 //! 20.3): the real-mode IVT, protected-mode IDT gates with privilege
-//! changes through the TSS, exits from virtual-8086 mode, task gates, and
+//! changes through the TSS, exits from virtual-8086 mode, INT n
+//! redirection to the V86 program's own IVT under CR4.VME, task gates, and
 //! the double-fault / triple-fault escalation.
 
 use crate::{
@@ -36,6 +37,14 @@ impl Source {
     fn checks_gate_dpl(self) -> bool {
         matches!(self, Source::Software | Source::SoftException)
     }
+}
+
+/// Fault-class exceptions: their handlers return to the faulting
+/// instruction (SDM table 6-1). #DB is left out: its pushed RF is the
+/// handler's business.
+fn is_fault(v: u8) -> bool {
+    use vector::*;
+    matches!(v, DE | BR | UD | NM | TS | NP | SS | GP | PF | MF | AC | XM)
 }
 
 /// Values an interrupt pushes, in push order; at most GS, FS, DS, ES, SS,
@@ -238,6 +247,10 @@ impl Cpu {
             return Err(Fault::gp(0));
         }
         let flags = self.state.flags();
+        // The image pushed for a fault carries RF, so that the restarted
+        // instruction does not hit its own code breakpoint again (SDM
+        // 17.3.1.1); traps, aborts, #DB and interrupts push RF as it is.
+        let image = if source == Source::Exception && is_fault(v) { flags | fl::RF } else { flags };
         let old_cs = self.state.seg[sreg::CS].selector;
         let old_ip = self.state.rip;
         let v86 = self.state.v86();
@@ -258,7 +271,7 @@ impl Cpu {
             }
             frame.push(u64::from(self.state.seg[sreg::SS].selector));
             frame.push(self.state.gpr[4] & 0xFFFF_FFFF);
-            for x in [u64::from(flags), u64::from(old_cs), old_ip] {
+            for x in [u64::from(image), u64::from(old_cs), old_ip] {
                 frame.push(x);
             }
             if let Some(c) = code {
@@ -280,7 +293,7 @@ impl Cpu {
             }
             new_cpl = cpl;
             let mut frame = Frame::default();
-            for x in [u64::from(flags), u64::from(old_cs), old_ip] {
+            for x in [u64::from(image), u64::from(old_cs), old_ip] {
                 frame.push(x);
             }
             if let Some(c) = code {

@@ -433,7 +433,8 @@ mod tests {
         assert_eq!((s.cpl, cs(&m), s.rip), (0, 0x08, HANDLER + 0x101));
         let sp = ESP0 - 40;
         assert_eq!(s.gpr[4], sp);
-        let vm_flags = fl::VM | fl::IF | fl::FIXED;
+        // A fault pushes RF set.
+        let vm_flags = fl::VM | fl::IF | fl::RF | fl::FIXED;
         assert_eq!(frame(&m, sp, 10), [0, 0x100, 0x4000, vm_flags, 0xFFFE, 0x3000, 0x8000, 0x5000, 0x6000, 0x7000]);
         for seg in [sreg::ES, sreg::DS, sreg::FS, sreg::GS] {
             assert_eq!(s.seg[seg].selector, 0, "data segments are nulled on leaving V86");
