@@ -208,17 +208,13 @@ impl Cpu {
 
     /// IRETD at CPL 0 with VM set in the popped EFLAGS: the frame goes on
     /// with ESP, SS, ES, DS, FS and GS; every segment becomes a V86
-    /// segment and the CPL 3.
+    /// segment and the CPL 3. Only reads of the frame can fault.
     fn iret_to_v86(&mut self, env: &mut Env, eip: u64, cs: u16, popped: u32) -> Result<(), Fault> {
         let mut v = [0u64; 6];
         for (k, x) in v.iter_mut().enumerate() {
             *x = self.stack_peek(env, 12 + 4 * k as u64, 4)?;
         }
         let [esp, ss, es, ds, fs, gs] = v;
-        // The V86 code segment's limit is 64 KiB.
-        if eip > 0xFFFF {
-            return Err(Fault::gp(0));
-        }
         self.state.set_flags(popped);
         let v86 =
             |sel: u64| Segment::real(sel as u16, 0xFFFF, crate::state::attr::REAL_DATA | (3 << crate::state::attr::DPL_SHIFT));
@@ -230,7 +226,9 @@ impl Cpu {
         s[sreg::FS] = v86(fs);
         s[sreg::GS] = v86(gs);
         self.state.gpr[reg::RSP] = esp & 0xFFFF_FFFF;
-        self.state.rip = eip;
+        // No limit check: the upper half of EIP is dropped (SDM "IRET",
+        // RETURN-TO-VIRTUAL-8086-MODE; Bochs agrees).
+        self.state.rip = eip & 0xFFFF;
         self.set_cpl(3);
         Ok(())
     }
