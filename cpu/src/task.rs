@@ -668,4 +668,28 @@ mod tests {
         assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_B));
         assert_eq!(m.read_u32(STACK_TOP - 12), CODE_BASE as u32);
     }
+
+    #[test]
+    fn task_switch_with_paging_loads_cr3() {
+        let mut m = machine();
+        // Two page directories, each mapping the first 4 MiB with one
+        // large page; the second also maps linear 4 MiB onto physical 0.
+        let (pd_a, pd_b) = (0x9000u64, 0xA000u64);
+        let pde = 0x87u32; // P, RW, US, PS
+        w32(&mut m, pd_a, pde);
+        w32(&mut m, pd_b, pde);
+        w32(&mut m, pd_b + 4, pde);
+        m.cpu.state.cr4 |= crate::state::cr4::PSE;
+        m.cpu.state.cr3 = pd_a;
+        m.cpu.state.cr0 |= cr0::PG;
+        // Task B starts at linear 4 MiB + HANDLER, only mapped by its CR3.
+        task_b(&mut m, 0x40_0000 + HANDLER);
+        w32(&mut m, TSS_B_BASE + 0x1C, pd_b as u32);
+        m.load_code(&[0xEA, 0, 0, 0, 0, 0x40, 0x00]);
+        m.run(2);
+        let s = &m.cpu.state;
+        assert_eq!(s.cr3, pd_b);
+        assert_eq!(s.rip, 0x40_0000 + HANDLER + 1, "the new task runs under its own CR3");
+        assert_eq!(m.read_u32(TSS_A_BASE + 0x1C), 0, "CR3 is not saved in the old TSS");
+    }
 }
