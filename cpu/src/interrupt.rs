@@ -1,12 +1,13 @@
 //! Delivery of exceptions and interrupts (SDM vol. 3A ch. 6, 20.1.4,
 //! 20.3): the real-mode IVT, protected-mode IDT gates with privilege
-//! changes through the TSS, exits from virtual-8086 mode, task gates, and
+//! changes through the TSS, exits from virtual-8086 mode, INT n
+//! redirection to the V86 program's own IVT under CR4.VME, task gates, and
 //! the double-fault / triple-fault escalation.
 
 use crate::{
     fault::{idt_code, selector_code, vector, Fault, FaultClass},
     segment::{sys, Descriptor},
-    state::{fl, sreg, Segment},
+    state::{cr4, fl, sreg, Segment},
     task::SwitchReason,
     Cpu, Env, Shutdown,
 };
@@ -36,6 +37,14 @@ impl Source {
     fn checks_gate_dpl(self) -> bool {
         matches!(self, Source::Software | Source::SoftException)
     }
+}
+
+/// Fault-class exceptions: their handlers return to the faulting
+/// instruction (SDM table 6-1). #DB is left out: its pushed RF is the
+/// handler's business.
+fn is_fault(v: u8) -> bool {
+    use vector::*;
+    matches!(v, DE | BR | UD | NM | TS | NP | SS | GP | PF | MF | AC | XM)
 }
 
 /// Values an interrupt pushes, in push order; at most GS, FS, DS, ES, SS,
@@ -110,11 +119,66 @@ impl Cpu {
         if !self.state.protected() {
             return self.interrupt_real(env, v);
         }
-        if self.state.v86() && source == Source::Software && self.state.iopl() < 3 {
-            // Without VME, INT n in V86 at IOPL < 3 is a #GP to the monitor.
-            return Err(Fault::gp(0));
+        if self.state.v86() && source == Source::Software {
+            // SDM 20.3.3 table 20-2: with VME, a vector whose bit in the
+            // TSS redirection bitmap is clear goes to the V86 program's
+            // own IVT; otherwise IOPL < 3 makes INT n a #GP to the monitor.
+            if self.state.cr4 & cr4::VME != 0 && self.vme_redirected(env, v)? {
+                return self.interrupt_v86_redirect(env, v);
+            }
+            if self.state.iopl() < 3 {
+                return Err(Fault::gp(0));
+            }
         }
         self.interrupt_protected(env, v, source, code)
+    }
+
+    /// Whether INT `v` in V86 mode with CR4.VME is redirected: its bit in
+    /// the 32-byte bitmap just below the I/O map base of the (32-bit) TSS
+    /// is clear.
+    fn vme_redirected(&mut self, env: &mut Env, v: u8) -> Result<bool, Fault> {
+        let tr = self.state.tr;
+        if tr.attr & 0xF != u16::from(sys::TSS32_BUSY) || tr.limit < 0x67 {
+            return Err(Fault::gp(0));
+        }
+        let io_base = self.read_sys(env, tr.base.wrapping_add(0x66) & 0xFFFF_FFFF, 2)?;
+        let byte = (io_base + u64::from(v / 8)).checked_sub(32).ok_or(Fault::gp(0))?;
+        if byte > u64::from(tr.limit) {
+            return Err(Fault::gp(0));
+        }
+        let bits = self.read_sys(env, tr.base.wrapping_add(byte) & 0xFFFF_FFFF, 1)?;
+        Ok(bits & (1 << (v % 8)) == 0)
+    }
+
+    /// A VME-redirected INT n: delivered like a real-mode interrupt through
+    /// the IVT at linear 0 of the V86 task. At IOPL < 3 the FLAGS image
+    /// shows IOPL 3 and VIF in place of IF, and VIF is what gets cleared.
+    fn interrupt_v86_redirect(&mut self, env: &mut Env, v: u8) -> Result<(), Fault> {
+        let entry = self.read_lin::<4>(env, u64::from(v) * 4, true)?;
+        let flags = self.state.flags();
+        let iopl3 = self.state.iopl() == 3;
+        let image = if iopl3 {
+            flags
+        } else {
+            let vif = if flags & fl::VIF != 0 { fl::IF } else { 0 };
+            (flags & !fl::IF) | vif | fl::IOPL
+        };
+        let cs = self.state.seg[sreg::CS].selector;
+        let ip = self.state.rip;
+        let sp = self.state.gpr[4];
+        let pushed = self
+            .push(env, 2, u64::from(image))
+            .and_then(|_| self.push(env, 2, u64::from(cs)))
+            .and_then(|_| self.push(env, 2, ip));
+        if let Err(f) = pushed {
+            self.state.gpr[4] = sp;
+            return Err(f);
+        }
+        let cleared = if iopl3 { fl::IF | fl::TF | fl::RF } else { fl::VIF | fl::TF | fl::RF };
+        self.state.set_flags(flags & !cleared);
+        self.load_cs_real((entry >> 16) as u16);
+        self.state.rip = entry & 0xFFFF;
+        Ok(())
     }
 
     fn interrupt_real(&mut self, env: &mut Env, v: u8) -> Result<(), Fault> {
@@ -162,13 +226,8 @@ impl Cpu {
             return Err(Fault::np(idt_err));
         }
         if ty == sys::TASK_GATE {
-            self.task_switch(env, gate.gate_selector(), SwitchReason::Interrupt, ext)?;
-            if let Some(c) = code {
-                // The error code goes on the new task's stack.
-                let size = if self.state.tr.attr & 0x8 != 0 { 4 } else { 2 };
-                self.push(env, size, u64::from(c))?;
-            }
-            return Ok(());
+            // The error code goes on the new task's stack.
+            return self.task_switch(env, gate.gate_selector(), SwitchReason::Interrupt, ext, code);
         }
         let gate32 = ty & 0x8 != 0;
         let size: u8 = if gate32 { 4 } else { 2 };
@@ -190,6 +249,10 @@ impl Cpu {
             return Err(Fault::gp(0));
         }
         let flags = self.state.flags();
+        // The image pushed for a fault carries RF, so that the restarted
+        // instruction does not hit its own code breakpoint again (SDM
+        // 17.3.1.1); traps, aborts, #DB and interrupts push RF as it is.
+        let image = if source == Source::Exception && is_fault(v) { flags | fl::RF } else { flags };
         let old_cs = self.state.seg[sreg::CS].selector;
         let old_ip = self.state.rip;
         let v86 = self.state.v86();
@@ -210,7 +273,7 @@ impl Cpu {
             }
             frame.push(u64::from(self.state.seg[sreg::SS].selector));
             frame.push(self.state.gpr[4] & 0xFFFF_FFFF);
-            for x in [u64::from(flags), u64::from(old_cs), old_ip] {
+            for x in [u64::from(image), u64::from(old_cs), old_ip] {
                 frame.push(x);
             }
             if let Some(c) = code {
@@ -232,7 +295,7 @@ impl Cpu {
             }
             new_cpl = cpl;
             let mut frame = Frame::default();
-            for x in [u64::from(flags), u64::from(old_cs), old_ip] {
+            for x in [u64::from(image), u64::from(old_cs), old_ip] {
                 frame.push(x);
             }
             if let Some(c) = code {

@@ -59,12 +59,16 @@ fn register_all(t: &mut Table) {
     string::register(t);
     stack::register(t);
     flag::register(t);
+    far::register(t);
+    int::register(t);
 }
 
 mod branch;
 mod ctrl;
 mod data;
 mod flag;
+mod far;
+mod int;
 mod io;
 mod system;
 mod stack;
