@@ -528,7 +528,7 @@ mod tests {
         int_gate(&mut m, 13, HANDLER + 0x100, 0);
         // jmp far 0038:0 (the current, busy task)
         m.load_code(&[0xEA, 0, 0, 0, 0, 0x38, 0x00]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.tr.selector, TSS_A);
         assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
         assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_A));
@@ -543,7 +543,7 @@ mod tests {
         tss32(&mut m, TSS_DF_BASE, (HANDLER + 0x300) as u32, 0x5_0000);
         // jmp far 0000:0 (#GP(0))
         m.load_code(&[0xEA, 0, 0, 0, 0, 0x00, 0x00]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         let s = &m.cpu.state;
         assert_eq!(s.tr.selector, TSS_DF);
         assert_eq!(s.rip, HANDLER + 0x301);
@@ -646,7 +646,7 @@ mod tests {
         int_gate(&mut m, 11, HANDLER + 0x100, 0);
         m.cpu.state.gpr[0] = 0xAAAA;
         m.load_code(&[0xEA, 0, 0, 0, 0, 0x40, 0x00]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         let s = &m.cpu.state;
         assert_eq!((s.tr.selector, s.gpr[0], s.rip), (TSS_A, 0xAAAA, HANDLER + 0x101));
         assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_B));
@@ -662,7 +662,7 @@ mod tests {
         w16(&mut m, TSS_A_BASE, TSS_B);
         m.cpu.state.set_flags(fl::NT);
         m.load_code(&[0xCF]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         let s = &m.cpu.state;
         assert_eq!((s.tr.selector, s.rip), (TSS_A, HANDLER + 0x101));
         assert_eq!(m.read_u32(STACK_TOP - 16), u32::from(TSS_B));

@@ -480,7 +480,7 @@ mod tests {
         int_gate(&mut m, 13, HANDLER + 0x100, 0);
         // call far 0063:0
         m.load_code(&[0x9A, 0, 0, 0, 0, (GATE_DPL0 | 3) as u8, 0x00]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         let s = &m.cpu.state;
         assert_eq!((s.seg[sreg::CS].selector, s.rip), (0x08, HANDLER + 0x101));
         let sp = ESP0 - 24;
@@ -498,7 +498,7 @@ mod tests {
         int_gate(&mut m, 13, HANDLER + 0x100, 0);
         // jmp far 0008:0
         m.load_code(&[0xEA, 0, 0, 0, 0, 0x08, 0x00]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
         assert_eq!(m.read_u32(ESP0 - 24), 0x08);
     }
@@ -514,7 +514,7 @@ mod tests {
         m.run(1);
         assert_eq!((cs(&m), m.cpu.state.rip), (0x08, HANDLER));
         assert_eq!(m.cpu.state.gpr[4], STACK_TOP, "a JMP pushes nothing");
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
         assert_eq!(m.read_u32(STACK_TOP - 16), 0, "#GP(0)");
         assert_eq!(m.read_u32(STACK_TOP - 12), HANDLER as u32);
@@ -551,7 +551,7 @@ mod tests {
         }
         m.cpu.state.gpr[4] = sp;
         m.load_code(&[0xCB]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         let s = &m.cpu.state;
         assert_eq!((s.cpl, s.rip), (0, HANDLER + 0x101));
         assert_eq!(s.gpr[4], sp - 16, "#GP frame pushed on the unchanged stack");

@@ -445,7 +445,7 @@ mod tests {
         m.run(2);
         assert_eq!(m.cpu.state.gpr[reg::RAX], 1, "the instruction after STI ran");
         assert_eq!(m.cpu.state.gpr[reg::RBX], 0, "the interrupt waited for it");
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.gpr[reg::RBX], 1);
         assert_eq!(m.cpu.state.gpr[reg::RCX], 0);
         let esp = m.cpu.state.gpr[reg::RSP];

@@ -332,7 +332,7 @@ mod tests {
         int_gate(&mut m, 13, HANDLER + 0x100, 0);
         int_gate(&mut m, 1, HANDLER + 0x300, 0);
         m.load_code(&[0xCD, 0x80, 0xF1]); // int 0x80; int1
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
         let sp = ESP0 - 24;
         assert_eq!(frame(&m, sp, 2), [0x80 * 8 + 2, CODE_BASE as u32]);
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(m.cpu.state.rip, CODE_BASE + 8, "-5 is within [-5, 10]");
         restart(&mut m, CODE_BASE + 2);
         m.cpu.state.gpr[0] = 11;
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.rip, HANDLER + 0x301);
         assert_eq!(m.read_u32(STACK_TOP - 12), (CODE_BASE + 2) as u32, "#BR is a fault");
 
@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(m.cpu.state.rip, CODE_BASE + 15);
         restart(&mut m, CODE_BASE + 8);
         m.cpu.state.gpr[0] = 0xFFFE; // AX = -2
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.rip, HANDLER + 0x301);
     }
 
@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(s.seg[sreg::GS].base, 0x70000);
 
         // INT n at IOPL 0: #GP(0) to the ring-0 monitor.
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         let s = &m.cpu.state;
         assert!(!s.v86());
         assert_eq!((s.cpl, cs(&m), s.rip), (0, 0x08, HANDLER + 0x101));
@@ -504,7 +504,7 @@ mod tests {
         let mut m = vme_machine();
         int_gate(&mut m, 13, HANDLER + 0x100, 0);
         m.mem.write(TSS_A_BASE + 0x68 + 0x21 / 8, &[1 << (0x21 % 8)]);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert!(!m.cpu.state.v86());
         assert_eq!(m.cpu.state.rip, HANDLER + 0x101);
         assert_eq!(m.read_u32(ESP0 - 40 + 4), 0x100);

@@ -66,13 +66,13 @@ fn register_all(t: &mut Table) {
 mod branch;
 mod ctrl;
 mod data;
-mod flag;
 mod far;
+mod flag;
 mod int;
 mod io;
-mod system;
 mod stack;
 mod string;
+mod system;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {

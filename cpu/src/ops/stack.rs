@@ -345,7 +345,7 @@ mod tests {
         m.run(1);
         assert_eq!(esp(&m), 0x7_0000, "MOV ESP ran before the interrupt");
         assert_eq!(m.cpu.state.gpr[reg::RBX], 0);
-        m.run(1);
+        m.run(2); // the delivery, then one handler instruction
         assert_eq!(m.cpu.state.gpr[reg::RBX], 1);
         assert_eq!(esp(&m), 0x7_0000 - 12, "the frame went to the new stack");
     }
