@@ -67,8 +67,8 @@ pub fn cpuid(eax: u32, _ecx: u32) -> [u32; 4] {
             let base = ((eax - 0x8000_0002) * 4) as usize;
             [word(BRAND, base), word(BRAND, base + 1), word(BRAND, base + 2), word(BRAND, base + 3)]
         }
-        // Intel returns the highest basic leaf's data for leaves above it.
-        0x8000_0005.. => [0, 0, 0, 0],
+        // Intel answers any leaf above the highest basic or extended leaf
+        // with the data of the highest basic leaf.
         _ => cpuid(2, 0),
     }
 }
@@ -85,6 +85,13 @@ mod tests {
             v.extend_from_slice(&r.to_le_bytes());
         }
         assert_eq!(&v, b"GenuineIntel");
+    }
+
+    #[test]
+    fn leaves_out_of_range_answer_as_the_highest_basic_leaf() {
+        assert_eq!(cpuid(0x4000_0000, 0), cpuid(2, 0));
+        assert_eq!(cpuid(0x8000_0008, 0), cpuid(2, 0));
+        assert_ne!(cpuid(0x8000_0001, 0), cpuid(2, 0));
     }
 
     #[test]

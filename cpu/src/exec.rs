@@ -27,8 +27,8 @@ const DR6_BS: u64 = 1 << 14;
 const DR7_ENABLES: u64 = 0xFF;
 
 impl Cpu {
-    /// Runs at most `budget` instructions (an interrupt or exception
-    /// delivery does not count as one).
+    /// Runs at most `budget` units of work: retired instructions plus
+    /// delivered exceptions and interrupts (see [`Cpu::icount`]).
     pub fn run(&mut self, env: &mut Env, budget: u64) -> RunExit {
         self.tlb.sync(env.mem);
         self.invalidate_written_code(env);
@@ -78,6 +78,7 @@ impl Cpu {
                 return;
             }
         };
+        let mut last = None;
         for d in block.insns.iter().take(max as usize) {
             self.state.rip = d.next_ip;
             if let Err(f) = (d.handler)(self, env, &d.insn) {
@@ -86,8 +87,9 @@ impl Cpu {
                 return;
             }
             self.icount += 1;
+            last = Some(d);
             if trap && d.insn.flow_control() != FlowControl::Interrupt {
-                self.state.eflags &= !u64::from(fl::RF);
+                Self::clear_rf_after(&mut self.state, &d.insn);
                 self.state.dr[6] |= DR6_BS;
                 self.exception(env, Fault::DB);
                 return;
@@ -96,11 +98,23 @@ impl Cpu {
                 self.end_block = false;
                 self.invalidate_written_code(env);
                 self.tlb.sync(env.mem);
-                return;
+                break;
             }
         }
-        // RF is cleared by every instruction that completes.
-        self.state.eflags &= !u64::from(fl::RF);
+        if let Some(d) = last {
+            Self::clear_rf_after(&mut self.state, &d.insn);
+        }
+    }
+
+    /// RF is cleared by every instruction that completes, except IRET,
+    /// which loads it (SDM 17.3.1.1). Only the last instruction of a block
+    /// needs the check: RF matters only to code breakpoints, which run
+    /// blocks of one instruction.
+    #[inline]
+    fn clear_rf_after(state: &mut crate::CpuState, insn: &iced_x86::Instruction) {
+        if !matches!(insn.mnemonic(), iced_x86::Mnemonic::Iret | iced_x86::Mnemonic::Iretd) {
+            state.eflags &= !u64::from(fl::RF);
+        }
     }
 
     /// Raises a code breakpoint #DB if DR0-3 match CS:EIP (and RF allows

@@ -9,8 +9,6 @@ pub const IA32_MTRRCAP: u32 = 0xFE;
 pub const IA32_SYSENTER_CS: u32 = 0x174;
 pub const IA32_SYSENTER_ESP: u32 = 0x175;
 pub const IA32_SYSENTER_EIP: u32 = 0x176;
-pub const IA32_MCG_CAP: u32 = 0x179;
-pub const IA32_MCG_STATUS: u32 = 0x17A;
 pub const IA32_MISC_ENABLE: u32 = 0x1A0;
 pub const IA32_MTRR_PHYSBASE0: u32 = 0x200;
 pub const IA32_MTRR_FIX64K_00000: u32 = 0x250;
@@ -52,7 +50,6 @@ pub fn read(s: &CpuState, msr: u32, tsc: u64) -> Option<u64> {
         IA32_SYSENTER_CS => m.sysenter_cs,
         IA32_SYSENTER_ESP => m.sysenter_esp,
         IA32_SYSENTER_EIP => m.sysenter_eip,
-        IA32_MCG_CAP | IA32_MCG_STATUS => 0,
         IA32_MISC_ENABLE => m.misc_enable,
         0x200..=0x20F => m.mtrr_var[(msr - IA32_MTRR_PHYSBASE0) as usize],
         IA32_PAT => m.pat,
@@ -78,7 +75,6 @@ pub fn write(s: &mut CpuState, msr: u32, value: u64, tsc: u64) -> bool {
         IA32_SYSENTER_CS => m.sysenter_cs = value & 0xFFFF,
         IA32_SYSENTER_ESP => m.sysenter_esp = value,
         IA32_SYSENTER_EIP => m.sysenter_eip = value,
-        IA32_MCG_STATUS => {}
         IA32_MISC_ENABLE => m.misc_enable = value,
         0x200..=0x20F => {
             let is_base = msr % 2 == 0;
