@@ -54,8 +54,10 @@ fn register_all(t: &mut Table) {
     data::register(t);
     branch::register(t);
     io::register(t);
+    alu::register(t);
 }
 
+mod alu;
 mod branch;
 mod data;
 mod io;
