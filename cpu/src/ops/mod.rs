@@ -55,12 +55,14 @@ fn register_all(t: &mut Table) {
     branch::register(t);
     io::register(t);
     alu::register(t);
+    shift::register(t);
 }
 
 mod alu;
 mod branch;
 mod data;
 mod io;
+mod shift;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {
