@@ -74,7 +74,8 @@ fn count(cpu: &Cpu, i: &Instruction, n: u32) -> u32 {
 /// SF, ZF and PF of a `size`-byte result, as EFLAGS bits.
 #[inline(always)]
 fn szp(size: u8, res: u64) -> u32 {
-    (((res & sign(size)) != 0) as u32) * fl::SF | ((res == 0) as u32) * fl::ZF | (parity(res) as u32) * fl::PF
+    let f = |b: bool, f: u32| if b { f } else { 0 };
+    f(res & sign(size) != 0, fl::SF) | f(res == 0, fl::ZF) | f(parity(res), fl::PF)
 }
 
 /// Bit `b` of `v` as 0 or 1.
@@ -134,14 +135,14 @@ fn compute<const N: usize, const OP: u8>(v: u64, c: u32, cf: bool) -> (u64, u32,
             return (res, fl::ARITH, shift_flags::<N>(res, c_out, 0));
         }
     };
-    (res, fl::CF | fl::OF, c_out * fl::CF | of * fl::OF)
+    (res, fl::CF | fl::OF, (c_out * fl::CF) | (of * fl::OF))
 }
 
 /// The flags of a shift: CF and OF as given, SF/ZF/PF from the result,
 /// AF clear.
 #[inline(always)]
 fn shift_flags<const N: usize>(res: u64, cf: u32, of: u32) -> u32 {
-    cf * fl::CF | of * fl::OF | szp(N as u8, res)
+    (cf * fl::CF) | (of * fl::OF) | szp(N as u8, res)
 }
 
 fn shift<const N: usize, const OP: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
@@ -195,7 +196,6 @@ fn double_shift<const N: usize, const LEFT: bool>(v: u64, s: u64, c: u32) -> (u6
 #[cfg(test)]
 mod tests {
     use super::super::alu::test_util::*;
-    use super::*;
     use crate::state::fl::{AF, CF, OF, PF, SF, ZF};
 
     /// Runs `code` with EAX = `eax`, CL = `cl` and the arithmetic flags
