@@ -56,12 +56,14 @@ fn register_all(t: &mut Table) {
     io::register(t);
     alu::register(t);
     shift::register(t);
+    muldiv::register(t);
 }
 
 mod alu;
 mod branch;
 mod data;
 mod io;
+mod muldiv;
 mod shift;
 
 /// Whether the interpreter implements `code`.
