@@ -57,9 +57,11 @@ fn register_all(t: &mut Table) {
     alu::register(t);
     shift::register(t);
     muldiv::register(t);
+    bcd::register(t);
 }
 
 mod alu;
+mod bcd;
 mod branch;
 mod data;
 mod io;
