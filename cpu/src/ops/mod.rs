@@ -58,10 +58,12 @@ fn register_all(t: &mut Table) {
     shift::register(t);
     muldiv::register(t);
     bcd::register(t);
+    bit::register(t);
 }
 
 mod alu;
 mod bcd;
+mod bit;
 mod branch;
 mod data;
 mod io;
