@@ -59,9 +59,11 @@ fn register_all(t: &mut Table) {
     muldiv::register(t);
     bcd::register(t);
     bit::register(t);
+    atomic::register(t);
 }
 
 mod alu;
+mod atomic;
 mod bcd;
 mod bit;
 mod branch;
