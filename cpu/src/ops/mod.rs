@@ -60,6 +60,7 @@ fn register_all(t: &mut Table) {
     bcd::register(t);
     bit::register(t);
     atomic::register(t);
+    convert::register(t);
 }
 
 mod alu;
@@ -67,6 +68,7 @@ mod atomic;
 mod bcd;
 mod bit;
 mod branch;
+mod convert;
 mod data;
 mod io;
 mod muldiv;
