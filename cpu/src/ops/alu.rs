@@ -504,6 +504,26 @@ mod tests {
     }
 
     #[test]
+    fn lock_prefix_rules() {
+        // lock add eax, ebx: a register destination is #UD.
+        let code = [0xF0, 0x01, 0xD8];
+        expect_fault(&mut flat32(&code), &code, 6);
+        // lock cmp [eax], ebx: CMP cannot be locked.
+        let code = [0xF0, 0x39, 0x18];
+        let mut m = flat32(&code);
+        m.cpu.state.gpr[reg::RAX] = DATA;
+        expect_fault(&mut m, &code, 6);
+        // lock sub [eax], ebx works.
+        let code = [0xF0, 0x29, 0x18];
+        let m = exec32(&code, |m| {
+            m.cpu.state.gpr[reg::RAX] = DATA;
+            m.cpu.state.gpr[reg::RBX] = 1;
+            m.load(DATA, &[0, 1, 0, 0]);
+        });
+        assert_eq!(m.read_u32(DATA), 0xFF);
+    }
+
+    #[test]
     fn prot16_operand_size_prefix() {
         // In 16-bit code 0x66 selects 32-bit operands: add eax, ebx
         let code = [0x66, 0x01, 0xD8, 0x01, 0xD9]; // add eax, ebx; add cx, bx

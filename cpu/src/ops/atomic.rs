@@ -199,6 +199,26 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_bit_addressing() {
+        // cmpxchg8b [bx]; xadd [bp+di+4], ax (BP addresses the stack segment)
+        let code = [0x0F, 0xC7, 0x0F, 0x0F, 0xC1, 0x43, 0x04];
+        let m = exec16(&code, |m| {
+            let s = &mut m.cpu.state;
+            s.gpr[reg::RAX] = 5;
+            s.gpr[reg::RDX] = 0;
+            s.gpr[reg::RBX] = DATA;
+            s.gpr[reg::RCX] = 0x5555_5555;
+            s.gpr[reg::RBP] = 0x100;
+            s.gpr[reg::RDI] = 0;
+            m.load(DATA, &5u64.to_le_bytes());
+            m.load(STACK_TOP - 0x1_0000 + 0x104, &[10, 0]);
+        });
+        assert_eq!(m.read_phys(DATA, 8), 0x5555_5555_0000_3000u64.to_le_bytes().to_vec());
+        assert_eq!(m.read_phys(STACK_TOP - 0x1_0000 + 0x104, 2), vec![15, 0]);
+        assert_eq!(r32(&m, reg::RAX), 10);
+    }
+
+    #[test]
     fn cmpxchg8b_register_operand_is_ud() {
         // 0F C7 C9: cmpxchg8b with mod = 3.
         let code = [0x0F, 0xC7, 0xC9];

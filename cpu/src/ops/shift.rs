@@ -357,6 +357,41 @@ mod tests {
         expect_fault(&mut m, &code, 13);
     }
 
+    #[test]
+    fn sixteen_bit_code_counts() {
+        let run = |code: &[u8], v: u16, cl: u8, flags: u32| {
+            let m = exec16(code, |m| {
+                let s = &mut m.cpu.state;
+                s.gpr[reg::RAX] = 0xEEEE_0000 | u64::from(v);
+                s.gpr[reg::RCX] = u64::from(cl);
+                set_arith(m, flags);
+            });
+            (r32(&m, reg::RAX), arith(&m))
+        };
+        // shr ax, 15 (width-1): CF = bit 14.
+        assert_eq!(run(&[0xC1, 0xE8, 0x0F], 0xC000, 0, 0), (0xEEEE_0001, CF));
+        // sar ax, 16 (width): all sign, CF = the sign.
+        assert_eq!(run(&[0xC1, 0xF8, 0x10], 0x8000, 0, 0), (0xEEEE_FFFF, CF | SF | PF));
+        // rol ax, 15 = ror 1: CF = new bit 0, OF = CF ^ new MSB.
+        assert_eq!(run(&[0xC1, 0xC0, 0x0F], 0x4001, 0, 0), (0xEEEE_A000, OF));
+        // rcr ax, 17: a full turn through CF, nothing changes.
+        assert_eq!(run(&[0xC1, 0xD8, 0x11], 0x0001, 0, ZF | CF), (0xEEEE_0001, ZF | CF));
+        // rcr ax, cl with CL = 18 is rcr by 1.
+        assert_eq!(run(&[0xD3, 0xD8], 0x0001, 18, 0), (0xEEEE_0000, CF));
+        // shld ax, bx, 31 (BX = 0): 0x1234:0x0000:0x1234 >> 1 = 0x091A.
+        assert_eq!(run(&[0x0F, 0xA4, 0xD8, 0x1F], 0x1234, 0, 0), (0xEEEE_091A, 0));
+        // shl word [bx+si], cl with 16-bit addressing.
+        let m = exec16(&[0xD3, 0x20], |m| {
+            let s = &mut m.cpu.state;
+            s.gpr[reg::RBX] = DATA;
+            s.gpr[reg::RSI] = 2;
+            s.gpr[reg::RCX] = 4;
+            m.load(DATA + 2, &[0x34, 0x12]);
+        });
+        assert_eq!(m.read_phys(DATA + 2, 2), vec![0x40, 0x23]);
+        assert_eq!(arith(&m), CF | OF);
+    }
+
     fn dbl(code: &[u8], eax: u32, ebx: u32, cl: u8) -> (u32, u32) {
         let m = exec32(code, |m| {
             m.cpu.state.gpr[reg::RAX] = u64::from(eax);
