@@ -12,7 +12,10 @@
 //! and work on read-only data.
 
 use super::*;
-use crate::flags::{mask, FlagOp};
+use crate::{
+    flags::{mask, FlagOp},
+    state::{fl, CpuState},
+};
 use iced_x86::Code::*;
 
 /// The ALU operations, numbered as in the /r field of opcodes 80-83.
@@ -125,6 +128,15 @@ fn incdec<const N: usize, const INC: bool>(cpu: &mut Cpu, env: &mut Env, i: &Ins
     rmw_write::<N>(cpu, env, loc, res)?;
     cpu.state.set_lazy_incdec(if INC { FlagOp::Inc } else { FlagOp::Dec }, N as u8, v, res);
     Ok(())
+}
+
+/// Replaces all six arithmetic flags with `bits`. Unlike
+/// `CpuState::set_arith`, pending lazy flags are not evaluated first: none
+/// of them survive. For the eager-flag handlers of the sibling modules.
+#[inline(always)]
+pub(super) fn replace_arith(s: &mut CpuState, bits: u32) {
+    s.lazy.op = FlagOp::None;
+    s.eflags = (s.eflags & !u64::from(fl::ARITH)) | u64::from(bits & fl::ARITH);
 }
 
 /// Helpers shared by the unit tests of the arithmetic modules: machines

@@ -33,7 +33,7 @@ fn finish(cpu: &mut Cpu, ax: u16, cf: bool, af: bool) {
     let al = u64::from(ax & 0xFF);
     let f = |b: bool, f: u32| if b { f } else { 0 };
     let bits = f(cf, fl::CF) | f(af, fl::AF) | f(al & 0x80 != 0, fl::SF) | f(al == 0, fl::ZF) | f(parity(al), fl::PF);
-    s.set_arith(fl::ARITH, bits);
+    super::alu::replace_arith(s, bits);
 }
 
 fn ax(cpu: &Cpu) -> u16 {

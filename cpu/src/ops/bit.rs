@@ -100,7 +100,7 @@ fn scan<const N: usize, const REVERSE: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
     }
     let idx = u64::from(if REVERSE { 63 - v.leading_zeros() } else { v.trailing_zeros() });
     reg_write(&mut cpu.state, i.op0_register(), idx);
-    cpu.state.set_arith(fl::ARITH, if parity(idx) { fl::PF } else { 0 });
+    super::alu::replace_arith(&mut cpu.state, if parity(idx) { fl::PF } else { 0 });
     Ok(())
 }
 

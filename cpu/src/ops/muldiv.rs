@@ -46,7 +46,7 @@ fn sext<const N: usize>(v: u64) -> i64 {
 fn mul_flags<const N: usize>(cpu: &mut Cpu, low: u64, overflow: bool) {
     let f = |b: bool, f: u32| if b { f } else { 0 };
     let bits = f(overflow, fl::CF | fl::OF) | f(low & sign(N as u8) != 0, fl::SF) | f(low == 0, fl::ZF) | f(parity(low), fl::PF);
-    cpu.state.set_arith(fl::ARITH, bits);
+    super::alu::replace_arith(&mut cpu.state, bits);
 }
 
 /// Writes a double-width result: AX for bytes, DX:AX or EDX:EAX.

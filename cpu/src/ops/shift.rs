@@ -156,7 +156,11 @@ fn shift<const N: usize, const OP: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruc
         return Ok(());
     }
     rmw_write::<N>(cpu, env, loc, res)?;
-    cpu.state.set_arith(written, bits);
+    if written == fl::ARITH {
+        super::alu::replace_arith(&mut cpu.state, bits);
+    } else {
+        cpu.state.set_arith(written, bits);
+    }
     Ok(())
 }
 
@@ -170,7 +174,7 @@ fn double<const N: usize, const LEFT: bool>(cpu: &mut Cpu, env: &mut Env, i: &In
     let s = reg_read(&cpu.state, i.op1_register());
     let (res, cf, of) = double_shift::<N, LEFT>(v, s, c);
     rmw_write::<N>(cpu, env, loc, res)?;
-    cpu.state.set_arith(fl::ARITH, shift_flags::<N>(res, cf, of));
+    super::alu::replace_arith(&mut cpu.state, shift_flags::<N>(res, cf, of));
     Ok(())
 }
 
@@ -390,6 +394,22 @@ mod tests {
         });
         assert_eq!(m.read_phys(DATA + 2, 2), vec![0x40, 0x23]);
         assert_eq!(arith(&m), CF | OF);
+    }
+
+    #[test]
+    fn shift_after_lazy_flags_keeps_other_bits() {
+        // cmp eax, ebx (lazy, 1 - 2); shl ecx, 1: all six flags from SHL,
+        // DF and IF untouched.
+        let code = [0x39, 0xD8, 0xD1, 0xE1];
+        let m = exec32(&code, |m| {
+            let s = &mut m.cpu.state;
+            s.gpr[reg::RAX] = 1;
+            s.gpr[reg::RBX] = 2;
+            s.gpr[reg::RCX] = 0x4000_0000;
+            s.eflags |= u64::from(fl::DF | fl::IF);
+        });
+        assert_eq!(arith(&m), OF | SF | PF);
+        assert_eq!(m.cpu.state.flags() & (fl::DF | fl::IF), fl::DF | fl::IF);
     }
 
     fn dbl(code: &[u8], eax: u32, ebx: u32, cl: u8) -> (u32, u32) {
