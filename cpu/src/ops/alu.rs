@@ -3,9 +3,8 @@
 //!
 //! All of them leave their flags lazily (`flags.rs`): the result and the
 //! operands are recorded and EFLAGS is computed only when something reads
-//! it. The one undefined flag here is AF after AND/OR/XOR/TEST: P6-class
-//! and later Intel parts clear it (as Bochs and QEMU do), and so does
-//! `FlagOp::Logic`.
+//! it. The one undefined flag here is AF after AND/OR/XOR/TEST: cleared,
+//! as Bochs and QEMU model Intel parts, by `FlagOp::Logic`.
 //!
 //! Memory destinations go through `rmw_read`/`rmw_write`, so a read-only
 //! page or segment faults before anything changes; CMP and TEST only read

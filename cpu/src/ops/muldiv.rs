@@ -5,8 +5,8 @@
 //! not fit the destination (including the most negative dividend divided
 //! by -1), before any register changes.
 //!
-//! Undefined flags, as P6-class Intel parts leave them (Bochs
-//! `mult*.cc`, `div` in QEMU agree): after MUL/IMUL, SF, ZF and PF follow
+//! Undefined flags, as Bochs (`mult*.cc`) models P6-class parts: after
+//! MUL/IMUL, SF, ZF and PF follow
 //! the low half of the product (the truncated result for the two- and
 //! three-operand forms) and AF is 0; DIV/IDIV leave all flags unchanged.
 

@@ -13,7 +13,8 @@
 //!   SHLD: CF xor the result's MSB; SHR/RCR/ROR and SHRD: the XOR of the
 //!   result's two top bits; SAR: 0.
 //! - AF after a shift is 0.
-//! - SHL/SHR of a byte by more than 8 give 0 with CF = OF = 0.
+//! - SHL/SHR of 8/16-bit operands by more than their width give 0 with
+//!   CF = OF = 0.
 //! - ROL/ROR whose count is a non-zero multiple of the width leave the
 //!   value but still set CF and OF from it.
 //! - SHLD/SHRD of 16-bit operands by 17..31 shift the 48-bit
