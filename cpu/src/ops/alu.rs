@@ -502,6 +502,30 @@ mod tests {
     }
 
     #[test]
+    fn rmw_across_a_page_boundary_checks_both_pages_first() {
+        // add [0x7FFE], eax: the dword spans 0x7000 (mapped) and 0x8000
+        // (not present). #PF with CR2 = 0x8000, and neither page written.
+        let code = [0x01, 0x05, 0xFE, 0x7F, 0x00, 0x00];
+        let mut m = flat32(&code);
+        // Identity-map the first 4 MiB with 4 KiB pages, except 0x8000.
+        const PD: u64 = 0x20_0000;
+        const PT: u64 = 0x20_1000;
+        m.load(PD, &(PT as u32 | 3).to_le_bytes());
+        for page in 0..1024u64 {
+            let pte = if page == 8 { 0 } else { (page << 12) as u32 | 3 };
+            m.load(PT + page * 4, &pte.to_le_bytes());
+        }
+        m.cpu.state.cr3 = PD;
+        m.cpu.state.cr0 |= crate::state::cr0::PG;
+        m.load(0x7FFC, &[0x11; 8]);
+        m.cpu.state.gpr[reg::RAX] = 0x0101_0101;
+        set_arith(&mut m, ZF | SF);
+        expect_fault(&mut m, &code, 14);
+        assert_eq!(m.cpu.state.cr2, 0x8000);
+        assert_eq!(m.read_phys(0x7FFC, 8), vec![0x11; 8]);
+    }
+
+    #[test]
     fn cmp_and_test_only_read() {
         // cmp [0x3000], eax; test [0x3004], ebx with DS read-only.
         let code = [0x39, 0x05, 0x00, 0x30, 0x00, 0x00, 0x85, 0x1D, 0x04, 0x30, 0x00, 0x00];
