@@ -134,7 +134,9 @@ impl Cpu {
         self.translate(env, lin, Access::Write, user)?;
         let last = (lin + size as u64 - 1) & 0xFFFF_FFFF;
         if last & PAGE_MASK != lin & PAGE_MASK {
-            self.translate(env, last, Access::Write, user)?;
+            // A fault on the second page reports its first byte in CR2,
+            // as the split access on hardware does.
+            self.translate(env, last & PAGE_MASK, Access::Write, user)?;
         }
         Ok(())
     }

@@ -61,10 +61,22 @@ fn register_all(t: &mut Table) {
     flag::register(t);
     far::register(t);
     int::register(t);
+    alu::register(t);
+    shift::register(t);
+    muldiv::register(t);
+    bcd::register(t);
+    bit::register(t);
+    atomic::register(t);
+    convert::register(t);
 }
 
+mod alu;
+mod atomic;
+mod bcd;
+mod bit;
 mod branch;
 mod ctrl;
+mod convert;
 mod data;
 mod far;
 mod flag;
@@ -73,6 +85,8 @@ mod io;
 mod stack;
 mod string;
 mod system;
+mod muldiv;
+mod shift;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {
