@@ -1,1 +1,79 @@
-fn main() {}
+//! `cargo xtask <command>`: the long runs that do not belong in `cargo
+//! test` (DESIGN.md, "Tests in three tiers").
+//!
+//!   conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N]
+//!               [--excluded] [--unimplemented]
+//!       the full sweep of every implemented user-level instruction form
+//!       against the host CPU; a table per mnemonic and a closing line.
+//!       --excluded lists the implemented forms left out and why;
+//!       --unimplemented also sweeps forms ironpc lacks (they #UD).
+
+use std::{env, process::ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command> [options]
+commands:
+  conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N] [--excluded] [--unimplemented]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    let result = match cmd.as_str() {
+        "conformance" => conformance(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses a number in decimal or 0x hex.
+fn number(flag: &str, v: Option<&String>) -> Result<u64, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+    let parsed = match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => v.parse(),
+    };
+    parsed.map_err(|_| format!("{flag}: `{v}` is not a number"))
+}
+
+/// The full conformance sweep. Succeeds when no defined result differs.
+fn conformance(args: &[String]) -> Result<bool, String> {
+    let mut cfg = ironpc_conformance::Config::default();
+    if let Ok(s) = env::var("IRONPC_CONFORMANCE_SEED") {
+        cfg.seed = number("IRONPC_CONFORMANCE_SEED", Some(&s))?;
+    }
+    let mut show_excluded = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cases" => cfg.cases = number(a, it.next())? as usize,
+            "--seed" => cfg.seed = number(a, it.next())?,
+            "--examples" => cfg.examples = number(a, it.next())? as usize,
+            "--filter" => cfg.filter = Some(it.next().ok_or("--filter needs a mnemonic")?.clone()),
+            "--excluded" => show_excluded = true,
+            "--unimplemented" => cfg.unimplemented = true,
+            other => return Err(format!("conformance: unknown option `{other}`")),
+        }
+    }
+    println!("conformance: seed {:#x}, {} cases per form", cfg.seed, cfg.cases);
+    let summary = ironpc_conformance::sweep(&cfg, |_| {}).map_err(|e| e.to_string())?;
+    if show_excluded {
+        for (code, why) in &summary.excluded {
+            println!("excluded {code:?}: {why}");
+        }
+    }
+    print!("{summary}");
+    Ok(summary.mismatches() == 0)
+}

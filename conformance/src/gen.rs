@@ -1,0 +1,562 @@
+//! Case generation: one encoded instruction of a given form with random
+//! and edge-value registers, flags and memory, shaped so that everything
+//! it touches lies in the data page and every way it can branch lands in
+//! the code area.
+//!
+//! The instruction is built from the form's iced-x86 operand kinds
+//! (`OpCodeInfo::op_kind`) and encoded with iced's `Encoder`, so no form
+//! is hand-written. Shaping is generic where iced can describe it (memory
+//! operands, implicit memory through `InstructionInfoFactory`, flow
+//! control) and per mnemonic only where random inputs would miss the
+//! interesting path (shift counts, DIV quotients that fit, CMPXCHG
+//! compares that succeed).
+
+use crate::{Rng, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, INSN_ADDR};
+use iced_x86::{
+    Code, Decoder, DecoderOptions, Encoder, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpCodeOperandKind as K,
+    OpKind, Register,
+};
+use std::fmt::Write;
+
+/// EFLAGS bits the generator randomises: the arithmetic flags and DF.
+/// IF is set and IOPL 0, as in any Linux process; TF and AC stay clear.
+pub const RANDOM_FLAGS: u32 = 0x8D5 | 0x400;
+/// EFLAGS.IF and the always-one bit 1.
+pub const BASE_FLAGS: u32 = 0x202;
+
+/// Memory operands land in this part of the data page, leaving room
+/// for the operand size, string steps and stack frames around them.
+const WINDOW: (u32, u32) = (0x100, 0xE00);
+/// The stack pointer starts in this part of the data page.
+const STACK: (u32, u32) = (0x780, 0x880);
+
+/// The values where arithmetic changes behaviour: zero, ±1, the sign
+/// boundaries of each width.
+const EDGES: [u32; 18] = [
+    0,
+    1,
+    2,
+    0xFFFF_FFFF,
+    0xFFFF_FFFE,
+    0x7F,
+    0x80,
+    0xFF,
+    0x100,
+    0x7FFF,
+    0x8000,
+    0xFFFF,
+    0x1_0000,
+    0x7FFF_FFFF,
+    0x8000_0000,
+    0x8000_0001,
+    0xFFFF_FF80,
+    0xFFFF_8000,
+];
+
+/// Shift and rotate counts worth trying: 0, 1, width-1, width, 31 and
+/// counts the 5-bit mask folds back.
+const COUNTS: [u8; 14] = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 0xFF];
+
+/// One test case: the encoded instruction and the state it starts from.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub code: Code,
+    pub bytes: [u8; 16],
+    pub len: usize,
+    /// EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI.
+    pub regs: [u32; 8],
+    pub eflags: u32,
+    /// The data page at [`DATA_ADDR`].
+    pub data: Vec<u8>,
+}
+
+impl Case {
+    /// The instruction, decoded back from its bytes.
+    pub fn instruction(&self) -> Instruction {
+        let mut d = Decoder::with_ip(32, &self.bytes[..self.len], u64::from(INSN_ADDR), DecoderOptions::NONE);
+        d.decode()
+    }
+
+    /// The instruction and its inputs, for a mismatch report.
+    pub fn describe(&self) -> String {
+        let mut s = format!("`{}` (", self.instruction());
+        for b in &self.bytes[..self.len] {
+            let _ = write!(s, "{b:02X}");
+        }
+        s += ")";
+        for (n, r) in ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"].iter().zip(self.regs) {
+            let _ = write!(s, " {n}={r:08X}");
+        }
+        let _ = write!(s, " efl={:08X}", self.eflags);
+        s
+    }
+}
+
+/// Whether the generator can build every operand of `code`.
+pub fn supported(code: Code) -> bool {
+    let op = code.op_code();
+    (0..op.op_count()).all(|n| {
+        matches!(
+            op.op_kind(n),
+            K::r8_reg
+                | K::r8_opcode
+                | K::r16_reg
+                | K::r16_reg_mem
+                | K::r16_rm
+                | K::r16_opcode
+                | K::r32_reg
+                | K::r32_reg_mem
+                | K::r32_rm
+                | K::r32_opcode
+                | K::r8_or_mem
+                | K::r16_or_mem
+                | K::r32_or_mem
+                | K::mem
+                | K::mem_offs
+                | K::imm8
+                | K::imm16
+                | K::imm32
+                | K::imm8sex16
+                | K::imm8sex32
+                | K::imm8_const_1
+                | K::al
+                | K::ax
+                | K::eax
+                | K::cl
+                | K::dx
+                | K::seg_reg
+                | K::es
+                | K::cs
+                | K::ss
+                | K::ds
+                | K::fs
+                | K::gs
+                | K::br32_1
+                | K::br32_4
+                | K::seg_rSI
+                | K::es_rDI
+                | K::seg_rDI
+                | K::seg_rBX_al
+        )
+    })
+}
+
+const GPR8: [Register; 8] =
+    [Register::AL, Register::CL, Register::DL, Register::BL, Register::AH, Register::CH, Register::DH, Register::BH];
+const GPR16: [Register; 8] =
+    [Register::AX, Register::CX, Register::DX, Register::BX, Register::SP, Register::BP, Register::SI, Register::DI];
+const GPR32: [Register; 8] =
+    [Register::EAX, Register::ECX, Register::EDX, Register::EBX, Register::ESP, Register::EBP, Register::ESI, Register::EDI];
+const ESP: usize = 4;
+
+/// The GPR number of a 32-bit register, if it is one.
+fn gpr32(r: Register) -> Option<usize> {
+    GPR32.iter().position(|&x| x == r)
+}
+
+/// Reads the current value of a 8/16/32-bit GPR from `regs`.
+fn reg_value(regs: &[u32; 8], r: Register) -> u32 {
+    if let Some(n) = gpr32(r) {
+        return regs[n];
+    }
+    if let Some(n) = GPR16.iter().position(|&x| x == r) {
+        return regs[n] & 0xFFFF;
+    }
+    match GPR8.iter().position(|&x| x == r) {
+        Some(n) if n < 4 => regs[n] & 0xFF,
+        Some(n) => (regs[n - 4] >> 8) & 0xFF,
+        None => 0,
+    }
+}
+
+struct Builder<'a> {
+    rng: &'a mut Rng,
+    regs: [u32; 8],
+    /// Registers whose value shaping has fixed (ESP always).
+    fixed: u8,
+    data: Vec<u8>,
+    /// Offset in the data page of the explicit memory operand.
+    mem_at: Option<u32>,
+}
+
+impl Builder<'_> {
+    fn value(&mut self) -> u32 {
+        match self.rng.below(8) {
+            0..=2 => self.rng.pick(&EDGES),
+            // Small signed values: carries and borrows across bytes.
+            3 => (self.rng.below(64) as i32 - 32) as u32,
+            _ => self.rng.u32(),
+        }
+    }
+
+    fn fix(&mut self, n: usize, v: u32) {
+        self.regs[n] = v;
+        self.fixed |= 1 << n;
+    }
+
+    /// A random register not yet fixed (never ESP), if any is left.
+    fn free_reg(&mut self) -> Option<usize> {
+        let free: Vec<usize> = (0..8).filter(|&n| self.fixed & (1 << n) == 0).collect();
+        (!free.is_empty()).then(|| self.rng.pick(&free))
+    }
+
+    fn write_data(&mut self, at: u32, bytes: &[u8]) {
+        let at = at as usize;
+        if let Some(d) = self.data.get_mut(at..at + bytes.len()) {
+            d.copy_from_slice(bytes);
+        }
+    }
+
+    /// Builds an explicit `[base + index*scale + disp]` operand whose
+    /// address lies in the data window, fixing the registers it uses.
+    fn memory(&mut self, i: &mut Instruction, size: u32) {
+        let off = WINDOW.0 + self.rng.below(WINDOW.1 - WINDOW.0 - size.max(1));
+        let ea = DATA_ADDR + off;
+        self.mem_at = Some(off);
+        let form = self.rng.below(6);
+        let mut base = Register::None;
+        let mut index = Register::None;
+        let mut scale = 1;
+        let mut sum = 0u32;
+        if form >= 1 {
+            if self.rng.one_in(8) {
+                base = Register::ESP;
+                sum = self.regs[ESP];
+            } else if let Some(n) = self.free_reg() {
+                base = GPR32[n];
+            }
+        }
+        if form >= 4 {
+            if let Some(n) = self.free_reg().filter(|&n| GPR32[n] != base) {
+                index = GPR32[n];
+                scale = self.rng.pick(&[1, 2, 4, 8]);
+                let v = (self.rng.below(64) as i32 - 32) as u32;
+                self.fix(n, v);
+                sum = sum.wrapping_add(v.wrapping_mul(scale));
+            }
+        }
+        let (disp, displ_size) = match form {
+            2 => ((self.rng.below(256) as i32 - 128) as u32, 1),
+            3 | 5 => (self.rng.u32(), 4),
+            _ => (0, 0),
+        };
+        let disp = if base == Register::None || base == Register::ESP {
+            // The base's value is given (or absent): the displacement makes
+            // up the difference.
+            let d = ea.wrapping_sub(sum);
+            i.set_memory_displ_size(4);
+            d
+        } else {
+            let b = ea.wrapping_sub(sum).wrapping_sub(disp);
+            self.fix(gpr32(base).unwrap_or(0), b);
+            i.set_memory_displ_size(displ_size);
+            disp
+        };
+        i.set_memory_base(base);
+        i.set_memory_index(index);
+        i.set_memory_index_scale(scale);
+        i.set_memory_displacement32(disp);
+    }
+}
+
+/// A place in the code area for a branch to land: anywhere but the
+/// instruction's own bytes.
+fn landing(rng: &mut Rng, len: u32, near: bool) -> u32 {
+    loop {
+        let t = if near {
+            INSN_ADDR.wrapping_add(rng.below(240)).wrapping_sub(110)
+        } else {
+            CODE_ADDR + 0x10 + rng.below(CODE_SIZE - 0x20)
+        };
+        if !(INSN_ADDR..INSN_ADDR + len).contains(&t) {
+            return t;
+        }
+    }
+}
+
+/// Operand size in bytes of the form's data operands.
+fn operand_bytes(code: Code) -> u32 {
+    let op = code.op_code();
+    let ms = op.memory_size().size() as u32;
+    if ms != 0 {
+        return ms.min(8);
+    }
+    match op.operand_size() {
+        16 => 2,
+        32 => 4,
+        _ => 1,
+    }
+}
+
+/// Generates one case of `code`.
+pub fn generate(code: Code, rng: &mut Rng) -> Result<Case, String> {
+    // Some operand choices encode as another form (XCHG AX, AX is NOP):
+    // draw again.
+    for _ in 0..64 {
+        if let Some(c) = try_generate(code, rng)? {
+            return Ok(c);
+        }
+    }
+    Err(format!("{code:?}: every attempt encoded as another form"))
+}
+
+fn try_generate(code: Code, rng: &mut Rng) -> Result<Option<Case>, String> {
+    let op = code.op_code();
+    let mut data = vec![0u8; DATA_SIZE];
+    for chunk in data.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
+    }
+    let mut b = Builder { rng, regs: [0; 8], fixed: 0, data, mem_at: None };
+    for n in 0..8 {
+        b.regs[n] = b.value();
+    }
+    let esp = DATA_ADDR + STACK.0 + b.rng.below(STACK.1 - STACK.0);
+    let esp = if b.rng.one_in(4) { esp } else { esp & !3 };
+    b.fix(ESP, esp);
+    let eflags = BASE_FLAGS | (b.rng.u32() & RANDOM_FLAGS);
+    let width = operand_bytes(code);
+    let mnemonic = code.mnemonic();
+    let flow = code.flow_control();
+
+    let mut i = Instruction::default();
+    i.set_code(code);
+    // Implicit inputs first, so that memory operands pick other registers.
+    if (0..op.op_count()).any(|n| op.op_kind(n) == K::cl) {
+        let c = u32::from(b.rng.pick(&COUNTS));
+        let v = if b.rng.one_in(4) { b.regs[1] & !0xFF | (b.rng.u32() & 0xFF) } else { b.regs[1] & !0xFF | c };
+        b.fix(1, v);
+    }
+    if matches!(mnemonic, Mnemonic::Div | Mnemonic::Idiv) && b.rng.one_in(2) {
+        // A high half that lets the quotient fit, so that results (not
+        // only #DE) get compared.
+        let signed = mnemonic == Mnemonic::Idiv;
+        match width {
+            1 => {
+                let al = b.regs[0] & 0xFF;
+                let ah = if signed && al & 0x80 != 0 { 0xFF } else { 0 };
+                let v = b.regs[0] & !0xFFFF | ah << 8 | al;
+                b.fix(0, v);
+            }
+            w => {
+                let lo = b.regs[0];
+                let neg = signed && lo & (1 << (w * 8 - 1)) != 0;
+                let hi = if neg { u32::MAX } else { 0 };
+                let v = if w == 2 { b.regs[2] & !0xFFFF | hi & 0xFFFF } else { hi };
+                b.fix(2, v);
+            }
+        }
+    }
+    let rep = op.can_use_rep_prefix() || op.can_use_repne_prefix();
+    if rep && b.rng.one_in(2) {
+        if op.can_use_repne_prefix() && b.rng.one_in(2) {
+            i.set_has_repne_prefix(true);
+        } else {
+            i.set_has_rep_prefix(true);
+        }
+        let v = b.rng.below(9);
+        b.fix(1, v);
+    }
+    let indirect = matches!(flow, FlowControl::IndirectBranch | FlowControl::IndirectCall);
+    if mnemonic == Mnemonic::Enter {
+        // ENTER reads the enclosing frame pointers below EBP, which
+        // iced's used-memory list does not spell out.
+        let v = DATA_ADDR + STACK.0 + b.rng.below(0x200);
+        b.fix(5, v);
+    }
+
+    let mut prev_imm16 = false;
+    for n in 0..op.op_count() {
+        let kind = op.op_kind(n);
+        let reg_of = |set: &[Register; 8], b: &mut Builder| -> Register {
+            if indirect {
+                // The register will hold the target: not ESP.
+                let free = b.free_reg().unwrap_or(0);
+                set[free]
+            } else {
+                set[b.rng.below(8) as usize]
+            }
+        };
+        let set_reg = |i: &mut Instruction, r: Register| {
+            i.set_op_kind(n, OpKind::Register);
+            i.set_op_register(n, r);
+        };
+        let mem = |i: &mut Instruction, b: &mut Builder| {
+            i.set_op_kind(n, OpKind::Memory);
+            b.memory(i, width);
+        };
+        match kind {
+            K::r8_reg | K::r8_opcode => set_reg(&mut i, reg_of(&GPR8, &mut b)),
+            K::r16_reg | K::r16_reg_mem | K::r16_rm | K::r16_opcode => set_reg(&mut i, reg_of(&GPR16, &mut b)),
+            K::r32_reg | K::r32_reg_mem | K::r32_rm | K::r32_opcode => set_reg(&mut i, reg_of(&GPR32, &mut b)),
+            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem if b.rng.one_in(2) => {
+                let set = match kind {
+                    K::r8_or_mem => &GPR8,
+                    K::r16_or_mem => &GPR16,
+                    _ => &GPR32,
+                };
+                set_reg(&mut i, reg_of(set, &mut b));
+            }
+            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::mem => mem(&mut i, &mut b),
+            K::mem_offs => {
+                let off = WINDOW.0 + b.rng.below(WINDOW.1 - WINDOW.0);
+                b.mem_at = Some(off);
+                i.set_op_kind(n, OpKind::Memory);
+                i.set_memory_displ_size(4);
+                i.set_memory_displacement32(DATA_ADDR + off);
+            }
+            K::imm8 | K::imm8sex16 | K::imm8sex32 | K::imm8_const_1 | K::imm16 | K::imm32 => {
+                let v = match kind {
+                    K::imm8_const_1 => 1,
+                    K::imm8 if b.rng.one_in(2) => u32::from(b.rng.pick(&COUNTS)),
+                    K::imm8 | K::imm8sex16 | K::imm8sex32 => b.value() & 0xFF,
+                    // ENTER's frame size: the host may touch the
+                    // allocated area, so keep it inside the page.
+                    K::imm16 if mnemonic == Mnemonic::Enter => b.rng.pick(&[0, 1, 4, 0x10, 0x100, 0x3FF]),
+                    K::imm16 => b.value() & 0xFFFF,
+                    _ => b.value(),
+                };
+                let k = match kind {
+                    K::imm8 if prev_imm16 => OpKind::Immediate8_2nd,
+                    K::imm8 | K::imm8_const_1 => OpKind::Immediate8,
+                    K::imm8sex16 => OpKind::Immediate8to16,
+                    K::imm8sex32 => OpKind::Immediate8to32,
+                    K::imm16 => OpKind::Immediate16,
+                    _ => OpKind::Immediate32,
+                };
+                i.set_op_kind(n, k);
+                match k {
+                    OpKind::Immediate8_2nd => i.set_immediate8_2nd(v as u8),
+                    OpKind::Immediate8 => i.set_immediate8(v as u8),
+                    OpKind::Immediate8to16 => i.set_immediate8to16(v as u8 as i8 as i16),
+                    OpKind::Immediate8to32 => i.set_immediate8to32(v as u8 as i8 as i32),
+                    OpKind::Immediate16 => i.set_immediate16(v as u16),
+                    _ => i.set_immediate32(v),
+                }
+            }
+            K::al => set_reg(&mut i, Register::AL),
+            K::ax => set_reg(&mut i, Register::AX),
+            K::eax => set_reg(&mut i, Register::EAX),
+            K::cl => set_reg(&mut i, Register::CL),
+            K::dx => set_reg(&mut i, Register::DX),
+            K::seg_reg => {
+                set_reg(&mut i, b.rng.pick(&[Register::ES, Register::CS, Register::SS, Register::DS, Register::FS, Register::GS]))
+            }
+            K::es => set_reg(&mut i, Register::ES),
+            K::cs => set_reg(&mut i, Register::CS),
+            K::ss => set_reg(&mut i, Register::SS),
+            K::ds => set_reg(&mut i, Register::DS),
+            K::fs => set_reg(&mut i, Register::FS),
+            K::gs => set_reg(&mut i, Register::GS),
+            K::br32_1 | K::br32_4 => {
+                i.set_op_kind(n, OpKind::NearBranch32);
+                i.set_near_branch32(INSN_ADDR + 0x10);
+            }
+            K::seg_rSI => i.set_op_kind(n, OpKind::MemorySegESI),
+            K::es_rDI => i.set_op_kind(n, OpKind::MemoryESEDI),
+            K::seg_rDI => i.set_op_kind(n, OpKind::MemorySegEDI),
+            K::seg_rBX_al => {
+                // XLAT: iced spells it as [EBX + AL].
+                i.set_op_kind(n, OpKind::Memory);
+                i.set_memory_base(Register::EBX);
+                i.set_memory_index(Register::AL);
+                i.set_memory_index_scale(1);
+            }
+            other => return Err(format!("{code:?}: operand kind {other:?} is not generated")),
+        }
+        prev_imm16 = kind == K::imm16;
+    }
+    if op.can_use_lock_prefix() && i.op0_kind() == OpKind::Memory && b.rng.one_in(4) {
+        i.set_has_lock_prefix(true);
+    }
+
+    let mut enc = Encoder::new(32);
+    let len = enc.encode(&i, u64::from(INSN_ADDR)).map_err(|e| format!("{code:?}: {e}"))? as u32;
+    if i.op0_kind() == OpKind::NearBranch32 {
+        let near = i.op_code().op_kind(0) == K::br32_1;
+        let t = landing(b.rng, len, near);
+        i.set_near_branch32(t);
+    }
+    let bytes_v = {
+        let mut enc = Encoder::new(32);
+        enc.encode(&i, u64::from(INSN_ADDR)).map_err(|e| format!("{code:?}: {e}"))?;
+        enc.take_buffer()
+    };
+    if bytes_v.len() > 15 {
+        return Err(format!("{code:?}: encoded to {} bytes", bytes_v.len()));
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..bytes_v.len()].copy_from_slice(&bytes_v);
+    let len = bytes_v.len();
+
+    // Implicit memory (string operands, XLAT, ENTER/LEAVE's EBP): point
+    // each base register that is still free into the window.
+    let decoded = Decoder::with_ip(32, &bytes[..len], u64::from(INSN_ADDR), DecoderOptions::NONE).decode();
+    if decoded.code() != code {
+        return Ok(None);
+    }
+    let mut factory = InstructionInfoFactory::new();
+    let used: Vec<_> = factory.info(&decoded).used_memory().to_vec();
+    for m in &used {
+        let Some(n) = gpr32(m.base()) else { continue };
+        if b.fixed & (1 << n) != 0 {
+            continue;
+        }
+        let index = reg_value(&b.regs, m.index()).wrapping_mul(m.scale());
+        let off = WINDOW.0 + 0x80 + b.rng.below(WINDOW.1 - WINDOW.0 - 0x100);
+        let v = (DATA_ADDR + off).wrapping_sub(index).wrapping_sub(m.displacement() as u32);
+        b.fix(n, v);
+    }
+
+    // BT/BTS/BTR/BTC with a register bit offset address memory up to
+    // 256 MiB either side of the operand: keep the offset within the
+    // window (a register that also forms the address cannot be; draw
+    // again).
+    let bit_test = matches!(mnemonic, Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc);
+    if bit_test && decoded.op0_kind() == OpKind::Memory && decoded.op1_kind() == OpKind::Register {
+        let r = decoded.op1_register().full_register32();
+        let Some(n) = gpr32(r) else { return Ok(None) };
+        if b.fixed & (1 << n) != 0 {
+            return Ok(None);
+        }
+        let bits = (b.rng.below(2048) as i32 - 1024) as u32;
+        let bits = if b.rng.one_in(2) { u32::from(b.rng.pick(&COUNTS)) } else { bits };
+        let v = if decoded.op1_register().size() == 2 { b.regs[n] & !0xFFFF | bits & 0xFFFF } else { bits };
+        b.fix(n, v);
+    }
+
+    // Edge values in the memory operand.
+    if let Some(at) = b.mem_at {
+        if b.rng.one_in(2) {
+            let v = b.value();
+            let bytes = v.to_le_bytes();
+            b.write_data(at, &bytes[..width.min(4) as usize]);
+        }
+        if matches!(mnemonic, Mnemonic::Cmpxchg | Mnemonic::Cmpxchg8b) && b.rng.one_in(2) {
+            // Make the compare succeed.
+            let mut v = [0u8; 8];
+            v[..4].copy_from_slice(&b.regs[0].to_le_bytes());
+            v[4..].copy_from_slice(&b.regs[2].to_le_bytes());
+            b.write_data(at, &v[..width.min(8) as usize]);
+        }
+    }
+
+    // Every way out lands in the code area.
+    if indirect {
+        let t = landing(b.rng, len as u32, false);
+        match (decoded.op0_kind(), b.mem_at) {
+            (OpKind::Register, _) => {
+                if let Some(n) = gpr32(decoded.op0_register()) {
+                    b.fix(n, t);
+                }
+            }
+            (OpKind::Memory, Some(at)) => b.write_data(at, &t.to_le_bytes()),
+            _ => {}
+        }
+    }
+    if flow == FlowControl::Return {
+        let t = landing(b.rng, len as u32, false);
+        b.write_data(b.regs[ESP] - DATA_ADDR, &t.to_le_bytes());
+    }
+
+    Ok(Some(Case { code, bytes, len, regs: b.regs, eflags, data: b.data }))
+}

@@ -1,0 +1,299 @@
+//! The conformance sweep: the host CPU is the oracle for ironpc's
+//! user-level integer instructions.
+//!
+//! For every instruction form the interpreter implements ([`forms`]), the
+//! generator ([`gen`]) builds cases: one encoded instruction with random
+//! and edge-value registers, flags and memory. Each case runs natively in
+//! a 32-bit helper process ([`native`]) and in ironpc ([`emu`]) with the
+//! same code and data addresses; [`compare`] checks every general
+//! register, EIP, EFLAGS, the data page and the exception raised, keeping
+//! differences in flags the SDM leaves undefined apart.
+
+pub mod compare;
+pub mod emu;
+pub mod forms;
+pub mod gen;
+pub mod native;
+
+use compare::Verdict;
+use iced_x86::{Code, Mnemonic};
+use std::{collections::BTreeMap, fmt};
+
+/// Where the code area lives, in both worlds. Below ironpc's 16 MiB of
+/// test RAM and free in a static 32-bit Linux process.
+pub const CODE_ADDR: u32 = 0x00A0_0000;
+/// Size of the code area; all of it is HLT except the instruction.
+pub const CODE_SIZE: u32 = 0x1_0000;
+/// Where the instruction under test goes, mid-area so that branches can
+/// land on either side.
+pub const INSN_ADDR: u32 = CODE_ADDR + 0x8000;
+/// The data page: memory operands and the stack.
+pub const DATA_ADDR: u32 = 0x00B0_0000;
+/// Size of the data page, which both sides copy in and out whole.
+pub const DATA_SIZE: usize = 4096;
+
+/// The HLT opcode: at CPL 3 it raises #GP(0) where control lands, which
+/// ends every case on both sides.
+pub const HLT: u8 = 0xF4;
+
+/// A small seeded PRNG (splitmix64): reproducible cases from a printed
+/// seed, with no dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u32) -> u32 {
+        (((self.next_u64() >> 32) * u64::from(n)) >> 32) as u32
+    }
+    /// True with probability 1/n.
+    pub fn one_in(&mut self, n: u32) -> bool {
+        self.below(n) == 0
+    }
+    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u32) as usize]
+    }
+}
+
+/// What the sweep should do.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Cases per form.
+    pub cases: usize,
+    pub seed: u64,
+    /// Only forms whose mnemonic or Code name contains this
+    /// (case-insensitive).
+    pub filter: Option<String>,
+    /// Mismatch descriptions kept per form.
+    pub examples: usize,
+    /// Also sweep forms the interpreter does not implement yet (they
+    /// raise #UD in ironpc): shows what is left to do.
+    pub unimplemented: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { cases: 1000, seed: 0x1B09C, filter: None, examples: 3, unimplemented: false }
+    }
+}
+
+/// Results for one form.
+#[derive(Clone, Debug)]
+pub struct FormResult {
+    pub code: Code,
+    pub cases: usize,
+    /// Cases whose defined results differ.
+    pub mismatches: usize,
+    /// Cases that differ only in flags (or results) the SDM leaves
+    /// undefined.
+    pub undefined: usize,
+    /// The first few differences, readable.
+    pub examples: Vec<String>,
+}
+
+/// The result of a sweep.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub forms: Vec<FormResult>,
+    /// Forms the filter excluded, with the reason.
+    pub excluded: Vec<(Code, &'static str)>,
+}
+
+impl Summary {
+    pub fn cases(&self) -> usize {
+        self.forms.iter().map(|f| f.cases).sum()
+    }
+    pub fn mismatches(&self) -> usize {
+        self.forms.iter().map(|f| f.mismatches).sum()
+    }
+    pub fn undefined(&self) -> usize {
+        self.forms.iter().map(|f| f.undefined).sum()
+    }
+
+    /// The closing line the issue asks for.
+    pub fn last_line(&self) -> String {
+        format!(
+            "conformance: {} forms, {} cases, {} mismatches ({} in undefined flags)",
+            self.forms.len(),
+            self.cases(),
+            self.mismatches(),
+            self.undefined()
+        )
+    }
+
+    /// One row per mnemonic: forms, cases, mismatches, undefined-only
+    /// mismatches.
+    pub fn table(&self) -> String {
+        let mut rows: BTreeMap<String, [usize; 4]> = BTreeMap::new();
+        for f in &self.forms {
+            let r = rows.entry(format!("{:?}", f.code.mnemonic())).or_default();
+            r[0] += 1;
+            r[1] += f.cases;
+            r[2] += f.mismatches;
+            r[3] += f.undefined;
+        }
+        let mut s = format!("{:<14} {:>6} {:>9} {:>11} {:>10}\n", "mnemonic", "forms", "cases", "mismatches", "undefined");
+        for (m, r) in rows {
+            s += &format!("{:<14} {:>6} {:>9} {:>11} {:>10}\n", m, r[0], r[1], r[2], r[3]);
+        }
+        s
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.table())?;
+        for r in self.forms.iter().filter(|r| !r.examples.is_empty()) {
+            writeln!(f, "{:?}:", r.code)?;
+            for e in &r.examples {
+                writeln!(f, "  {e}")?;
+            }
+        }
+        writeln!(f, "{}", self.last_line())
+    }
+}
+
+/// Why a sweep could not run.
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A per-form seed, so a form's cases do not depend on which other forms
+/// the filter selected.
+fn form_seed(seed: u64, code: Code) -> u64 {
+    let mut r = Rng::new(seed ^ (code as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    r.next_u64()
+}
+
+fn selected(code: Code, filter: &Option<String>) -> bool {
+    let Some(f) = filter else { return true };
+    let f = f.to_ascii_lowercase();
+    let m: Mnemonic = code.mnemonic();
+    format!("{m:?}").to_ascii_lowercase() == f || format!("{code:?}").to_ascii_lowercase().contains(&f)
+}
+
+/// Runs the sweep: `cfg.cases` cases of every selected form, natively and
+/// in ironpc. `progress` is called after each form.
+pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summary, Error> {
+    let mut oracle = native::Oracle::start()?;
+    let mut emu = emu::Emu::new(oracle.selectors());
+    let (forms, excluded) = if cfg.unimplemented {
+        let all = forms::all_forms();
+        let yes = all.iter().filter(|(_, why)| why.is_none()).map(|(c, _)| *c).collect();
+        (yes, all.into_iter().filter_map(|(c, why)| why.map(|w| (c, w))).collect())
+    } else {
+        forms::forms()
+    };
+    let mut summary = Summary { excluded, ..Summary::default() };
+    for code in forms.into_iter().filter(|&c| selected(c, &cfg.filter)) {
+        let mut rng = Rng::new(form_seed(cfg.seed, code));
+        let mut result = FormResult { code, cases: 0, mismatches: 0, undefined: 0, examples: Vec::new() };
+        let mut done = 0;
+        while done < cfg.cases {
+            let n = (cfg.cases - done).min(native::MAX_BATCH);
+            let cases: Vec<gen::Case> = (0..n).map(|_| gen::generate(code, &mut rng)).collect::<Result<_, _>>().map_err(Error)?;
+            let natives = oracle.run(&cases)?;
+            for (c, nat) in cases.iter().zip(natives) {
+                let ours = emu.run(c);
+                result.cases += 1;
+                match compare::compare(c, &nat, &ours) {
+                    Verdict::Match => {}
+                    Verdict::Undefined(_) => result.undefined += 1,
+                    Verdict::Mismatch(d) => {
+                        result.mismatches += 1;
+                        if result.examples.len() < cfg.examples {
+                            result.examples.push(format!("{}: {d}", c.describe()));
+                        }
+                    }
+                }
+            }
+            done += n;
+        }
+        progress(&result);
+        summary.forms.push(result);
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{InstructionInfoFactory, Register};
+
+    fn reg_value(c: &gen::Case, r: Register) -> Option<u64> {
+        let full = r.full_register32();
+        let n = [
+            Register::EAX,
+            Register::ECX,
+            Register::EDX,
+            Register::EBX,
+            Register::ESP,
+            Register::EBP,
+            Register::ESI,
+            Register::EDI,
+        ]
+        .iter()
+        .position(|&x| x == full)?;
+        let v = u64::from(c.regs[n]);
+        Some(match r.size() {
+            1 if r >= Register::AH && r <= Register::BH => (v >> 8) & 0xFF,
+            1 => v & 0xFF,
+            2 => v & 0xFFFF,
+            _ => v,
+        })
+    }
+
+    /// Every form the sweep will cover once the interpreter has it all
+    /// gets cases whose memory accesses stay inside the data page.
+    #[test]
+    fn generator_builds_every_candidate_form() {
+        let mut factory = InstructionInfoFactory::new();
+        let mut rng = Rng::new(7);
+        let forms: Vec<Code> = forms::all_forms().into_iter().filter(|(_, why)| why.is_none()).map(|(c, _)| c).collect();
+        assert!(forms.len() > 300, "only {} candidate forms", forms.len());
+        for code in forms {
+            for _ in 0..40 {
+                let c = gen::generate(code, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+                let i = c.instruction();
+                assert_eq!(i.code(), code);
+                for m in factory.info(&i).used_memory() {
+                    if m.base() == Register::ESP {
+                        continue;
+                    }
+                    let Some(ea) =
+                        m.virtual_address(0, |r, _, _| if r.is_segment_register() { Some(0) } else { reg_value(&c, r) })
+                    else {
+                        continue;
+                    };
+                    let ea = ea as u32;
+                    let size = m.memory_size().size().max(1) as u32;
+                    assert!(
+                        ea >= DATA_ADDR && ea + size <= DATA_ADDR + DATA_SIZE as u32,
+                        "{}: memory at {ea:#x} outside the data page",
+                        c.describe()
+                    );
+                }
+            }
+        }
+    }
+}
