@@ -7,7 +7,7 @@
 use ironpc_conformance::{sweep, Config};
 
 /// Cases per form: enough to meet the edge values of every operand.
-const CASES: usize = 24;
+const CASES: usize = 32;
 
 #[test]
 fn every_form_matches_the_host_cpu() {

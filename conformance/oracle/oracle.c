@@ -15,16 +15,24 @@
  * Protocol, all little-endian u32 unless noted:
  *   init   -> MAGIC, code_addr, code_size, data_addr, data_size
  *   reply  <- MAGIC, cs, ds, es, fs, gs, ss          (the host's selectors)
+ *
+ * FS is loaded with an LDT data segment whose base is the data page and
+ * whose limit is its last byte (selector 7), so that cases can use 16-bit
+ * addressing (which cannot reach the data page through a zero base) and
+ * segment bases. If modify_ldt is not allowed (some container seccomp
+ * profiles), FS stays as it was and the reply says so by its value.
  *   batch  -> n, then n x struct case_in
  *   reply  <- n x struct case_out
  */
 #define _GNU_SOURCE
+#include <asm/ldt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -161,6 +169,22 @@ int main(void) {
     uint8_t *code = map_fixed(code_addr, code_size, PROT_READ | PROT_WRITE | PROT_EXEC);
     uint8_t *data = map_fixed(data_addr, DATA_SIZE, PROT_READ | PROT_WRITE);
     memset(code, HLT, code_size);
+
+    struct user_desc ldt = {
+        .entry_number = 0,
+        .base_addr = data_addr,
+        .limit = DATA_SIZE - 1,
+        .seg_32bit = 1,
+        .contents = 0, /* data, expand-up */
+        .read_exec_only = 0,
+        .limit_in_pages = 0,
+        .seg_not_present = 0,
+        .useable = 1,
+    };
+    if (syscall(SYS_modify_ldt, 1, &ldt, sizeof ldt) == 0) {
+        uint16_t fs = 7; /* LDT entry 0, RPL 3 */
+        __asm__ volatile("movw %0, %%fs" : : "r"(fs));
+    }
 
     static uint8_t altstack[65536];
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};

@@ -14,6 +14,7 @@ use std::fmt::Write;
 pub const COMPARED_FLAGS: u32 = 0x003C_7FD7;
 
 const OF: u32 = 1 << 11;
+const CF: u32 = 1;
 /// (iced's flag bit, EFLAGS bit).
 const ICED_FLAGS: [(u32, u32); 9] = [
     (RflagsBits::OF, OF),
@@ -91,6 +92,15 @@ fn shift_count(i: &Instruction, c: &Case) -> Option<u32> {
     Some(count & 0x1F)
 }
 
+/// Size in bits of the destination.
+fn op0_bits(i: &Instruction) -> u32 {
+    let bytes = match i.op0_kind() {
+        OpKind::Register => i.op0_register().size(),
+        _ => i.memory_size().size(),
+    };
+    bytes as u32 * 8
+}
+
 /// EFLAGS bits the SDM leaves undefined after this case.
 pub fn undefined_flags(c: &Case, i: &Instruction) -> u32 {
     let iced = i.rflags_undefined();
@@ -100,6 +110,10 @@ pub fn undefined_flags(c: &Case, i: &Instruction) -> u32 {
         Some(0) => bits = 0,
         // OF is defined for 1-bit shifts and rotates.
         Some(1) => bits &= !OF,
+        // "The CF flag contents are undefined for SHL and SHR instructions
+        // where the count is greater than or equal to the size (in bits)
+        // of the destination operand."
+        Some(n) if matches!(i.mnemonic(), Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr) && n >= op0_bits(i) => bits |= CF,
         _ => {}
     }
     bits
@@ -109,8 +123,7 @@ pub fn undefined_flags(c: &Case, i: &Instruction) -> u32 {
 /// SHLD/SHRD with a count above 16, BSF/BSR of zero (which both set ZF),
 /// 16-bit BSWAP.
 fn undefined_result(c: &Case, i: &Instruction, host: &Outcome) -> bool {
-    let size16 = i.op_count() > 0 && i.op0_kind() == OpKind::Register && i.op0_register().size() == 2
-        || i.op0_kind() == OpKind::Memory && i.memory_size().size() == 2;
+    let size16 = i.op_count() > 0 && op0_bits(i) == 16;
     match i.mnemonic() {
         Mnemonic::Shld | Mnemonic::Shrd => size16 && shift_count(i, c).is_some_and(|n| n > 16),
         Mnemonic::Bsf | Mnemonic::Bsr => host.eflags & (1 << 6) != 0,

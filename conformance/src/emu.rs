@@ -95,12 +95,19 @@ impl Emu {
             m.set_int_gate(IDT, v, stub, dpl);
         }
         m.load(u64::from(CODE_ADDR), &vec![HLT; CODE_SIZE as usize]);
+        let fs = if host.fs_data() {
+            // The helper's LDT segment; only its hidden cache matters, as
+            // nothing reloads FS.
+            Segment { base: u64::from(DATA_ADDR), limit: DATA_SIZE as u32 - 1, selector: host.fs, attr: 0x40F3 }
+        } else {
+            flat(host.fs, FLAT_DATA3)
+        };
         let segs = [
             flat(host.es, FLAT_DATA3),
             flat(host.cs, FLAT_CODE3),
             flat(host.ss, FLAT_DATA3),
             flat(host.ds, FLAT_DATA3),
-            flat(host.fs, FLAT_DATA3),
+            fs,
             flat(host.gs, FLAT_DATA3),
         ];
         Self { m, segs }

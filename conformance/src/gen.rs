@@ -177,6 +177,8 @@ struct Builder<'a> {
     data: Vec<u8>,
     /// Offset in the data page of the explicit memory operand.
     mem_at: Option<u32>,
+    /// FS covers the data page.
+    fs_data: bool,
 }
 
 impl Builder<'_> {
@@ -211,8 +213,16 @@ impl Builder<'_> {
     /// address lies in the data window, fixing the registers it uses.
     fn memory(&mut self, i: &mut Instruction, size: u32) {
         let off = WINDOW.0 + self.rng.below(WINDOW.1 - WINDOW.0 - size.max(1));
-        let ea = DATA_ADDR + off;
         self.mem_at = Some(off);
+        let fs = self.fs_data && self.rng.one_in(3);
+        if fs {
+            i.set_segment_prefix(Register::FS);
+            if self.rng.one_in(2) {
+                self.memory16(i, off);
+                return;
+            }
+        }
+        let ea = if fs { off } else { DATA_ADDR + off };
         let form = self.rng.below(6);
         let mut base = Register::None;
         let mut index = Register::None;
@@ -259,6 +269,57 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// A 16-bit addressing operand (`[bx+si+disp]` and kin) at offset
+    /// `off` of FS. The upper halves of the registers stay random: the
+    /// CPU must ignore them.
+    fn memory16(&mut self, i: &mut Instruction, off: u32) {
+        use Register::{BP, BX, DI, SI};
+        const FORMS: [(Register, Register); 9] = [
+            (BX, SI),
+            (BX, DI),
+            (BP, SI),
+            (BP, DI),
+            (SI, Register::None),
+            (DI, Register::None),
+            (BP, Register::None),
+            (BX, Register::None),
+            (Register::None, Register::None),
+        ];
+        let n16 = |r: Register| GPR16.iter().position(|&x| x == r);
+        let free = |b: &Self, r: Register| n16(r).is_none_or(|n| b.fixed & (1 << n) == 0);
+        let (base, index) = loop {
+            let f = self.rng.pick(&FORMS);
+            if free(self, f.0) && free(self, f.1) {
+                break f;
+            }
+        };
+        let (disp, displ_size) = match (base, self.rng.below(3)) {
+            (Register::None, _) => (off, 2),
+            (_, 0) if base != BP || index != Register::None => (0, 0),
+            (_, 1) => ((self.rng.below(256) as i32 - 128) as u32, 1),
+            _ => (self.rng.u32() & 0xFFFF, 2),
+        };
+        let mut sum = disp;
+        if let Some(n) = n16(index) {
+            let v = self.regs[n];
+            self.fix(n, v);
+            sum = sum.wrapping_add(v);
+        }
+        if let Some(n) = n16(base) {
+            let low = off.wrapping_sub(sum) & 0xFFFF;
+            let v = self.regs[n] & !0xFFFF | low;
+            self.fix(n, v);
+        }
+        i.set_memory_base(base);
+        i.set_memory_index(index);
+        i.set_memory_index_scale(1);
+        i.set_memory_displ_size(displ_size);
+        let disp64 = if displ_size == 1 { disp as i32 as i64 as u64 } else { u64::from(disp & 0xFFFF) };
+        i.set_memory_displacement64(disp64);
+    }
+}
+
 /// A place in the code area for a branch to land: anywhere but the
 /// instruction's own bytes.
 fn landing(rng: &mut Rng, len: u32, near: bool) -> u32 {
@@ -289,24 +350,28 @@ fn operand_bytes(code: Code) -> u32 {
 }
 
 /// Generates one case of `code`.
-pub fn generate(code: Code, rng: &mut Rng) -> Result<Case, String> {
+///
+/// With `fs_data`, FS holds a segment over the data page (see
+/// `native::FS_DATA`) and some memory operands go through it: with 32-bit
+/// addressing relative to its base, or with 16-bit addressing.
+pub fn generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Case, String> {
     // Some operand choices encode as another form (XCHG AX, AX is NOP):
     // draw again.
     for _ in 0..64 {
-        if let Some(c) = try_generate(code, rng)? {
+        if let Some(c) = try_generate(code, rng, fs_data)? {
             return Ok(c);
         }
     }
     Err(format!("{code:?}: every attempt encoded as another form"))
 }
 
-fn try_generate(code: Code, rng: &mut Rng) -> Result<Option<Case>, String> {
+fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>, String> {
     let op = code.op_code();
     let mut data = vec![0u8; DATA_SIZE];
     for chunk in data.chunks_mut(8) {
         chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
     }
-    let mut b = Builder { rng, regs: [0; 8], fixed: 0, data, mem_at: None };
+    let mut b = Builder { rng, regs: [0; 8], fixed: 0, data, mem_at: None, fs_data };
     for n in 0..8 {
         b.regs[n] = b.value();
     }
@@ -401,8 +466,15 @@ fn try_generate(code: Code, rng: &mut Rng) -> Result<Option<Case>, String> {
                 let off = WINDOW.0 + b.rng.below(WINDOW.1 - WINDOW.0);
                 b.mem_at = Some(off);
                 i.set_op_kind(n, OpKind::Memory);
-                i.set_memory_displ_size(4);
-                i.set_memory_displacement32(DATA_ADDR + off);
+                if b.fs_data && b.rng.one_in(3) {
+                    // moffs relative to FS, with a 16- or 32-bit offset.
+                    i.set_segment_prefix(Register::FS);
+                    i.set_memory_displ_size(if b.rng.one_in(2) { 2 } else { 4 });
+                    i.set_memory_displacement64(u64::from(off));
+                } else {
+                    i.set_memory_displ_size(4);
+                    i.set_memory_displacement32(DATA_ADDR + off);
+                }
             }
             K::imm8 | K::imm8sex16 | K::imm8sex32 | K::imm8_const_1 | K::imm16 | K::imm32 => {
                 let v = match kind {

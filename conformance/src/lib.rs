@@ -197,6 +197,7 @@ fn selected(code: Code, filter: &Option<String>) -> bool {
 pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summary, Error> {
     let mut oracle = native::Oracle::start()?;
     let mut emu = emu::Emu::new(oracle.selectors());
+    let fs_data = oracle.selectors().fs_data();
     let (forms, excluded) = if cfg.unimplemented {
         let all = forms::all_forms();
         let yes = all.iter().filter(|(_, why)| why.is_none()).map(|(c, _)| *c).collect();
@@ -211,7 +212,8 @@ pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summ
         let mut done = 0;
         while done < cfg.cases {
             let n = (cfg.cases - done).min(native::MAX_BATCH);
-            let cases: Vec<gen::Case> = (0..n).map(|_| gen::generate(code, &mut rng)).collect::<Result<_, _>>().map_err(Error)?;
+            let cases: Vec<gen::Case> =
+                (0..n).map(|_| gen::generate(code, &mut rng, fs_data)).collect::<Result<_, _>>().map_err(Error)?;
             let natives = oracle.run(&cases)?;
             for (c, nat) in cases.iter().zip(natives) {
                 let ours = emu.run(c);
@@ -273,16 +275,22 @@ mod tests {
         assert!(forms.len() > 300, "only {} candidate forms", forms.len());
         for code in forms {
             for _ in 0..40 {
-                let c = gen::generate(code, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+                let c = gen::generate(code, &mut rng, true).unwrap_or_else(|e| panic!("{e}"));
                 let i = c.instruction();
                 assert_eq!(i.code(), code);
                 for m in factory.info(&i).used_memory() {
                     if m.base() == Register::ESP {
                         continue;
                     }
-                    let Some(ea) =
-                        m.virtual_address(0, |r, _, _| if r.is_segment_register() { Some(0) } else { reg_value(&c, r) })
-                    else {
+                    let Some(ea) = m.virtual_address(0, |r, _, _| {
+                        if r == Register::FS {
+                            Some(u64::from(DATA_ADDR))
+                        } else if r.is_segment_register() {
+                            Some(0)
+                        } else {
+                            reg_value(&c, r)
+                        }
+                    }) else {
                         continue;
                     };
                     let ea = ea as u32;
@@ -295,5 +303,152 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A case from hand-assembled bytes, data page zeroed.
+    fn case(bytes: &[u8], regs: [u32; 8], eflags: u32) -> gen::Case {
+        let mut b = [0u8; 16];
+        b[..bytes.len()].copy_from_slice(bytes);
+        let code = {
+            let mut d = iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE);
+            d.decode().code()
+        };
+        gen::Case { code, bytes: b, len: bytes.len(), regs, eflags, data: vec![0; DATA_SIZE] }
+    }
+
+    const ESP0: u32 = DATA_ADDR + 0x800;
+    const REGS: [u32; 8] = [1, 2, 3, 4, ESP0, 6, 7, 8];
+
+    #[test]
+    fn native_runs_an_instruction_and_reports_the_state() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        // mov eax, 0x12345678
+        let a = case(&[0xB8, 0x78, 0x56, 0x34, 0x12], REGS, 0x202);
+        // mov [DATA_ADDR + 0x100], ecx
+        let mut store = vec![0x89, 0x0D];
+        store.extend_from_slice(&(DATA_ADDR + 0x100).to_le_bytes());
+        let b = case(&store, REGS, 0x203);
+        // push ebx
+        let c = case(&[0x53], REGS, 0x202);
+        let r = o.run(&[a, b, c]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r[0].fault, None);
+        assert_eq!(r[0].regs, [0x1234_5678, 2, 3, 4, ESP0, 6, 7, 8]);
+        assert_eq!(r[0].eip, INSN_ADDR + 5);
+        assert_eq!(r[0].eflags & compare::COMPARED_FLAGS, 0x202);
+        assert_eq!(&r[1].data[0x100..0x104], &[2, 0, 0, 0]);
+        assert_eq!(r[1].eflags & 1, 1, "CF given in the case's EFLAGS");
+        assert_eq!(r[2].regs[4], ESP0 - 4);
+        assert_eq!(&r[2].data[0x7FC..0x800], &[4, 0, 0, 0]);
+    }
+
+    #[test]
+    fn native_reports_faults_with_their_vector() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut zero_ecx = REGS;
+        zero_ecx[1] = 0;
+        let cases = [
+            case(&[0x0F, 0x0B], REGS, 0x202),     // ud2
+            case(&[0xF7, 0xF1], zero_ecx, 0x202), // div ecx
+            case(&[0xF4], REGS, 0x202),           // hlt at CPL 3
+            case(&[0xFA], REGS, 0x202),           // cli at IOPL 0
+        ];
+        let r = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        let faults: Vec<_> = r.iter().map(|x| (x.fault, x.eip)).collect();
+        assert_eq!(
+            faults,
+            [(Some((6, 0)), INSN_ADDR), (Some((0, 0)), INSN_ADDR), (Some((13, 0)), INSN_ADDR), (Some((13, 0)), INSN_ADDR)]
+        );
+        assert_eq!(r[1].regs, zero_ecx, "a fault leaves the registers alone");
+    }
+
+    #[test]
+    fn ironpc_and_host_agree_on_handmade_cases() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut emu = emu::Emu::new(o.selectors());
+        let mut store = vec![0x89, 0x0D];
+        store.extend_from_slice(&(DATA_ADDR + 0x100).to_le_bytes());
+        let cases = [
+            case(&[0xB8, 0x78, 0x56, 0x34, 0x12], REGS, 0x202), // mov eax, imm32
+            case(&store, REGS, 0xAD7),                          // mov [m], ecx
+            case(&[0x0F, 0x0B], REGS, 0x202),                   // ud2: #UD both ways
+            case(&[0xE8, 0x10, 0, 0, 0], REGS, 0x202),          // call $+0x15
+            case(&[0x8C, 0xC8], REGS, 0x202),                   // mov eax, cs
+        ];
+        let host = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        for (c, h) in cases.iter().zip(&host) {
+            let ours = emu.run(c);
+            assert_eq!(compare::compare(c, h, &ours), compare::Verdict::Match, "{}", c.describe());
+        }
+        assert_eq!(host[3].eip, INSN_ADDR + 0x15);
+        assert_eq!(&host[3].data[0x7FC..0x800], &(INSN_ADDR + 5).to_le_bytes());
+    }
+
+    fn outcome(regs: [u32; 8], eflags: u32, eip: u32) -> native::Outcome {
+        native::Outcome { regs, eflags, eip, fault: None, data: vec![0; DATA_SIZE] }
+    }
+
+    #[test]
+    fn undefined_flags_are_counted_apart() {
+        use compare::{compare, Verdict};
+        const AF: u32 = 1 << 4;
+        const OF: u32 = 1 << 11;
+        // shl eax, 3: AF undefined, OF undefined (count > 1), CF defined.
+        let c = case(&[0xC1, 0xE0, 0x03], REGS, 0x202);
+        let h = outcome(REGS, 0x202, INSN_ADDR + 3);
+        assert_eq!(compare(&c, &h, &h), Verdict::Match);
+        assert!(matches!(compare(&c, &h, &outcome(REGS, 0x202 | AF | OF, INSN_ADDR + 3)), Verdict::Undefined(_)));
+        assert!(matches!(compare(&c, &h, &outcome(REGS, 0x203, INSN_ADDR + 3)), Verdict::Mismatch(_)));
+        // shl eax, 1: OF is defined.
+        let c1 = case(&[0xD1, 0xE0], REGS, 0x202);
+        let h1 = outcome(REGS, 0x202, INSN_ADDR + 2);
+        assert!(matches!(compare(&c1, &h1, &outcome(REGS, 0x202 | OF, INSN_ADDR + 2)), Verdict::Mismatch(_)));
+        // shl eax, 0 changes no flag: nothing is undefined.
+        let c0 = case(&[0xC1, 0xE0, 0x00], REGS, 0x202);
+        assert!(matches!(compare(&c0, &h, &outcome(REGS, 0x202 | AF, INSN_ADDR + 3)), Verdict::Mismatch(_)));
+    }
+
+    #[test]
+    fn faults_registers_and_memory_are_compared() {
+        use compare::{compare, Verdict};
+        let c = case(&[0x90], REGS, 0x202);
+        let h = outcome(REGS, 0x202, INSN_ADDR + 1);
+        let mut faulted = h.clone();
+        faulted.fault = Some((13, 0));
+        let mut wrong_gp = faulted.clone();
+        wrong_gp.fault = Some((13, 8));
+        let mut reg = h.clone();
+        reg.regs[7] ^= 1;
+        let mut mem = h.clone();
+        mem.data[0x123] = 1;
+        let mut rf = h.clone();
+        rf.eflags |= 1 << 16;
+        for bad in [&faulted, &reg, &mem] {
+            assert!(matches!(compare(&c, &h, bad), Verdict::Mismatch(_)));
+        }
+        assert!(matches!(compare(&c, &faulted, &wrong_gp), Verdict::Mismatch(_)), "#GP error codes differ");
+        assert_eq!(compare(&c, &h, &rf), Verdict::Match, "RF is not compared");
+    }
+
+    #[test]
+    fn the_filter_reads_iced_metadata() {
+        use forms::exclusion;
+        assert_eq!(exclusion(Code::Add_rm32_r32), None);
+        assert_eq!(exclusion(Code::Jne_rel8_32), None);
+        assert_eq!(exclusion(Code::Retnd), None);
+        assert!(exclusion(Code::In_AL_DX).is_some_and(|w| w.contains("I/O")));
+        assert!(exclusion(Code::Hlt).is_some_and(|w| w.contains("privileged")));
+        assert!(exclusion(Code::Fld_m32fp).is_some_and(|w| w.contains("CPUID")));
+        assert!(exclusion(Code::Cpuid).is_some_and(|w| w.contains("CPUID")));
+        assert!(exclusion(Code::Mov_Sreg_rm16).is_some_and(|w| w.contains("segment")));
+        assert!(exclusion(Code::Pop_rm32).is_none());
+        assert!(exclusion(Code::Popd_DS).is_some_and(|w| w.contains("segment")));
+        assert!(exclusion(Code::Jmp_rel16).is_some_and(|w| w.contains("16-bit")));
+        assert!(exclusion(Code::Int_imm8).is_some_and(|w| w.contains("INT")));
+        assert!(exclusion(Code::Call_m1632).is_some_and(|w| w.contains("far")));
+        assert!(exclusion(Code::Lds_r32_m1632).is_some_and(|w| w.contains("far")));
+        let (yes, no) = forms::forms();
+        assert!(yes.contains(&Code::Mov_r32_rm32));
+        assert!(yes.iter().all(|&c| ironpc_cpu::implemented(c)));
+        assert!(no.iter().any(|(c, _)| *c == Code::In_AL_DX));
     }
 }

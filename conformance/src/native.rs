@@ -41,6 +41,18 @@ pub struct Selectors {
     pub ss: u16,
 }
 
+/// The LDT selector the helper loads into FS: a data segment over the
+/// data page (base [`DATA_ADDR`], limit `DATA_SIZE - 1`).
+pub const FS_DATA: u16 = 7;
+
+impl Selectors {
+    /// Whether FS holds the data-page segment, which 16-bit addressing
+    /// and segment-base cases need.
+    pub fn fs_data(&self) -> bool {
+        self.fs == FS_DATA
+    }
+}
+
 /// A running helper process.
 pub struct Oracle {
     child: Child,
