@@ -537,7 +537,9 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
         }
         prev_imm16 = kind == K::imm16;
     }
-    if op.can_use_lock_prefix() && i.op0_kind() == OpKind::Memory && b.rng.one_in(4) {
+    let lockable = op.can_use_lock_prefix() && i.op0_kind() == OpKind::Memory;
+    // Now and then LOCK where it is not allowed: #UD.
+    if lockable && b.rng.one_in(4) || b.rng.one_in(64) {
         i.set_has_lock_prefix(true);
     }
 
@@ -609,6 +611,21 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
             v[..4].copy_from_slice(&b.regs[0].to_le_bytes());
             v[4..].copy_from_slice(&b.regs[2].to_le_bytes());
             b.write_data(at, &v[..width.min(8) as usize]);
+        }
+    }
+
+    if mnemonic == Mnemonic::Cmpxchg && decoded.op0_kind() == OpKind::Register && b.rng.one_in(2) {
+        let r = decoded.op0_register();
+        if let Some(n) = gpr32(r.full_register32()).filter(|&n| b.fixed & (1 << n) == 0) {
+            // A register destination equal to the accumulator.
+            let acc = b.regs[0];
+            let v = match r.size() {
+                1 if r >= Register::AH => b.regs[n] & !0xFF00 | (acc & 0xFF) << 8,
+                1 => b.regs[n] & !0xFF | acc & 0xFF,
+                2 => b.regs[n] & !0xFFFF | acc & 0xFFFF,
+                _ => acc,
+            };
+            b.fix(n, v);
         }
     }
 

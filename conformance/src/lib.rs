@@ -110,6 +110,9 @@ pub struct Summary {
     pub forms: Vec<FormResult>,
     /// Forms the filter excluded, with the reason.
     pub excluded: Vec<(Code, &'static str)>,
+    /// Whether cases used 16-bit addressing and FS-relative operands
+    /// (the host allowed the LDT segment they need).
+    pub fs_data: bool,
 }
 
 impl Summary {
@@ -205,7 +208,7 @@ pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summ
     } else {
         forms::forms()
     };
-    let mut summary = Summary { excluded, ..Summary::default() };
+    let mut summary = Summary { excluded, fs_data, ..Summary::default() };
     for code in forms.into_iter().filter(|&c| selected(c, &cfg.filter)) {
         let mut rng = Rng::new(form_seed(cfg.seed, code));
         let mut result = FormResult { code, cases: 0, mismatches: 0, undefined: 0, examples: Vec::new() };
@@ -216,9 +219,20 @@ pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summ
                 (0..n).map(|_| gen::generate(code, &mut rng, fs_data)).collect::<Result<_, _>>().map_err(Error)?;
             let natives = oracle.run(&cases)?;
             for (c, nat) in cases.iter().zip(natives) {
-                let ours = emu.run(c);
                 result.cases += 1;
-                match compare::compare(c, &nat, &ours) {
+                // A panic is an ironpc bug like any other difference (the
+                // guest must never crash the emulator): report it and go on
+                // with a fresh machine.
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emu.run(c)));
+                let verdict = match run {
+                    Ok(ours) => compare::compare(c, &nat, &ours),
+                    Err(p) => {
+                        emu = emu::Emu::new(oracle.selectors());
+                        let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+                        Verdict::Mismatch(format!("ironpc panicked: {}", msg.unwrap_or_default()))
+                    }
+                };
+                match verdict {
                     Verdict::Match => {}
                     Verdict::Undefined(_) => result.undefined += 1,
                     Verdict::Mismatch(d) => {
