@@ -13,8 +13,15 @@
  * code, which copies the data page out and writes the result to stdout.
  *
  * Protocol, all little-endian u32 unless noted:
- *   init   -> MAGIC, code_addr, code_size, data_addr, data_size
- *   reply  <- MAGIC, cs, ds, es, fs, gs, ss          (the host's selectors)
+ *   init   -> MAGIC, code_addr, code_size, data_addr, data_size,
+ *             low_addr, low_size
+ *   reply  <- MAGIC, cs, ds, es, fs, gs, ss, low     (the host's selectors;
+ *                                                     low: the low code
+ *                                                     area is mapped)
+ *
+ * The low code area (below 64 KiB) is where 16-bit near branches land,
+ * since they truncate EIP to 16 bits. Linux maps it only when
+ * vm.mmap_min_addr allows; without it those forms are not swept.
  *
  * FS is loaded with an LDT data segment whose base is the data page and
  * whose limit is its last byte (selector 7), so that cases can use 16-bit
@@ -161,14 +168,20 @@ static uint16_t selector(int n) {
 }
 
 int main(void) {
-    uint32_t init[5];
+    uint32_t init[7];
     read_all(init, sizeof init);
     if (init[0] != MAGIC || init[4] != DATA_SIZE)
         die("bad init message");
     uint32_t code_addr = init[1], code_size = init[2], data_addr = init[3];
+    uint32_t low_addr = init[5], low_size = init[6];
     uint8_t *code = map_fixed(code_addr, code_size, PROT_READ | PROT_WRITE | PROT_EXEC);
     uint8_t *data = map_fixed(data_addr, DATA_SIZE, PROT_READ | PROT_WRITE);
     memset(code, HLT, code_size);
+    void *lowp = mmap((void *)(uintptr_t)low_addr, low_size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    uint8_t *low = lowp == (void *)(uintptr_t)low_addr ? lowp : NULL;
+    if (low)
+        memset(low, HLT, low_size);
 
     struct user_desc ldt = {
         .entry_number = 0,
@@ -200,9 +213,10 @@ int main(void) {
         if (sigaction(sigs[i], &sa, NULL))
             die("sigaction failed");
 
-    uint32_t reply[7] = {MAGIC};
+    uint32_t reply[8] = {MAGIC};
     for (int i = 0; i < 6; i++)
         reply[1 + i] = selector(i);
+    reply[7] = low != NULL;
     write_all(reply, sizeof reply);
 
     struct case_in *ins = malloc(sizeof *ins * MAX_BATCH);
@@ -220,9 +234,15 @@ int main(void) {
         alarm(30);
         for (uint32_t k = 0; k < n; k++) {
             struct case_in *c = &ins[k];
-            if (c->insn_addr < code_addr || c->len > 15 || c->insn_addr - code_addr > code_size - c->len)
-                die("instruction outside the code area");
-            uint8_t *at = code + (c->insn_addr - code_addr);
+            uint8_t *at;
+            if (c->len > 15)
+                die("instruction too long");
+            if (c->insn_addr >= code_addr && c->insn_addr - code_addr <= code_size - c->len)
+                at = code + (c->insn_addr - code_addr);
+            else if (low && c->insn_addr >= low_addr && c->insn_addr - low_addr <= low_size - c->len)
+                at = low + (c->insn_addr - low_addr);
+            else
+                die("instruction outside the code areas");
             memcpy(at, c->bytes, c->len);
             memcpy(data, c->data, DATA_SIZE);
             cur = &outs[k];

@@ -11,20 +11,22 @@
 use crate::{
     gen::Case,
     native::{Outcome, Selectors},
-    CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, HLT, INSN_ADDR,
+    CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, HLT, LOW_CODE_ADDR, LOW_CODE_SIZE,
 };
 use ironpc_cpu::{
     state::{attr, Segment},
     testing::TestMachine,
 };
 
-const GDT: u64 = 0x1000;
+// The system structures live above the code and data areas (and out of
+// the low code area), inside the test machine's 16 MiB.
+const GDT: u64 = 0x00C0_0000;
 const GDT_ENTRIES: usize = 16;
-const IDT: u64 = 0x2000;
-const TSS: u64 = 0x3000;
-const STUBS: u32 = 0x4000;
+const IDT: u64 = GDT + 0x1000;
+const TSS: u64 = GDT + 0x2000;
+const STUBS: u32 = GDT as u32 + 0x3000;
 /// Top of the ring-0 stack the TSS names.
-const RING0_STACK: u32 = 0x9000;
+const RING0_STACK: u32 = GDT as u32 + 0x9000;
 const RING0_CODE: u16 = 0x08;
 const RING0_DATA: u16 = 0x10;
 const TSS_SEL: u16 = 0x18;
@@ -95,6 +97,7 @@ impl Emu {
             m.set_int_gate(IDT, v, stub, dpl);
         }
         m.load(u64::from(CODE_ADDR), &vec![HLT; CODE_SIZE as usize]);
+        m.load(u64::from(LOW_CODE_ADDR), &vec![HLT; LOW_CODE_SIZE as usize]);
         let fs = if host.fs_data() {
             // The helper's LDT segment; only its hidden cache matters, as
             // nothing reloads FS.
@@ -124,13 +127,13 @@ impl Emu {
             s.seg = self.segs;
             s.cpl = 3;
             s.set_flags(c.eflags);
-            s.rip = u64::from(INSN_ADDR);
+            s.rip = u64::from(c.addr);
         }
         m.cpu.halted = false;
         m.cpu.shutdown = None;
         m.bus.outs.clear();
         m.mem.write(u64::from(DATA_ADDR), &c.data);
-        m.load(u64::from(INSN_ADDR), &c.bytes[..c.len]);
+        m.load(u64::from(c.addr), &c.bytes[..c.len]);
         m.run(1);
 
         let s = &m.cpu.state;
@@ -152,7 +155,7 @@ impl Emu {
             (s.flags(), s.rip as u32, None)
         };
         let data = m.read_phys(u64::from(DATA_ADDR), DATA_SIZE);
-        m.load(u64::from(INSN_ADDR), &[HLT; 16][..c.len]);
+        m.load(u64::from(c.addr), &[HLT; 16][..c.len]);
         Outcome { regs, eflags, eip, fault, data }
     }
 }

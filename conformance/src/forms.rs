@@ -75,10 +75,6 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
     if loads_sreg {
         return Some("segment-register load");
     }
-    let branch = !matches!(flow, FlowControl::Next | FlowControl::Exception);
-    if kinds.iter().any(|k| matches!(k, K::br16_1 | K::br16_2)) || branch && op.operand_size() == 16 {
-        return Some("16-bit near branch: EIP wraps below 64 KiB, which the host cannot map portably");
-    }
     if op.decoder_option() != DecoderOptions::NONE || !(op.intel_decoder32() && op.amd_decoder32()) {
         return Some("decodes differently on Intel and AMD (UD0's ModRM) or only under a decoder option");
     }
@@ -86,6 +82,14 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
         return Some("operand kind the generator does not build");
     }
     None
+}
+
+/// Near branches with a 16-bit operand size: they truncate EIP to 16
+/// bits, so their cases run in the low code area.
+pub fn branch16(code: Code) -> bool {
+    let op = code.op_code();
+    let branch = !matches!(code.flow_control(), FlowControl::Next | FlowControl::Exception);
+    (0..op.op_count()).any(|n| matches!(op.op_kind(n), K::br16_1 | K::br16_2)) || branch && op.operand_size() == 16
 }
 
 /// Every legacy, 32-bit-mode instruction form.

@@ -11,7 +11,7 @@
 //! interesting path (shift counts, DIV quotients that fit, CMPXCHG
 //! compares that succeed).
 
-use crate::{Rng, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, INSN_ADDR};
+use crate::{forms, Rng, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, INSN_ADDR, LOW_CODE_ADDR, LOW_CODE_SIZE};
 use iced_x86::{
     Code, Decoder, DecoderOptions, Encoder, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpCodeOperandKind as K,
     OpKind, Register,
@@ -61,6 +61,9 @@ const COUNTS: [u8; 14] = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 0xFF];
 #[derive(Clone, Debug)]
 pub struct Case {
     pub code: Code,
+    /// Where the instruction runs: [`INSN_ADDR`], or somewhere in the low
+    /// code area ([`LOW_CODE_ADDR`]) for 16-bit near branches.
+    pub addr: u32,
     pub bytes: [u8; 16],
     pub len: usize,
     /// EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI.
@@ -73,7 +76,7 @@ pub struct Case {
 impl Case {
     /// The instruction, decoded back from its bytes.
     pub fn instruction(&self) -> Instruction {
-        let mut d = Decoder::with_ip(32, &self.bytes[..self.len], u64::from(INSN_ADDR), DecoderOptions::NONE);
+        let mut d = Decoder::with_ip(32, &self.bytes[..self.len], u64::from(self.addr), DecoderOptions::NONE);
         d.decode()
     }
 
@@ -133,6 +136,8 @@ pub fn supported(code: Code) -> bool {
                 | K::gs
                 | K::br32_1
                 | K::br32_4
+                | K::br16_1
+                | K::br16_2
                 | K::seg_rSI
                 | K::es_rDI
                 | K::seg_rDI
@@ -321,17 +326,26 @@ impl Builder<'_> {
 }
 
 /// A place in the code area for a branch to land: anywhere but the
-/// instruction's own bytes.
-fn landing(rng: &mut Rng, len: u32, near: bool) -> u32 {
+/// instruction's own bytes; within a rel8's reach when `near`.
+fn landing(rng: &mut Rng, addr: u32, len: u32, near: bool) -> u32 {
+    let (start, size) =
+        if addr < LOW_CODE_ADDR + LOW_CODE_SIZE { (LOW_CODE_ADDR, LOW_CODE_SIZE) } else { (CODE_ADDR, CODE_SIZE) };
     loop {
-        let t = if near {
-            INSN_ADDR.wrapping_add(rng.below(240)).wrapping_sub(110)
-        } else {
-            CODE_ADDR + 0x10 + rng.below(CODE_SIZE - 0x20)
-        };
-        if !(INSN_ADDR..INSN_ADDR + len).contains(&t) {
+        let t = if near { addr.wrapping_add(rng.below(240)).wrapping_sub(110) } else { start + 0x10 + rng.below(size - 0x20) };
+        if (start..start + size).contains(&t) && !(addr..addr + len).contains(&t) {
             return t;
         }
+    }
+}
+
+/// Where a 16-bit near branch runs: anywhere in the low code area, often
+/// near its top so that rel16 targets wrap around 64 KiB.
+fn low_addr(rng: &mut Rng) -> u32 {
+    let top = LOW_CODE_ADDR + LOW_CODE_SIZE - 0x20;
+    if rng.one_in(3) {
+        top - rng.below(0x100)
+    } else {
+        LOW_CODE_ADDR + 0x100 + rng.below(top - LOW_CODE_ADDR - 0x100)
     }
 }
 
@@ -382,6 +396,7 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
     let width = operand_bytes(code);
     let mnemonic = code.mnemonic();
     let flow = code.flow_control();
+    let addr = if forms::branch16(code) { low_addr(b.rng) } else { INSN_ADDR };
 
     let mut i = Instruction::default();
     i.set_code(code);
@@ -521,7 +536,11 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
             K::gs => set_reg(&mut i, Register::GS),
             K::br32_1 | K::br32_4 => {
                 i.set_op_kind(n, OpKind::NearBranch32);
-                i.set_near_branch32(INSN_ADDR + 0x10);
+                i.set_near_branch32(addr + 0x10);
+            }
+            K::br16_1 | K::br16_2 => {
+                i.set_op_kind(n, OpKind::NearBranch16);
+                i.set_near_branch16((addr + 0x10) as u16);
             }
             K::seg_rSI => i.set_op_kind(n, OpKind::MemorySegESI),
             K::es_rDI => i.set_op_kind(n, OpKind::MemoryESEDI),
@@ -544,15 +563,23 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
     }
 
     let mut enc = Encoder::new(32);
-    let len = enc.encode(&i, u64::from(INSN_ADDR)).map_err(|e| format!("{code:?}: {e}"))? as u32;
-    if i.op0_kind() == OpKind::NearBranch32 {
-        let near = i.op_code().op_kind(0) == K::br32_1;
-        let t = landing(b.rng, len, near);
-        i.set_near_branch32(t);
+    let len = enc.encode(&i, u64::from(addr)).map_err(|e| format!("{code:?}: {e}"))? as u32;
+    match i.op0_kind() {
+        OpKind::NearBranch32 => {
+            let near = i.op_code().op_kind(0) == K::br32_1;
+            let t = landing(b.rng, addr, len, near);
+            i.set_near_branch32(t);
+        }
+        OpKind::NearBranch16 => {
+            let near = i.op_code().op_kind(0) == K::br16_1;
+            let t = landing(b.rng, addr, len, near);
+            i.set_near_branch16(t as u16);
+        }
+        _ => {}
     }
     let bytes_v = {
         let mut enc = Encoder::new(32);
-        enc.encode(&i, u64::from(INSN_ADDR)).map_err(|e| format!("{code:?}: {e}"))?;
+        enc.encode(&i, u64::from(addr)).map_err(|e| format!("{code:?}: {e}"))?;
         enc.take_buffer()
     };
     if bytes_v.len() > 15 {
@@ -564,7 +591,7 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
 
     // Implicit memory (string operands, XLAT, ENTER/LEAVE's EBP): point
     // each base register that is still free into the window.
-    let decoded = Decoder::with_ip(32, &bytes[..len], u64::from(INSN_ADDR), DecoderOptions::NONE).decode();
+    let decoded = Decoder::with_ip(32, &bytes[..len], u64::from(addr), DecoderOptions::NONE).decode();
     if decoded.code() != code {
         return Ok(None);
     }
@@ -629,23 +656,27 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
         }
     }
 
-    // Every way out lands in the code area.
+    // Every way out lands in the code area. A 16-bit target keeps random
+    // upper bits in a register: the CPU must drop them.
     if indirect {
-        let t = landing(b.rng, len as u32, false);
+        let t = landing(b.rng, addr, len as u32, false);
         match (decoded.op0_kind(), b.mem_at) {
             (OpKind::Register, _) => {
-                if let Some(n) = gpr32(decoded.op0_register()) {
-                    b.fix(n, t);
+                let r = decoded.op0_register();
+                if let Some(n) = gpr32(r.full_register32()) {
+                    let v = if r.size() == 2 { b.regs[n] & !0xFFFF | t } else { t };
+                    b.fix(n, v);
                 }
             }
-            (OpKind::Memory, Some(at)) => b.write_data(at, &t.to_le_bytes()),
+            (OpKind::Memory, Some(at)) => b.write_data(at, &t.to_le_bytes()[..width.min(4) as usize]),
             _ => {}
         }
     }
     if flow == FlowControl::Return {
-        let t = landing(b.rng, len as u32, false);
-        b.write_data(b.regs[ESP] - DATA_ADDR, &t.to_le_bytes());
+        let t = landing(b.rng, addr, len as u32, false);
+        let size = if op.operand_size() == 16 { 2 } else { 4 };
+        b.write_data(b.regs[ESP] - DATA_ADDR, &t.to_le_bytes()[..size]);
     }
 
-    Ok(Some(Case { code, bytes, len, regs: b.regs, eflags, data: b.data }))
+    Ok(Some(Case { code, addr, bytes, len, regs: b.regs, eflags, data: b.data }))
 }

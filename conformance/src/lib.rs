@@ -27,6 +27,18 @@ pub const CODE_SIZE: u32 = 0x1_0000;
 /// Where the instruction under test goes, mid-area so that branches can
 /// land on either side.
 pub const INSN_ADDR: u32 = CODE_ADDR + 0x8000;
+/// The low code area, for forms with a 16-bit operand size that branch:
+/// they truncate EIP to 16 bits, so they run and land below 64 KiB.
+/// The host maps it only where `vm.mmap_min_addr` allows.
+pub const LOW_CODE_ADDR: u32 = 0x1000;
+pub const LOW_CODE_SIZE: u32 = 0xF000;
+
+/// Whether `eip` lies in one of the code areas (all HLT but the
+/// instruction).
+pub fn in_code(eip: u32) -> bool {
+    (CODE_ADDR..CODE_ADDR + CODE_SIZE).contains(&eip) || (LOW_CODE_ADDR..LOW_CODE_ADDR + LOW_CODE_SIZE).contains(&eip)
+}
+
 /// The data page: memory operands and the stack.
 pub const DATA_ADDR: u32 = 0x00B0_0000;
 /// Size of the data page, which both sides copy in and out whole.
@@ -113,6 +125,9 @@ pub struct Summary {
     /// Whether cases used 16-bit addressing and FS-relative operands
     /// (the host allowed the LDT segment they need).
     pub fs_data: bool,
+    /// Whether the host mapped the low code area that 16-bit near
+    /// branches need.
+    pub low_code: bool,
 }
 
 impl Summary {
@@ -208,7 +223,12 @@ pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summ
     } else {
         forms::forms()
     };
-    let mut summary = Summary { excluded, fs_data, ..Summary::default() };
+    let low_code = oracle.low_code();
+    let (forms, no_low): (Vec<Code>, Vec<Code>) = forms.into_iter().partition(|&c| low_code || !forms::branch16(c));
+    let mut excluded = excluded;
+    excluded
+        .extend(no_low.into_iter().map(|c| (c, "16-bit near branch: the host cannot map the low code area (vm.mmap_min_addr)")));
+    let mut summary = Summary { excluded, fs_data, low_code, ..Summary::default() };
     for code in forms.into_iter().filter(|&c| selected(c, &cfg.filter)) {
         let mut rng = Rng::new(form_seed(cfg.seed, code));
         let mut result = FormResult { code, cases: 0, mismatches: 0, undefined: 0, examples: Vec::new() };
@@ -327,7 +347,7 @@ mod tests {
             let mut d = iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE);
             d.decode().code()
         };
-        gen::Case { code, bytes: b, len: bytes.len(), regs, eflags, data: vec![0; DATA_SIZE] }
+        gen::Case { code, addr: INSN_ADDR, bytes: b, len: bytes.len(), regs, eflags, data: vec![0; DATA_SIZE] }
     }
 
     const ESP0: u32 = DATA_ADDR + 0x800;
@@ -397,6 +417,22 @@ mod tests {
         assert_eq!(&host[3].data[0x7FC..0x800], &(INSN_ADDR + 5).to_le_bytes());
     }
 
+    #[test]
+    fn a_16_bit_jump_wraps_around_64k() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        if !o.low_code() {
+            eprintln!("the host cannot map the low code area: skipped");
+            return;
+        }
+        let mut emu = emu::Emu::new(o.selectors());
+        // At 0xFFF0: jmp rel16 with 0x200C, past 64 KiB to 0x2000.
+        let mut c = case(&[0x66, 0xE9, 0x0C, 0x20], REGS, 0x202);
+        c.addr = 0xFFF0;
+        let host = o.run(std::slice::from_ref(&c)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((host[0].fault, host[0].eip), (None, 0x2000));
+        assert_eq!(compare::compare(&c, &host[0], &emu.run(&c)), compare::Verdict::Match);
+    }
+
     fn outcome(regs: [u32; 8], eflags: u32, eip: u32) -> native::Outcome {
         native::Outcome { regs, eflags, eip, fault: None, data: vec![0; DATA_SIZE] }
     }
@@ -456,7 +492,9 @@ mod tests {
         assert!(exclusion(Code::Mov_Sreg_rm16).is_some_and(|w| w.contains("segment")));
         assert!(exclusion(Code::Pop_rm32).is_none());
         assert!(exclusion(Code::Popd_DS).is_some_and(|w| w.contains("segment")));
-        assert!(exclusion(Code::Jmp_rel16).is_some_and(|w| w.contains("16-bit")));
+        assert_eq!(exclusion(Code::Jmp_rel16), None);
+        assert!(forms::branch16(Code::Jmp_rel16) && forms::branch16(Code::Retnw) && forms::branch16(Code::Loop_rel8_16_ECX));
+        assert!(!forms::branch16(Code::Loop_rel8_32_CX) && !forms::branch16(Code::Mov_r16_rm16));
         assert!(exclusion(Code::Int_imm8).is_some_and(|w| w.contains("INT")));
         assert!(exclusion(Code::Call_m1632).is_some_and(|w| w.contains("far")));
         assert!(exclusion(Code::Lds_r32_m1632).is_some_and(|w| w.contains("far")));

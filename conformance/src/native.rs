@@ -1,7 +1,7 @@
 //! The host CPU as the oracle: drives the 32-bit helper built from
 //! `oracle/oracle.c` over a pipe, in batches.
 
-use crate::{gen::Case, Error, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, HLT, INSN_ADDR};
+use crate::{gen::Case, in_code, Error, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, LOW_CODE_ADDR, LOW_CODE_SIZE};
 use std::{
     io::{Read, Write},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
@@ -59,6 +59,7 @@ pub struct Oracle {
     stdin: ChildStdin,
     stdout: ChildStdout,
     selectors: Selectors,
+    low_code: bool,
 }
 
 fn u32_at(b: &[u8], n: usize) -> u32 {
@@ -81,18 +82,26 @@ impl Oracle {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Error("oracle pipes missing".into()));
         };
-        let mut o = Self { child, stdin, stdout, selectors: Selectors { cs: 0, ds: 0, es: 0, fs: 0, gs: 0, ss: 0 } };
-        let init = [MAGIC, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE as u32];
+        let mut o =
+            Self { child, stdin, stdout, selectors: Selectors { cs: 0, ds: 0, es: 0, fs: 0, gs: 0, ss: 0 }, low_code: false };
+        let init = [MAGIC, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE as u32, LOW_CODE_ADDR, LOW_CODE_SIZE];
         let bytes: Vec<u8> = init.iter().flat_map(|v| v.to_le_bytes()).collect();
         o.send(&bytes)?;
-        let mut reply = [0u8; 28];
+        let mut reply = [0u8; 32];
         o.receive(&mut reply)?;
         if u32_at(&reply, 0) != MAGIC {
             return Err(Error("the conformance oracle answered garbage".into()));
         }
         let s = |n| u32_at(&reply, n) as u16;
         o.selectors = Selectors { cs: s(1), ds: s(2), es: s(3), fs: s(4), gs: s(5), ss: s(6) };
+        o.low_code = u32_at(&reply, 7) != 0;
         Ok(o)
+    }
+
+    /// Whether the host mapped the low code area (see
+    /// [`LOW_CODE_ADDR`]).
+    pub fn low_code(&self) -> bool {
+        self.low_code
     }
 
     pub fn selectors(&self) -> Selectors {
@@ -119,7 +128,7 @@ impl Oracle {
             let mut msg = Vec::with_capacity(4 + batch.len() * IN_SIZE);
             msg.extend_from_slice(&(batch.len() as u32).to_le_bytes());
             for c in batch {
-                for v in c.regs.iter().chain(&[c.eflags, INSN_ADDR, c.len as u32]) {
+                for v in c.regs.iter().chain(&[c.eflags, c.addr, c.len as u32]) {
                     msg.extend_from_slice(&v.to_le_bytes());
                 }
                 msg.extend_from_slice(&c.bytes);
@@ -144,10 +153,8 @@ fn decode(c: &Case, r: &[u8]) -> Outcome {
         *v = u32_at(r, n);
     }
     let (eflags, eip, vector, error) = (u32_at(r, 8), u32_at(r, 9), u32_at(r, 10) as u8, u32_at(r, 11));
-    let in_insn = (INSN_ADDR..INSN_ADDR + c.len as u32).contains(&eip);
-    let in_code = (CODE_ADDR..CODE_ADDR + CODE_SIZE).contains(&eip);
-    let landed = vector == GP && !in_insn && in_code;
-    debug_assert!(!landed || HLT == 0xF4);
+    let in_insn = (c.addr..c.addr + c.len as u32).contains(&eip);
+    let landed = vector == GP && !in_insn && in_code(eip);
     Outcome { regs, eflags, eip, fault: (!landed).then_some((vector, error)), data: r[48..].to_vec() }
 }
 
