@@ -174,8 +174,15 @@ fn reg_value(regs: &[u32; 8], r: Register) -> u32 {
     }
 }
 
+/// A case under construction.
 struct Builder<'a> {
     rng: &'a mut Rng,
+    code: Code,
+    mnemonic: Mnemonic,
+    /// Size in bytes of the data operands.
+    width: u32,
+    /// Where the instruction runs.
+    addr: u32,
     regs: [u32; 8],
     /// Registers whose value shaping has fixed (ESP always).
     fixed: u8,
@@ -380,167 +387,166 @@ pub fn generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Case, String
 }
 
 fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>, String> {
-    let op = code.op_code();
-    let mut data = vec![0u8; DATA_SIZE];
-    for chunk in data.chunks_mut(8) {
-        chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
-    }
-    let mut b = Builder { rng, regs: [0; 8], fixed: 0, data, mem_at: None, fs_data };
-    for n in 0..8 {
-        b.regs[n] = b.value();
-    }
-    let esp = DATA_ADDR + STACK.0 + b.rng.below(STACK.1 - STACK.0);
-    let esp = if b.rng.one_in(4) { esp } else { esp & !3 };
-    b.fix(ESP, esp);
+    let mut b = Builder::new(code, rng, fs_data);
     let eflags = BASE_FLAGS | (b.rng.u32() & RANDOM_FLAGS);
-    let width = operand_bytes(code);
-    let mnemonic = code.mnemonic();
-    let flow = code.flow_control();
-    let addr = if forms::branch16(code) { low_addr(b.rng) } else { INSN_ADDR };
-
     let mut i = Instruction::default();
     i.set_code(code);
     // Implicit inputs first, so that memory operands pick other registers.
-    if (0..op.op_count()).any(|n| op.op_kind(n) == K::cl) {
-        let c = u32::from(b.rng.pick(&COUNTS));
-        let v = if b.rng.one_in(4) { b.regs[1] & !0xFF | (b.rng.u32() & 0xFF) } else { b.regs[1] & !0xFF | c };
-        b.fix(1, v);
+    b.implicit_inputs(&mut i);
+    let mut prev = K::None;
+    for n in 0..code.op_code().op_count() {
+        let kind = code.op_code().op_kind(n);
+        b.operand(&mut i, n, kind, prev)?;
+        prev = kind;
     }
-    if matches!(mnemonic, Mnemonic::Div | Mnemonic::Idiv) && b.rng.one_in(2) {
-        // A high half that lets the quotient fit, so that results (not
-        // only #DE) get compared.
-        let signed = mnemonic == Mnemonic::Idiv;
-        match width {
-            1 => {
-                let al = b.regs[0] & 0xFF;
-                let ah = if signed && al & 0x80 != 0 { 0xFF } else { 0 };
-                let v = b.regs[0] & !0xFFFF | ah << 8 | al;
-                b.fix(0, v);
-            }
-            w => {
-                let lo = b.regs[0];
-                let neg = signed && lo & (1 << (w * 8 - 1)) != 0;
-                let hi = if neg { u32::MAX } else { 0 };
-                let v = if w == 2 { b.regs[2] & !0xFFFF | hi & 0xFFFF } else { hi };
-                b.fix(2, v);
-            }
+    b.lock_prefix(&mut i);
+    let Some((bytes, len, decoded)) = b.encode(&mut i)? else { return Ok(None) };
+    b.implicit_memory(&decoded);
+    if !b.bit_offset(&decoded) {
+        return Ok(None);
+    }
+    b.memory_values(&decoded);
+    b.exits(&decoded, len as u32);
+    Ok(Some(Case { code, addr: b.addr, bytes, len, regs: b.regs, eflags, data: b.data }))
+}
+
+impl<'a> Builder<'a> {
+    /// Random registers and data, ESP in the stack part of the page.
+    fn new(code: Code, rng: &'a mut Rng, fs_data: bool) -> Self {
+        let mut data = vec![0u8; DATA_SIZE];
+        for chunk in data.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
         }
-    }
-    let rep = op.can_use_rep_prefix() || op.can_use_repne_prefix();
-    if rep && b.rng.one_in(2) {
-        if op.can_use_repne_prefix() && b.rng.one_in(2) {
-            i.set_has_repne_prefix(true);
-        } else {
-            i.set_has_rep_prefix(true);
+        let mut b = Builder {
+            rng,
+            code,
+            mnemonic: code.mnemonic(),
+            width: operand_bytes(code),
+            addr: INSN_ADDR,
+            regs: [0; 8],
+            fixed: 0,
+            data,
+            mem_at: None,
+            fs_data,
+        };
+        for n in 0..8 {
+            b.regs[n] = b.value();
         }
-        let v = b.rng.below(9);
-        b.fix(1, v);
-    }
-    let indirect = matches!(flow, FlowControl::IndirectBranch | FlowControl::IndirectCall);
-    if mnemonic == Mnemonic::Enter {
-        // ENTER reads the enclosing frame pointers below EBP, which
-        // iced's used-memory list does not spell out.
-        let v = DATA_ADDR + STACK.0 + b.rng.below(0x200);
-        b.fix(5, v);
+        let esp = DATA_ADDR + STACK.0 + b.rng.below(STACK.1 - STACK.0);
+        let esp = if b.rng.one_in(4) { esp } else { esp & !3 };
+        b.fix(ESP, esp);
+        if forms::branch16(code) {
+            b.addr = low_addr(b.rng);
+        }
+        b
     }
 
-    let mut prev_imm16 = false;
-    for n in 0..op.op_count() {
-        let kind = op.op_kind(n);
-        let reg_of = |set: &[Register; 8], b: &mut Builder| -> Register {
-            if indirect {
-                // The register will hold the target: not ESP.
-                let free = b.free_reg().unwrap_or(0);
-                set[free]
+    fn indirect(&self) -> bool {
+        matches!(self.code.flow_control(), FlowControl::IndirectBranch | FlowControl::IndirectCall)
+    }
+
+    /// Inputs the instruction reads besides its operands: shift counts in
+    /// CL, a dividend whose quotient fits, REP counts, ENTER's EBP.
+    fn implicit_inputs(&mut self, i: &mut Instruction) {
+        let op = self.code.op_code();
+        if (0..op.op_count()).any(|n| op.op_kind(n) == K::cl) {
+            let low = if self.rng.one_in(4) { self.rng.u32() & 0xFF } else { u32::from(self.rng.pick(&COUNTS)) };
+            let v = self.regs[1] & !0xFF | low;
+            self.fix(1, v);
+        }
+        if matches!(self.mnemonic, Mnemonic::Div | Mnemonic::Idiv) && self.rng.one_in(2) {
+            self.small_dividend();
+        }
+        if (op.can_use_rep_prefix() || op.can_use_repne_prefix()) && self.rng.one_in(2) {
+            if op.can_use_repne_prefix() && self.rng.one_in(2) {
+                i.set_has_repne_prefix(true);
             } else {
-                set[b.rng.below(8) as usize]
+                i.set_has_rep_prefix(true);
             }
-        };
-        let set_reg = |i: &mut Instruction, r: Register| {
+            let v = self.rng.below(9);
+            self.fix(1, v);
+        }
+        if self.mnemonic == Mnemonic::Enter {
+            // ENTER reads the enclosing frame pointers below EBP, which
+            // iced's used-memory list does not spell out.
+            let v = DATA_ADDR + STACK.0 + self.rng.below(0x200);
+            self.fix(5, v);
+        }
+    }
+
+    /// A high half of the dividend that lets the quotient fit, so that
+    /// results (not only #DE) get compared.
+    fn small_dividend(&mut self) {
+        let signed = self.mnemonic == Mnemonic::Idiv;
+        let lo = self.regs[0];
+        if self.width == 1 {
+            let ah = if signed && lo & 0x80 != 0 { 0xFF } else { 0 };
+            self.fix(0, lo & !0xFF00 | ah << 8);
+            return;
+        }
+        let neg = signed && lo & (1 << (self.width * 8 - 1)) != 0;
+        let hi = if neg { u32::MAX } else { 0 };
+        let v = if self.width == 2 { self.regs[2] & !0xFFFF | hi & 0xFFFF } else { hi };
+        self.fix(2, v);
+    }
+
+    /// A register of `set` for an operand: random, or a free one for an
+    /// indirect branch, whose value will be the target.
+    fn register(&mut self, set: &[Register; 8]) -> Register {
+        if self.indirect() {
+            set[self.free_reg().unwrap_or(0)]
+        } else {
+            set[self.rng.below(8) as usize]
+        }
+    }
+
+    /// Builds operand `n` of kind `kind` (`prev` is the kind before it).
+    fn operand(&mut self, i: &mut Instruction, n: u32, kind: K, prev: K) -> Result<(), String> {
+        let reg = |i: &mut Instruction, r: Register| {
             i.set_op_kind(n, OpKind::Register);
             i.set_op_register(n, r);
         };
-        let mem = |i: &mut Instruction, b: &mut Builder| {
-            i.set_op_kind(n, OpKind::Memory);
-            b.memory(i, width);
-        };
         match kind {
-            K::r8_reg | K::r8_opcode => set_reg(&mut i, reg_of(&GPR8, &mut b)),
-            K::r16_reg | K::r16_reg_mem | K::r16_rm | K::r16_opcode => set_reg(&mut i, reg_of(&GPR16, &mut b)),
-            K::r32_reg | K::r32_reg_mem | K::r32_rm | K::r32_opcode => set_reg(&mut i, reg_of(&GPR32, &mut b)),
-            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem if b.rng.one_in(2) => {
-                let set = match kind {
-                    K::r8_or_mem => &GPR8,
-                    K::r16_or_mem => &GPR16,
-                    _ => &GPR32,
-                };
-                set_reg(&mut i, reg_of(set, &mut b));
-            }
-            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::mem => mem(&mut i, &mut b),
-            K::mem_offs => {
-                let off = WINDOW.0 + b.rng.below(WINDOW.1 - WINDOW.0);
-                b.mem_at = Some(off);
+            K::r8_reg | K::r8_opcode => reg(i, self.register(&GPR8)),
+            K::r16_reg | K::r16_reg_mem | K::r16_rm | K::r16_opcode => reg(i, self.register(&GPR16)),
+            K::r32_reg | K::r32_reg_mem | K::r32_rm | K::r32_opcode => reg(i, self.register(&GPR32)),
+            K::r8_or_mem if self.rng.one_in(2) => reg(i, self.register(&GPR8)),
+            K::r16_or_mem if self.rng.one_in(2) => reg(i, self.register(&GPR16)),
+            K::r32_or_mem if self.rng.one_in(2) => reg(i, self.register(&GPR32)),
+            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::mem => {
                 i.set_op_kind(n, OpKind::Memory);
-                if b.fs_data && b.rng.one_in(3) {
-                    // moffs relative to FS, with a 16- or 32-bit offset.
-                    i.set_segment_prefix(Register::FS);
-                    i.set_memory_displ_size(if b.rng.one_in(2) { 2 } else { 4 });
-                    i.set_memory_displacement64(u64::from(off));
-                } else {
-                    i.set_memory_displ_size(4);
-                    i.set_memory_displacement32(DATA_ADDR + off);
-                }
+                self.memory(i, self.width);
+            }
+            K::mem_offs => {
+                i.set_op_kind(n, OpKind::Memory);
+                self.moffs(i);
             }
             K::imm8 | K::imm8sex16 | K::imm8sex32 | K::imm8_const_1 | K::imm16 | K::imm32 => {
-                let v = match kind {
-                    K::imm8_const_1 => 1,
-                    K::imm8 if b.rng.one_in(2) => u32::from(b.rng.pick(&COUNTS)),
-                    K::imm8 | K::imm8sex16 | K::imm8sex32 => b.value() & 0xFF,
-                    // ENTER's frame size: the host may touch the
-                    // allocated area, so keep it inside the page.
-                    K::imm16 if mnemonic == Mnemonic::Enter => b.rng.pick(&[0, 1, 4, 0x10, 0x100, 0x3FF]),
-                    K::imm16 => b.value() & 0xFFFF,
-                    _ => b.value(),
-                };
-                let k = match kind {
-                    K::imm8 if prev_imm16 => OpKind::Immediate8_2nd,
-                    K::imm8 | K::imm8_const_1 => OpKind::Immediate8,
-                    K::imm8sex16 => OpKind::Immediate8to16,
-                    K::imm8sex32 => OpKind::Immediate8to32,
-                    K::imm16 => OpKind::Immediate16,
-                    _ => OpKind::Immediate32,
-                };
-                i.set_op_kind(n, k);
-                match k {
-                    OpKind::Immediate8_2nd => i.set_immediate8_2nd(v as u8),
-                    OpKind::Immediate8 => i.set_immediate8(v as u8),
-                    OpKind::Immediate8to16 => i.set_immediate8to16(v as u8 as i8 as i16),
-                    OpKind::Immediate8to32 => i.set_immediate8to32(v as u8 as i8 as i32),
-                    OpKind::Immediate16 => i.set_immediate16(v as u16),
-                    _ => i.set_immediate32(v),
-                }
+                self.immediate(i, n, kind, prev);
             }
-            K::al => set_reg(&mut i, Register::AL),
-            K::ax => set_reg(&mut i, Register::AX),
-            K::eax => set_reg(&mut i, Register::EAX),
-            K::cl => set_reg(&mut i, Register::CL),
-            K::dx => set_reg(&mut i, Register::DX),
+            K::al => reg(i, Register::AL),
+            K::ax => reg(i, Register::AX),
+            K::eax => reg(i, Register::EAX),
+            K::cl => reg(i, Register::CL),
+            K::dx => reg(i, Register::DX),
             K::seg_reg => {
-                set_reg(&mut i, b.rng.pick(&[Register::ES, Register::CS, Register::SS, Register::DS, Register::FS, Register::GS]))
+                reg(i, self.rng.pick(&[Register::ES, Register::CS, Register::SS, Register::DS, Register::FS, Register::GS]))
             }
-            K::es => set_reg(&mut i, Register::ES),
-            K::cs => set_reg(&mut i, Register::CS),
-            K::ss => set_reg(&mut i, Register::SS),
-            K::ds => set_reg(&mut i, Register::DS),
-            K::fs => set_reg(&mut i, Register::FS),
-            K::gs => set_reg(&mut i, Register::GS),
+            K::es => reg(i, Register::ES),
+            K::cs => reg(i, Register::CS),
+            K::ss => reg(i, Register::SS),
+            K::ds => reg(i, Register::DS),
+            K::fs => reg(i, Register::FS),
+            K::gs => reg(i, Register::GS),
+            // Placeholder targets; `encode` picks the real ones once the
+            // length is known.
             K::br32_1 | K::br32_4 => {
                 i.set_op_kind(n, OpKind::NearBranch32);
-                i.set_near_branch32(addr + 0x10);
+                i.set_near_branch32(self.addr + 0x10);
             }
             K::br16_1 | K::br16_2 => {
                 i.set_op_kind(n, OpKind::NearBranch16);
-                i.set_near_branch16((addr + 0x10) as u16);
+                i.set_near_branch16((self.addr + 0x10) as u16);
             }
             K::seg_rSI => i.set_op_kind(n, OpKind::MemorySegESI),
             K::es_rDI => i.set_op_kind(n, OpKind::MemoryESEDI),
@@ -552,131 +558,190 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
                 i.set_memory_index(Register::AL);
                 i.set_memory_index_scale(1);
             }
-            other => return Err(format!("{code:?}: operand kind {other:?} is not generated")),
+            other => return Err(format!("{:?}: operand kind {other:?} is not generated", self.code)),
         }
-        prev_imm16 = kind == K::imm16;
-    }
-    let lockable = op.can_use_lock_prefix() && i.op0_kind() == OpKind::Memory;
-    // Now and then LOCK where it is not allowed: #UD.
-    if lockable && b.rng.one_in(4) || b.rng.one_in(64) {
-        i.set_has_lock_prefix(true);
+        Ok(())
     }
 
-    let mut enc = Encoder::new(32);
-    let len = enc.encode(&i, u64::from(addr)).map_err(|e| format!("{code:?}: {e}"))? as u32;
-    match i.op0_kind() {
-        OpKind::NearBranch32 => {
-            let near = i.op_code().op_kind(0) == K::br32_1;
-            let t = landing(b.rng, addr, len, near);
-            i.set_near_branch32(t);
-        }
-        OpKind::NearBranch16 => {
-            let near = i.op_code().op_kind(0) == K::br16_1;
-            let t = landing(b.rng, addr, len, near);
-            i.set_near_branch16(t as u16);
-        }
-        _ => {}
-    }
-    let bytes_v = {
-        let mut enc = Encoder::new(32);
-        enc.encode(&i, u64::from(addr)).map_err(|e| format!("{code:?}: {e}"))?;
-        enc.take_buffer()
-    };
-    if bytes_v.len() > 15 {
-        return Err(format!("{code:?}: encoded to {} bytes", bytes_v.len()));
-    }
-    let mut bytes = [0u8; 16];
-    bytes[..bytes_v.len()].copy_from_slice(&bytes_v);
-    let len = bytes_v.len();
-
-    // Implicit memory (string operands, XLAT, ENTER/LEAVE's EBP): point
-    // each base register that is still free into the window.
-    let decoded = Decoder::with_ip(32, &bytes[..len], u64::from(addr), DecoderOptions::NONE).decode();
-    if decoded.code() != code {
-        return Ok(None);
-    }
-    let mut factory = InstructionInfoFactory::new();
-    let used: Vec<_> = factory.info(&decoded).used_memory().to_vec();
-    for m in &used {
-        let Some(n) = gpr32(m.base()) else { continue };
-        if b.fixed & (1 << n) != 0 {
-            continue;
-        }
-        let index = reg_value(&b.regs, m.index()).wrapping_mul(m.scale());
-        let off = WINDOW.0 + 0x80 + b.rng.below(WINDOW.1 - WINDOW.0 - 0x100);
-        let v = (DATA_ADDR + off).wrapping_sub(index).wrapping_sub(m.displacement() as u32);
-        b.fix(n, v);
-    }
-
-    // BT/BTS/BTR/BTC with a register bit offset address memory up to
-    // 256 MiB either side of the operand: keep the offset within the
-    // window (a register that also forms the address cannot be; draw
-    // again).
-    let bit_test = matches!(mnemonic, Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc);
-    if bit_test && decoded.op0_kind() == OpKind::Memory && decoded.op1_kind() == OpKind::Register {
-        let r = decoded.op1_register().full_register32();
-        let Some(n) = gpr32(r) else { return Ok(None) };
-        if b.fixed & (1 << n) != 0 {
-            return Ok(None);
-        }
-        let bits = (b.rng.below(2048) as i32 - 1024) as u32;
-        let bits = if b.rng.one_in(2) { u32::from(b.rng.pick(&COUNTS)) } else { bits };
-        let v = if decoded.op1_register().size() == 2 { b.regs[n] & !0xFFFF | bits & 0xFFFF } else { bits };
-        b.fix(n, v);
-    }
-
-    // Edge values in the memory operand.
-    if let Some(at) = b.mem_at {
-        if b.rng.one_in(2) {
-            let v = b.value();
-            let bytes = v.to_le_bytes();
-            b.write_data(at, &bytes[..width.min(4) as usize]);
-        }
-        if matches!(mnemonic, Mnemonic::Cmpxchg | Mnemonic::Cmpxchg8b) && b.rng.one_in(2) {
-            // Make the compare succeed.
-            let mut v = [0u8; 8];
-            v[..4].copy_from_slice(&b.regs[0].to_le_bytes());
-            v[4..].copy_from_slice(&b.regs[2].to_le_bytes());
-            b.write_data(at, &v[..width.min(8) as usize]);
+    /// A moffs operand: `[disp32]`, or relative to FS with a 16- or
+    /// 32-bit offset.
+    fn moffs(&mut self, i: &mut Instruction) {
+        let off = WINDOW.0 + self.rng.below(WINDOW.1 - WINDOW.0);
+        self.mem_at = Some(off);
+        if self.fs_data && self.rng.one_in(3) {
+            i.set_segment_prefix(Register::FS);
+            i.set_memory_displ_size(if self.rng.one_in(2) { 2 } else { 4 });
+            i.set_memory_displacement64(u64::from(off));
+        } else {
+            i.set_memory_displ_size(4);
+            i.set_memory_displacement32(DATA_ADDR + off);
         }
     }
 
-    if mnemonic == Mnemonic::Cmpxchg && decoded.op0_kind() == OpKind::Register && b.rng.one_in(2) {
-        let r = decoded.op0_register();
-        if let Some(n) = gpr32(r.full_register32()).filter(|&n| b.fixed & (1 << n) == 0) {
-            // A register destination equal to the accumulator.
-            let acc = b.regs[0];
-            let v = match r.size() {
-                1 if r >= Register::AH => b.regs[n] & !0xFF00 | (acc & 0xFF) << 8,
-                1 => b.regs[n] & !0xFF | acc & 0xFF,
-                2 => b.regs[n] & !0xFFFF | acc & 0xFFFF,
-                _ => acc,
-            };
-            b.fix(n, v);
-        }
-    }
-
-    // Every way out lands in the code area. A 16-bit target keeps random
-    // upper bits in a register: the CPU must drop them.
-    if indirect {
-        let t = landing(b.rng, addr, len as u32, false);
-        match (decoded.op0_kind(), b.mem_at) {
-            (OpKind::Register, _) => {
-                let r = decoded.op0_register();
-                if let Some(n) = gpr32(r.full_register32()) {
-                    let v = if r.size() == 2 { b.regs[n] & !0xFFFF | t } else { t };
-                    b.fix(n, v);
-                }
+    /// An immediate: edge values, shift counts for imm8.
+    fn immediate(&mut self, i: &mut Instruction, n: u32, kind: K, prev: K) {
+        let v = match kind {
+            K::imm8_const_1 => 1,
+            K::imm8 if self.rng.one_in(2) => u32::from(self.rng.pick(&COUNTS)),
+            K::imm8 | K::imm8sex16 | K::imm8sex32 => self.value() & 0xFF,
+            // ENTER's frame size: the host may touch the allocated area,
+            // so keep it inside the page.
+            K::imm16 if self.mnemonic == Mnemonic::Enter => self.rng.pick(&[0, 1, 4, 0x10, 0x100, 0x3FF]),
+            K::imm16 => self.value() & 0xFFFF,
+            _ => self.value(),
+        };
+        match kind {
+            // ENTER's second immediate.
+            K::imm8 if prev == K::imm16 => {
+                i.set_op_kind(n, OpKind::Immediate8_2nd);
+                i.set_immediate8_2nd(v as u8);
             }
-            (OpKind::Memory, Some(at)) => b.write_data(at, &t.to_le_bytes()[..width.min(4) as usize]),
+            K::imm8 | K::imm8_const_1 => {
+                i.set_op_kind(n, OpKind::Immediate8);
+                i.set_immediate8(v as u8);
+            }
+            K::imm8sex16 => {
+                i.set_op_kind(n, OpKind::Immediate8to16);
+                i.set_immediate8to16(v as u8 as i8 as i16);
+            }
+            K::imm8sex32 => {
+                i.set_op_kind(n, OpKind::Immediate8to32);
+                i.set_immediate8to32(v as u8 as i8 as i32);
+            }
+            K::imm16 => {
+                i.set_op_kind(n, OpKind::Immediate16);
+                i.set_immediate16(v as u16);
+            }
+            _ => {
+                i.set_op_kind(n, OpKind::Immediate32);
+                i.set_immediate32(v);
+            }
+        }
+    }
+
+    /// LOCK on a quarter of the forms that allow it, and now and then
+    /// where it is not allowed (#UD).
+    fn lock_prefix(&mut self, i: &mut Instruction) {
+        let lockable = self.code.op_code().can_use_lock_prefix() && i.op0_kind() == OpKind::Memory;
+        if lockable && self.rng.one_in(4) || self.rng.one_in(64) {
+            i.set_has_lock_prefix(true);
+        }
+    }
+
+    /// Encodes `i` at the case's address, with branch targets that land
+    /// in the code area, and decodes it back. `None` when the bytes are
+    /// another form (XCHG AX, AX is NOP).
+    fn encode(&mut self, i: &mut Instruction) -> Result<Option<([u8; 16], usize, Instruction)>, String> {
+        let err = |e: iced_x86::IcedError| format!("{:?}: {e}", self.code);
+        let mut enc = Encoder::new(32);
+        let len = enc.encode(i, u64::from(self.addr)).map_err(err)? as u32;
+        let near = matches!(i.op_code().op_kind(0), K::br32_1 | K::br16_1);
+        match i.op0_kind() {
+            OpKind::NearBranch32 => i.set_near_branch32(landing(self.rng, self.addr, len, near)),
+            OpKind::NearBranch16 => i.set_near_branch16(landing(self.rng, self.addr, len, near) as u16),
             _ => {}
         }
-    }
-    if flow == FlowControl::Return {
-        let t = landing(b.rng, addr, len as u32, false);
-        let size = if op.operand_size() == 16 { 2 } else { 4 };
-        b.write_data(b.regs[ESP] - DATA_ADDR, &t.to_le_bytes()[..size]);
+        let mut enc = Encoder::new(32);
+        enc.encode(i, u64::from(self.addr)).map_err(err)?;
+        let v = enc.take_buffer();
+        if v.len() > 15 {
+            return Err(format!("{:?}: encoded to {} bytes", self.code, v.len()));
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..v.len()].copy_from_slice(&v);
+        let decoded = Decoder::with_ip(32, &v, u64::from(self.addr), DecoderOptions::NONE).decode();
+        Ok((decoded.code() == self.code).then_some((bytes, v.len(), decoded)))
     }
 
-    Ok(Some(Case { code, addr, bytes, len, regs: b.regs, eflags, data: b.data }))
+    /// Implicit memory (string operands, XLAT, LEAVE's EBP): points each
+    /// base register that is still free into the window.
+    fn implicit_memory(&mut self, decoded: &Instruction) {
+        let mut factory = InstructionInfoFactory::new();
+        let used: Vec<_> = factory.info(decoded).used_memory().to_vec();
+        for m in &used {
+            let Some(n) = gpr32(m.base()) else { continue };
+            if self.fixed & (1 << n) != 0 {
+                continue;
+            }
+            let index = reg_value(&self.regs, m.index()).wrapping_mul(m.scale());
+            let off = WINDOW.0 + 0x80 + self.rng.below(WINDOW.1 - WINDOW.0 - 0x100);
+            let v = (DATA_ADDR + off).wrapping_sub(index).wrapping_sub(m.displacement() as u32);
+            self.fix(n, v);
+        }
+    }
+
+    /// BT/BTS/BTR/BTC with a register bit offset address memory up to 256
+    /// MiB either side of the operand: keeps the offset within the window.
+    /// False when the offset register also forms the address (draw
+    /// again).
+    fn bit_offset(&mut self, decoded: &Instruction) -> bool {
+        let bit_test = matches!(self.mnemonic, Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc);
+        if !(bit_test && decoded.op0_kind() == OpKind::Memory && decoded.op1_kind() == OpKind::Register) {
+            return true;
+        }
+        let r = decoded.op1_register();
+        let Some(n) = gpr32(r.full_register32()).filter(|&n| self.fixed & (1 << n) == 0) else { return false };
+        let bits =
+            if self.rng.one_in(2) { u32::from(self.rng.pick(&COUNTS)) } else { (self.rng.below(2048) as i32 - 1024) as u32 };
+        let v = if r.size() == 2 { self.regs[n] & !0xFFFF | bits & 0xFFFF } else { bits };
+        self.fix(n, v);
+        true
+    }
+
+    /// Edge values in the memory operand; CMPXCHG operands that compare
+    /// equal half the time.
+    fn memory_values(&mut self, decoded: &Instruction) {
+        let cmpxchg = matches!(self.mnemonic, Mnemonic::Cmpxchg | Mnemonic::Cmpxchg8b);
+        if let Some(at) = self.mem_at {
+            if self.rng.one_in(2) {
+                let v = self.value().to_le_bytes();
+                self.write_data(at, &v[..self.width.min(4) as usize]);
+            }
+            if cmpxchg && self.rng.one_in(2) {
+                let mut v = [0u8; 8];
+                v[..4].copy_from_slice(&self.regs[0].to_le_bytes());
+                v[4..].copy_from_slice(&self.regs[2].to_le_bytes());
+                self.write_data(at, &v[..self.width.min(8) as usize]);
+            }
+        }
+        if cmpxchg && decoded.op0_kind() == OpKind::Register && self.rng.one_in(2) {
+            let r = decoded.op0_register();
+            if let Some(n) = gpr32(r.full_register32()).filter(|&n| self.fixed & (1 << n) == 0) {
+                let acc = self.regs[0];
+                let v = match r.size() {
+                    1 if GPR8[4..].contains(&r) => self.regs[n] & !0xFF00 | (acc & 0xFF) << 8,
+                    1 => self.regs[n] & !0xFF | acc & 0xFF,
+                    2 => self.regs[n] & !0xFFFF | acc & 0xFFFF,
+                    _ => acc,
+                };
+                self.fix(n, v);
+            }
+        }
+    }
+
+    /// Every way out lands in the code area: indirect targets and return
+    /// addresses. A 16-bit target keeps random upper bits in a register:
+    /// the CPU must drop them.
+    fn exits(&mut self, decoded: &Instruction, len: u32) {
+        if self.indirect() {
+            let t = landing(self.rng, self.addr, len, false);
+            match (decoded.op0_kind(), self.mem_at) {
+                (OpKind::Register, _) => {
+                    let r = decoded.op0_register();
+                    if let Some(n) = gpr32(r.full_register32()) {
+                        let v = if r.size() == 2 { self.regs[n] & !0xFFFF | t } else { t };
+                        self.fix(n, v);
+                    }
+                }
+                (OpKind::Memory, Some(at)) => self.write_data(at, &t.to_le_bytes()[..self.width.min(4) as usize]),
+                _ => {}
+            }
+        }
+        if self.code.flow_control() == FlowControl::Return {
+            let t = landing(self.rng, self.addr, len, false);
+            let size = if self.code.op_code().operand_size() == 16 { 2 } else { 4 };
+            let at = self.regs[ESP] - DATA_ADDR;
+            self.write_data(at, &t.to_le_bytes()[..size]);
+        }
+    }
 }
