@@ -1,8 +1,10 @@
 //! Comparing the host's outcome with ironpc's: the exception (vector and
 //! error code), every general register, EIP, EFLAGS and the data page.
-//! Flags the SDM leaves undefined for the instruction (iced-x86's
-//! `rflags_undefined`, refined for shift counts) are compared too, but a
-//! difference only there is reported separately.
+//! Flags the SDM leaves undefined for the instruction (the "Flags
+//! Affected" sections of SDM vol. 2 and vol. 1 appendix A, as iced-x86's
+//! `rflags_undefined` records them, refined for shift counts) are
+//! compared too, but a difference only there is reported separately, as
+//! are the few results the SDM leaves undefined.
 
 use crate::{gen::Case, native::Outcome, DATA_ADDR};
 use iced_x86::{Instruction, Mnemonic, OpKind, RflagsBits};

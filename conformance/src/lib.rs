@@ -1,13 +1,27 @@
 //! The conformance sweep: the host CPU is the oracle for ironpc's
-//! user-level integer instructions.
+//! user-level integer instructions (DESIGN.md, "Tests in three tiers").
 //!
 //! For every instruction form the interpreter implements ([`forms`]), the
 //! generator ([`gen`]) builds cases: one encoded instruction with random
 //! and edge-value registers, flags and memory. Each case runs natively in
-//! a 32-bit helper process ([`native`]) and in ironpc ([`emu`]) with the
-//! same code and data addresses; [`compare`] checks every general
-//! register, EIP, EFLAGS, the data page and the exception raised, keeping
-//! differences in flags the SDM leaves undefined apart.
+//! a 32-bit helper process ([`native`], `oracle/oracle.c`) and in ironpc
+//! ([`emu`]) with the same code and data addresses; [`compare`] checks
+//! every general register, EIP, EFLAGS, the data page and the exception
+//! raised, keeping differences in flags the SDM leaves undefined apart.
+//!
+//! How a case ends: the code areas hold nothing but HLT around the
+//! instruction. At CPL 3, HLT raises #GP(0) wherever control lands, so
+//! fall-through, taken branches, calls and returns all end in a signal on
+//! the host, whose context has every register, EFLAGS and the landing EIP.
+//! ironpc runs the one instruction (`run(1)`) at CPL 3 with the host's
+//! selectors, IOPL 0 and IF set, like the Linux process, and delivers
+//! faults through a real IDT and TSS.
+//!
+//! Memory: a 4 KiB data page holds memory operands and the stack. FS is
+//! an LDT segment over that page (when the host allows `modify_ldt`), so
+//! 16-bit addressing and segment bases are covered too. Near branches with
+//! a 16-bit operand size truncate EIP, so they run in a low code area
+//! below 64 KiB (when `vm.mmap_min_addr` allows).
 
 pub mod compare;
 pub mod emu;
