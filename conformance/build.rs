@@ -8,6 +8,7 @@ use std::{env, path::PathBuf, process::Command};
 fn main() {
     let src = "oracle/oracle.c";
     println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-env-changed=IRONPC_ORACLE_CC");
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("ironpc-oracle");
     let supported =
         env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");

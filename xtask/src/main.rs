@@ -2,17 +2,18 @@
 //! test` (DESIGN.md, "Tests in three tiers").
 //!
 //!   conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N]
-//!               [--excluded] [--unimplemented]
+//!               [--excluded] [--forms] [--unimplemented]
 //!       the full sweep of every implemented user-level instruction form
 //!       against the host CPU; a table per mnemonic and a closing line.
 //!       --excluded lists the implemented forms left out and why;
+//!       --forms prints a row per form as well;
 //!       --unimplemented also sweeps forms ironpc lacks (they #UD).
 
 use std::{env, process::ExitCode};
 
 const USAGE: &str = "usage: cargo xtask <command> [options]
 commands:
-  conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N] [--excluded] [--unimplemented]";
+  conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N] [--excluded] [--forms] [--unimplemented]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -55,6 +56,7 @@ fn conformance(args: &[String]) -> Result<bool, String> {
         cfg.seed = number("IRONPC_CONFORMANCE_SEED", Some(&s))?;
     }
     let mut show_excluded = false;
+    let mut show_forms = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -64,6 +66,7 @@ fn conformance(args: &[String]) -> Result<bool, String> {
             "--filter" => cfg.filter = Some(it.next().ok_or("--filter needs a mnemonic")?.clone()),
             "--excluded" => show_excluded = true,
             "--unimplemented" => cfg.unimplemented = true,
+            "--forms" => show_forms = true,
             other => return Err(format!("conformance: unknown option `{other}`")),
         }
     }
@@ -73,6 +76,20 @@ fn conformance(args: &[String]) -> Result<bool, String> {
         for (code, why) in &summary.excluded {
             println!("excluded {code:?}: {why}");
         }
+    }
+    if show_forms {
+        for f in &summary.forms {
+            println!(
+                "{:<28} {:>7} cases {:>6} mismatches {:>6} undefined",
+                format!("{:?}", f.code),
+                f.cases,
+                f.mismatches,
+                f.undefined
+            );
+        }
+    }
+    if !summary.low_code {
+        println!("note: the host cannot map the low code area: 16-bit near branches not swept");
     }
     if !summary.fs_data {
         println!("note: the host refused modify_ldt: no 16-bit addressing or FS-relative cases");
