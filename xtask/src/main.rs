@@ -1,21 +1,30 @@
-//! `cargo xtask`: the long runs that do not belong in `cargo test`.
+//! `cargo xtask`: the long runs that do not belong in `cargo test`
+//! (DESIGN.md, "Tests in three tiers").
 
 mod bench;
+mod conformance;
 mod fuzz;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <command>
+const USAGE: &str = "usage: cargo xtask <command> [options]
 commands:
-  bench interp                       interpreter MIPS on an integer loop, beside QEMU
-  fuzz [--instructions N] [--seed S] random guest code in every mode";
+  conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N] [--excluded] [--forms] [--unimplemented]
+                                     the host-differential sweep of every implemented instruction form
+  fuzz [--instructions N] [--seed S] random guest code from random states in every mode
+  bench interp                       interpreter MIPS on an integer loop, beside QEMU";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("bench") => bench::run(&args[1..]),
+        Some("conformance") => conformance::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => Err(USAGE.to_string()),
     };
     match result {

@@ -1,0 +1,202 @@
+//! Comparing the host's outcome with ironpc's: the exception (vector and
+//! error code), every general register, EIP, EFLAGS and the data page.
+//! Flags the SDM leaves undefined for the instruction (the "Flags
+//! Affected" sections of SDM vol. 2 and vol. 1 appendix A, as iced-x86's
+//! `rflags_undefined` records them, refined for shift counts) are
+//! compared too, but a difference only there is reported separately, as
+//! are the few results the SDM leaves undefined.
+
+use crate::{gen::Case, native::Outcome, DATA_ADDR};
+use iced_x86::{Instruction, Mnemonic, OpKind, RflagsBits};
+use std::fmt::Write;
+
+/// EFLAGS bits compared: everything software can see and change except
+/// RF, which the host kernel's fault path may leave set in the saved
+/// image.
+pub const COMPARED_FLAGS: u32 = 0x003C_7FD7;
+
+const OF: u32 = 1 << 11;
+const CF: u32 = 1;
+/// (iced's flag bit, EFLAGS bit).
+const ICED_FLAGS: [(u32, u32); 9] = [
+    (RflagsBits::OF, OF),
+    (RflagsBits::SF, 1 << 7),
+    (RflagsBits::ZF, 1 << 6),
+    (RflagsBits::AF, 1 << 4),
+    (RflagsBits::CF, 1),
+    (RflagsBits::PF, 1 << 2),
+    (RflagsBits::DF, 1 << 10),
+    (RflagsBits::IF, 1 << 9),
+    (RflagsBits::AC, 1 << 18),
+];
+const FLAG_NAMES: [(u32, &str); 15] = [
+    (1, "CF"),
+    (1 << 2, "PF"),
+    (1 << 4, "AF"),
+    (1 << 6, "ZF"),
+    (1 << 7, "SF"),
+    (1 << 8, "TF"),
+    (1 << 9, "IF"),
+    (1 << 10, "DF"),
+    (OF, "OF"),
+    (3 << 12, "IOPL"),
+    (1 << 14, "NT"),
+    (1 << 18, "AC"),
+    (1 << 19, "VIF"),
+    (1 << 20, "VIP"),
+    (1 << 21, "ID"),
+];
+const REG_NAMES: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+
+/// The result of comparing one case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Match,
+    /// Differences only in undefined flags or results.
+    Undefined(String),
+    /// A defined result differs.
+    Mismatch(String),
+}
+
+fn flag_names(bits: u32) -> String {
+    FLAG_NAMES.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(" ")
+}
+
+fn fault_name(f: Option<(u8, u32)>) -> String {
+    const NAMES: [&str; 18] =
+        ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC"];
+    match f {
+        None => "none".into(),
+        Some((0xFF, _)) => "shutdown".into(),
+        Some((v, e)) => {
+            let n = NAMES.get(usize::from(v)).map_or_else(|| v.to_string(), |s| (*s).to_string());
+            if matches!(v, 8 | 10..=13 | 17) {
+                format!("#{n}({e:#x})")
+            } else {
+                format!("#{n}")
+            }
+        }
+    }
+}
+
+/// The shift or rotate count of `i`, masked as the CPU masks it.
+fn shift_count(i: &Instruction, c: &Case) -> Option<u32> {
+    use Mnemonic::*;
+    if !matches!(i.mnemonic(), Rol | Ror | Rcl | Rcr | Shl | Sal | Shr | Sar | Shld | Shrd) {
+        return None;
+    }
+    let n = i.op_count() - 1;
+    let count = match i.op_kind(n) {
+        OpKind::Register => c.regs[1] & 0xFF,
+        OpKind::Immediate8 => u32::from(i.immediate8()),
+        _ => return None,
+    };
+    Some(count & 0x1F)
+}
+
+/// Size in bits of the destination.
+fn op0_bits(i: &Instruction) -> u32 {
+    let bytes = match i.op0_kind() {
+        OpKind::Register => i.op0_register().size(),
+        _ => i.memory_size().size(),
+    };
+    bytes as u32 * 8
+}
+
+/// EFLAGS bits the SDM leaves undefined after this case.
+pub fn undefined_flags(c: &Case, i: &Instruction) -> u32 {
+    let iced = i.rflags_undefined();
+    let mut bits = ICED_FLAGS.iter().filter(|(f, _)| iced & f != 0).fold(0, |a, (_, e)| a | e);
+    match shift_count(i, c) {
+        // A zero count changes no flag.
+        Some(0) => bits = 0,
+        // OF is defined for 1-bit shifts and rotates.
+        Some(1) => bits &= !OF,
+        // "The CF flag contents are undefined for SHL and SHR instructions
+        // where the count is greater than or equal to the size (in bits)
+        // of the destination operand."
+        Some(n) if matches!(i.mnemonic(), Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr) && n >= op0_bits(i) => bits |= CF,
+        _ => {}
+    }
+    bits
+}
+
+/// Whether the SDM leaves the destination itself undefined: 16-bit
+/// SHLD/SHRD with a count above 16, BSF/BSR of zero (which both set ZF),
+/// 16-bit BSWAP.
+fn undefined_result(c: &Case, i: &Instruction, host: &Outcome) -> bool {
+    let size16 = i.op_count() > 0 && op0_bits(i) == 16;
+    match i.mnemonic() {
+        Mnemonic::Shld | Mnemonic::Shrd => size16 && shift_count(i, c).is_some_and(|n| n > 16),
+        Mnemonic::Bsf | Mnemonic::Bsr => host.eflags & (1 << 6) != 0,
+        // "When BSWAP references a 16-bit register, the result is
+        // undefined."
+        Mnemonic::Bswap => size16,
+        _ => false,
+    }
+}
+
+/// Compares the host's outcome of `c` with ironpc's.
+pub fn compare(c: &Case, host: &Outcome, ours: &Outcome) -> Verdict {
+    let i = c.instruction();
+    let mut defined = String::new();
+    let mut undefined = String::new();
+    let same_fault = match (host.fault, ours.fault) {
+        (Some((hv, he)), Some((ov, oe))) => hv == ov && (he == oe || !matches!(hv, 8 | 10..=13 | 17)),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same_fault {
+        let _ = write!(defined, " fault: host {} ironpc {};", fault_name(host.fault), fault_name(ours.fault));
+    }
+    let loose = host.fault.is_none() && undefined_result(c, &i, host);
+    let mut note = |defined_part: bool, text: String| {
+        if defined_part && !loose {
+            defined += &text;
+        } else {
+            undefined += &text;
+        }
+    };
+    for ((name, h), o) in REG_NAMES.iter().zip(host.regs).zip(ours.regs) {
+        if h != o {
+            note(true, format!(" {name}: host {h:08X} ironpc {o:08X};"));
+        }
+    }
+    if host.eip != ours.eip {
+        note(true, format!(" eip: host {:08X} ironpc {:08X};", host.eip, ours.eip));
+    }
+    let diff = (host.eflags ^ ours.eflags) & COMPARED_FLAGS;
+    if diff != 0 {
+        let undef = if host.fault.is_none() { undefined_flags(c, &i) } else { 0 };
+        let (d, u) = (diff & !undef, diff & undef);
+        let text = |bits| format!(" eflags {}: host {:08X} ironpc {:08X};", flag_names(bits), host.eflags, ours.eflags);
+        if d != 0 {
+            note(true, text(d));
+        }
+        if u != 0 {
+            note(false, text(u));
+        }
+    }
+    if let Some(first) = (0..host.data.len()).find(|&k| host.data.get(k) != ours.data.get(k)) {
+        let last = (0..host.data.len()).rev().find(|&k| host.data.get(k) != ours.data.get(k)).unwrap_or(first);
+        let end = (last + 1).min(first + 16);
+        let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02X}")).collect::<String>();
+        note(
+            true,
+            format!(
+                " memory {:08X}..{:08X}: host {} ironpc {};",
+                DATA_ADDR as usize + first,
+                DATA_ADDR as usize + last + 1,
+                hex(&host.data[first..end]),
+                hex(&ours.data[first..end.min(ours.data.len())])
+            ),
+        );
+    }
+    if !defined.is_empty() {
+        Verdict::Mismatch(defined.trim_end_matches(';').trim().to_string())
+    } else if !undefined.is_empty() {
+        Verdict::Undefined(undefined.trim_end_matches(';').trim().to_string())
+    } else {
+        Verdict::Match
+    }
+}
