@@ -112,11 +112,19 @@ pub fn undefined_flags(c: &Case, i: &Instruction) -> u32 {
         Some(0) => bits = 0,
         // OF is defined for 1-bit shifts and rotates.
         Some(1) => bits &= !OF,
-        // "The CF flag contents are undefined for SHL and SHR instructions
-        // where the count is greater than or equal to the size (in bits)
-        // of the destination operand."
-        Some(n) if matches!(i.mnemonic(), Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr) && n >= op0_bits(i) => bits |= CF,
-        _ => {}
+        // "The OF flag is affected only for 1-bit shifts; otherwise, it is
+        // undefined" (SAL/SHL/SAR/SHR, ROL/ROR/RCL/RCR, SHLD/SHRD), even
+        // when a rotate's count reduces to no movement (RCL r8 by 9).
+        Some(n) => {
+            bits |= OF;
+            // "The CF flag contents are undefined for SHL and SHR
+            // instructions where the count is greater than or equal to the
+            // size (in bits) of the destination operand."
+            if matches!(i.mnemonic(), Mnemonic::Shl | Mnemonic::Sal | Mnemonic::Shr) && n >= op0_bits(i) {
+                bits |= CF;
+            }
+        }
+        None => {}
     }
     bits
 }

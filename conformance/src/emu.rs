@@ -4,9 +4,9 @@
 //! stubs, so faults come through the real delivery path.
 //!
 //! A case runs exactly one instruction (`run(1)`). If it faults, the
-//! exception is delivered and the stub for vector v executes
-//! `out 0xC0+v, al`, which is the budget's one retired instruction; the
-//! faulting EIP, EFLAGS and ESP are read back from the ring-0 frame.
+//! exception is delivered (which uses up that budget unit), and one more
+//! unit runs the stub for vector v, `out 0xC0+v, al`; the faulting EIP,
+//! EFLAGS and ESP are read back from the ring-0 frame.
 
 use crate::{
     gen::Case,
@@ -135,6 +135,10 @@ impl Emu {
         m.mem.write(u64::from(DATA_ADDR), &c.data);
         m.load(u64::from(c.addr), &c.bytes[..c.len]);
         m.run(1);
+        if m.cpu.state.cpl == 0 && m.cpu.shutdown.is_none() {
+            // The instruction faulted into a ring-0 stub: let it report.
+            m.run(1);
+        }
 
         let s = &m.cpu.state;
         let mut regs = [0u32; 8];

@@ -59,6 +59,7 @@ gdt_ptr:
     dd ROM_BASE + gdt
 
     times ROM_SIZE - 16 - ($ - $$) db 0xF4
-reset:                          ; F000:FFF0
+bits 16
+reset:                          ; F000:FFF0, in real mode
     jmp 0xF000:start16
     times ROM_SIZE - ($ - $$) db 0

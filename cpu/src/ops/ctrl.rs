@@ -14,6 +14,7 @@ use iced_x86::{Code::*, Register};
 use ironpc_mmu::PAGE_SIZE;
 
 pub(super) fn register(t: &mut Table) {
+    t.set(Wait, wait);
     t.set(Mov_r32_cr, mov_from_cr);
     t.set(Mov_cr_r32, mov_to_cr);
     t.set(Mov_r32_dr, mov_from_dr);
@@ -977,5 +978,34 @@ mod tests {
         let valid = super::cr4_valid();
         assert_eq!(valid & (cr4::OSFXSR | cr4::OSXMMEXCPT), 0, "no FXSR/SSE advertised");
         assert_eq!(valid, 0x1FF, "VME PVI TSD DE PSE PAE MCE PGE PCE");
+    }
+}
+
+/// WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set (so a lazy FPU
+/// context switch catches it); otherwise it waits for pending x87
+/// exceptions, and this model has no x87 yet, so there are none.
+fn wait(cpu: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
+    let c = cpu.state.cr0;
+    if c & cr0::MP != 0 && c & cr0::TS != 0 {
+        return Err(Fault::NM);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use crate::{fault::Fault, state::cr0, testing::TestMachine};
+
+    #[test]
+    fn wait_faults_only_with_mp_and_ts() {
+        for (bits, nm) in [(0, false), (cr0::TS, false), (cr0::MP, false), (cr0::MP | cr0::TS, true)] {
+            let mut m = TestMachine::flat32();
+            m.cpu.state.cr0 |= bits;
+            m.set_int_gate(0x4000, Fault::NM.vector, 0x5000, 0);
+            m.load_code(&[0x9B]); // wait
+            m.run(1);
+            let expected = if nm { 0x5000 } else { crate::testing::CODE_BASE + 1 };
+            assert_eq!(m.cpu.state.rip, expected, "CR0 bits {bits:#x}");
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! Data movement: MOV in all its forms, MOVZX/MOVSX, LEA, XCHG, NOP.
+//! Data movement: MOV in all its forms, MOVZX/MOVSX, LEA, XCHG, and the
+//! NOPs, including the P6 family's hintable NOP space 0F 18..0F 1F /r
+//! (SDM vol. 2 "NOP"; table A-3 marks the unassigned forms as NOPs).
 
 use super::*;
 use crate::state::sreg;
@@ -19,6 +21,27 @@ pub(super) fn register(t: &mut Table) {
     t.set_all(&[Xchg_rm16_r16, Xchg_r16_AX], xchg::<2>);
     t.set_all(&[Xchg_rm32_r32, Xchg_r32_EAX], xchg::<4>);
     t.set_all(&[Nopw, Nopd, Nop_rm16, Nop_rm32, Pause], nop);
+    t.set_all(
+        &[
+            Reservednop_rm16_r16_0F18,
+            Reservednop_rm32_r32_0F18,
+            Reservednop_rm16_r16_0F19,
+            Reservednop_rm32_r32_0F19,
+            Reservednop_rm16_r16_0F1A,
+            Reservednop_rm32_r32_0F1A,
+            Reservednop_rm16_r16_0F1B,
+            Reservednop_rm32_r32_0F1B,
+            Reservednop_rm16_r16_0F1C,
+            Reservednop_rm32_r32_0F1C,
+            Reservednop_rm16_r16_0F1D,
+            Reservednop_rm32_r32_0F1D,
+            Reservednop_rm16_r16_0F1E,
+            Reservednop_rm32_r32_0F1E,
+            Reservednop_rm16_r16_0F1F,
+            Reservednop_rm32_r32_0F1F,
+        ],
+        nop,
+    );
 }
 
 fn mov<const N: usize>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {

@@ -75,18 +75,18 @@ mod atomic;
 mod bcd;
 mod bit;
 mod branch;
-mod ctrl;
 mod convert;
+mod ctrl;
 mod data;
 mod far;
 mod flag;
 mod int;
 mod io;
+mod muldiv;
+mod shift;
 mod stack;
 mod string;
 mod system;
-mod muldiv;
-mod shift;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {
