@@ -30,7 +30,7 @@ pub fn map_bios(mem: &mut PhysMem, image: &[u8]) -> Result<(), BiosError> {
     if size == 0 {
         return Err(BiosError::Empty);
     }
-    if size % 4096 != 0 || size > MAX_BIOS {
+    if !size.is_multiple_of(4096) || size > MAX_BIOS {
         return Err(BiosError::BadSize(size));
     }
     let base = (1u64 << 32) - size;

@@ -65,7 +65,7 @@ pub const fn sign(size: u8) -> u64 {
 /// PF: set when the low byte has an even number of one bits.
 #[inline(always)]
 pub fn parity(v: u64) -> bool {
-    (v as u8).count_ones() % 2 == 0
+    (v as u8).count_ones().is_multiple_of(2)
 }
 
 impl LazyFlags {
@@ -119,12 +119,12 @@ impl LazyFlags {
     #[inline]
     fn compute(&self) -> (u32, u32) {
         let r = self.res;
-        let bits = (self.cf() as u32) * fl::CF
-            | (parity(r) as u32) * fl::PF
-            | (self.af() as u32) * fl::AF
-            | ((r == 0) as u32) * fl::ZF
-            | ((r & sign(self.size) != 0) as u32) * fl::SF
-            | (self.of() as u32) * fl::OF;
+        let bits = ((self.cf() as u32) * fl::CF)
+            | ((parity(r) as u32) * fl::PF)
+            | ((self.af() as u32) * fl::AF)
+            | (((r == 0) as u32) * fl::ZF)
+            | (((r & sign(self.size) != 0) as u32) * fl::SF)
+            | ((self.of() as u32) * fl::OF);
         let defined = match self.op {
             FlagOp::Inc | FlagOp::Dec => fl::ARITH & !fl::CF,
             _ => fl::ARITH,

@@ -259,16 +259,6 @@ impl Cpu {
         Ok(())
     }
 
-    /// Pops `size` bytes (2 or 4).
-    #[inline]
-    pub(crate) fn pop(&mut self, env: &mut Env, size: u8) -> Result<u64, Fault> {
-        let mask = self.sp_mask();
-        let rsp = self.state.gpr[4];
-        let v = self.read_sized(env, sreg::SS, rsp & mask, size)?;
-        self.state.gpr[4] = (rsp & !mask) | (rsp.wrapping_add(u64::from(size)) & mask);
-        Ok(v)
-    }
-
     /// Reads the value `depth` bytes above the stack top without popping.
     pub(crate) fn stack_peek(&mut self, env: &mut Env, depth: u64, size: u8) -> Result<u64, Fault> {
         let mask = self.sp_mask();

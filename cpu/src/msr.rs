@@ -77,7 +77,7 @@ pub fn write(s: &mut CpuState, msr: u32, value: u64, tsc: u64) -> bool {
         IA32_SYSENTER_EIP => m.sysenter_eip = value,
         IA32_MISC_ENABLE => m.misc_enable = value,
         0x200..=0x20F => {
-            let is_base = msr % 2 == 0;
+            let is_base = msr.is_multiple_of(2);
             let reserved = if is_base { !0xF_FFFF_F0FF } else { !0xF_FFFF_F800 };
             if value & reserved != 0 || (is_base && !valid_type(value & 0xFF)) {
                 return false;

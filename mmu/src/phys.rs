@@ -139,7 +139,7 @@ impl PhysMem {
     }
 
     fn check_free(&self, base: u64, len: u64) -> Result<(), MapError> {
-        if base % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+        if !base.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(MapError::Unaligned { base, len });
         }
         if self.overlays.iter().any(|o| base < o.base + o.len && o.base < base + len) {

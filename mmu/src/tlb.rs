@@ -155,7 +155,7 @@ impl Tlb {
         let mut e = TlbEntry {
             tag: page,
             phys: phys_page,
-            perm: (t.read as u8) * perm::READ | (t.write as u8) * perm::WRITE | (t.exec as u8) * perm::EXEC,
+            perm: ((t.read as u8) * perm::READ) | ((t.write as u8) * perm::WRITE) | ((t.exec as u8) * perm::EXEC),
             global: t.global,
             ..TlbEntry::EMPTY
         };

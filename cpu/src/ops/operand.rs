@@ -144,13 +144,3 @@ pub(crate) fn rmw_write<const N: usize>(cpu: &mut Cpu, env: &mut Env, loc: Loc, 
         }
     }
 }
-
-/// Operand size in bytes of an instruction's first operand when it is a
-/// register or memory operand.
-#[inline(always)]
-pub(crate) fn op0_size(i: &Instruction) -> u8 {
-    match i.op0_kind() {
-        OpKind::Register => i.op0_register().size() as u8,
-        _ => i.memory_size().size() as u8,
-    }
-}
