@@ -1,7 +1,8 @@
-//! Data breakpoints (SDM vol. 3A 17.2.4-17.2.5, 17.3.1.2): DR0-DR3 armed
-//! in DR7 with R/W = 01 (writes) or 11 (reads or writes) and a length of
-//! 1, 2, 4 or 8 bytes raise a #DB trap after the instruction that touched
-//! them, with the matching B0-B3 bits in DR6.
+//! Data and I/O breakpoints (SDM vol. 3A 17.2.4-17.2.5, 17.3.1.2): DR0-DR3
+//! armed in DR7 with R/W = 01 (writes) or 11 (reads or writes) and a
+//! length of 1, 2, 4 or 8 bytes raise a #DB trap after the instruction
+//! that touched them, with the matching B0-B3 bits in DR6. With CR4.DE
+//! set, R/W = 10 watches I/O ports the same way (IN, OUT, INS, OUTS).
 //!
 //! The memory path stays untouched: while a data breakpoint is armed the
 //! executor runs one instruction at a time (as it does for any DR7
@@ -49,9 +50,45 @@ fn enabled(dr7: u64, n: usize) -> bool {
     dr7 & (3 << (n * 2)) != 0
 }
 
-/// Whether any data breakpoint is armed.
-pub(crate) fn data_breakpoints_armed(dr7: u64) -> bool {
-    (0..4).any(|n| enabled(dr7, n) && matches!(rw(dr7, n), 1 | 3))
+/// R/W = 10 means an I/O breakpoint only with CR4.DE set (undefined
+/// otherwise; this model ignores it then).
+fn io_kind(s: &CpuState, n: usize) -> bool {
+    rw(s.dr[7], n) == 2 && s.cr4 & crate::state::cr4::DE != 0
+}
+
+/// Whether any data or I/O breakpoint is armed.
+pub(crate) fn watch_armed(s: &CpuState) -> bool {
+    let dr7 = s.dr[7];
+    (0..4).any(|n| enabled(dr7, n) && (matches!(rw(dr7, n), 1 | 3) || io_kind(s, n)))
+}
+
+/// DR6 B0-B3 bits for the I/O breakpoints instruction `i` will hit.
+fn io_hits(s: &CpuState, i: &Instruction) -> u64 {
+    use iced_x86::{Mnemonic::*, OpKind};
+    let (port, size) = match i.mnemonic() {
+        In | Out => {
+            let n = if i.mnemonic() == In { 1 } else { 0 };
+            let data = if n == 1 { i.op0_register() } else { i.op1_register() };
+            let port = if i.op_kind(n) == OpKind::Register { s.gpr[2] & 0xFFFF } else { u64::from(i.immediate8()) };
+            (port, data.size() as u64)
+        }
+        Insb | Outsb => (s.gpr[2] & 0xFFFF, 1),
+        Insw | Outsw => (s.gpr[2] & 0xFFFF, 2),
+        Insd | Outsd => (s.gpr[2] & 0xFFFF, 4),
+        _ => return 0,
+    };
+    let mut hit = 0;
+    for n in 0..4 {
+        if !enabled(s.dr[7], n) || !io_kind(s, n) {
+            continue;
+        }
+        let l = len(s.dr[7], n);
+        let start = s.dr[n] & 0xFFFF & !(l - 1);
+        if port < start + l && start < port + size {
+            hit |= 1 << n;
+        }
+    }
+    hit
 }
 
 /// Register values for iced's address computation: general registers as
@@ -110,7 +147,7 @@ impl Cpu {
             }
         };
         let Some(d) = block.insns.first() else { return };
-        let hit = hits(&self.state, &d.insn);
+        let hit = hits(&self.state, &d.insn) | io_hits(&self.state, &d.insn);
         let before = self.icount;
         self.exec_block(env, 1, false);
         // A faulting instruction completed nothing; INT n reports its
@@ -194,6 +231,27 @@ mod tests {
         // LEN = 4 ignores the low address bits: DR0 = 0x2007 covers 0x2004.
         let mut m = watched(0x2007, dr7(1, 3));
         assert_eq!(run(&mut m).0, CODE_BASE as u32 + 10);
+    }
+
+    #[test]
+    fn io_breakpoints_need_cr4_de_and_match_the_port_range() {
+        // mov dx, 0x3f9; out dx, al; nop; nop; nop; nop
+        let code = [0x66, 0xBA, 0xF9, 0x03, 0xEE, 0x90, 0x90, 0x90, 0x90];
+        for (de, len, base, expect_hit) in [(true, 3u64, 0x3F8u32, true), (false, 3, 0x3F8, false), (true, 0, 0x3F8, false)] {
+            let mut m = watched(base, dr7(2, len));
+            if de {
+                m.cpu.state.cr4 |= crate::state::cr4::DE;
+            }
+            m.load_code(&code);
+            m.run(20);
+            let hit = m.cpu.state.rip == 0x6001;
+            assert_eq!(hit, expect_hit, "DE {de} LEN {len}");
+            if hit {
+                assert_eq!(m.read_u32(m.cpu.state.gpr[4]), CODE_BASE as u32 + 5, "trap after the OUT");
+                assert_eq!(m.cpu.state.dr[6] & 0xF, 1);
+                assert_eq!(m.bus.outs.len(), 1, "the OUT happened");
+            }
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Cpu {
                     continue;
                 }
                 let trap = self.state.eflags & u64::from(fl::TF) != 0;
-                if crate::debug::data_breakpoints_armed(self.state.dr[7]) {
+                if crate::debug::watch_armed(&self.state) {
                     self.step_watched(env, trap);
                 } else {
                     self.exec_block(env, 1, trap);

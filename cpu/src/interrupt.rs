@@ -12,6 +12,9 @@ use crate::{
     Cpu, Env, Shutdown,
 };
 
+/// DR7.GD: general detect (a MOV DR raises #DB).
+const DR7_GD: u64 = 1 << 13;
+
 /// Where an interrupt came from: this decides the IDT gate DPL check, the
 /// EXT bit of error codes and V86 handling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +75,11 @@ impl Cpu {
     /// fault (shutdown) as SDM table 6-5 prescribes.
     pub(crate) fn exception(&mut self, env: &mut Env, f: Fault) {
         self.icount += 1;
+        if f.vector == vector::DB {
+            // Entering the #DB handler clears DR7.GD, so the handler may
+            // use the debug registers itself (SDM 17.2.4).
+            self.state.dr[7] &= !DR7_GD;
+        }
         let mut cur = f;
         loop {
             let code = cur.has_code.then_some(cur.code);

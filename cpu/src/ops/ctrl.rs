@@ -208,8 +208,7 @@ const DR7_GD: u64 = 1 << 13;
 /// in the order Bochs models them: #UD for DR8+ and (with CR4.DE) DR4/DR5,
 /// which otherwise alias DR6/DR7; #DB with DR6.BD while DR7.GD is set
 /// (general detect comes before the privilege check); #GP(0) above CPL 0.
-/// The processor clears GD on that #DB so the handler can use the debug
-/// registers.
+/// GD itself is cleared by the #DB delivery, as for every #DB.
 fn dr_access(cpu: &mut Cpu, r: Register) -> Result<usize, Fault> {
     let n = (r as usize).wrapping_sub(Register::DR0 as usize);
     let n = match n {
@@ -219,7 +218,6 @@ fn dr_access(cpu: &mut Cpu, r: Register) -> Result<usize, Fault> {
     };
     if cpu.state.dr[7] & DR7_GD != 0 {
         cpu.state.dr[6] |= DR6_BD;
-        cpu.state.dr[7] &= !DR7_GD;
         return Err(Fault::DB);
     }
     require_cpl0(cpu)?;
