@@ -1,5 +1,5 @@
 //! The conformance sample: every user-level instruction form ironpc
-//! implements, a few dozen seeded cases each, run on the host CPU and in
+//! implements, 200 seeded cases each, run on the host CPU and in
 //! the interpreter, compared register by register (see the
 //! `ironpc-conformance` crate). `cargo xtask conformance` runs the full
 //! sweep. Set IRONPC_CONFORMANCE_SEED to replay another seed.
@@ -7,7 +7,7 @@
 use ironpc_conformance::{sweep, Config};
 
 /// Cases per form: enough to meet the edge values of every operand.
-const CASES: usize = 32;
+const CASES: usize = 200;
 
 #[test]
 fn every_form_matches_the_host_cpu() {

@@ -5,7 +5,7 @@
 use ironpc::cpu::fuzz::{run_case, Rng};
 
 /// Cases and instructions per case of the CI sample.
-const CASES: u64 = 3000;
+const CASES: u64 = 12_000;
 const BUDGET: u64 = 2000;
 
 #[test]
