@@ -12,7 +12,7 @@ use crate::{fault::Fault, ops, state::sreg, Cpu, Env};
 use iced_x86::{Code, Decoder, DecoderError, DecoderOptions, FlowControl, Instruction};
 use ironpc_mmu::{Access, PAGE_MASK, PAGE_SIZE};
 use rustc_hash::FxHashMap;
-use std::rc::Rc;
+use std::{cell::Cell, rc::Rc};
 
 /// Longest x86 instruction.
 const MAX_INSN: usize = 15;
@@ -21,6 +21,8 @@ const MAX_INSN: usize = 15;
 const MAX_BLOCK: usize = 48;
 /// Blocks kept before the whole cache is dropped.
 const MAX_BLOCKS: usize = 1 << 16;
+/// Entries of the direct-mapped lookup cache in front of the block map.
+const FAST_ENTRIES: usize = 4096;
 
 /// An instruction ready to execute.
 pub(crate) struct Decoded {
@@ -35,14 +37,30 @@ pub(crate) struct Block {
     /// Offset just past the last instruction, relative to the first one:
     /// a block may only run while all of it lies within the CS limit.
     len: u64,
+    /// Cleared when the block leaves the cache, so the fast lookup array
+    /// (which may still hold it) never hands out a stale block.
+    alive: Cell<bool>,
 }
 
 /// Decoded blocks of one CPU.
-#[derive(Default)]
 pub(crate) struct BlockCache {
     blocks: FxHashMap<Key, Rc<Block>>,
     /// Physical page number -> keys of the blocks decoded from it.
     by_page: FxHashMap<u64, Vec<Key>>,
+    /// Direct-mapped front of `blocks`: most block lookups are the same
+    /// few loop heads, and one array probe beats hashing.
+    fast: Box<[Option<(Key, Rc<Block>)>]>,
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        Self { blocks: FxHashMap::default(), by_page: FxHashMap::default(), fast: vec![None; FAST_ENTRIES].into_boxed_slice() }
+    }
+}
+
+#[inline(always)]
+fn fast_index(k: Key) -> usize {
+    ((k.1 ^ (k.0 >> 12) ^ (k.0 >> 56)) as usize) & (FAST_ENTRIES - 1)
 }
 
 /// Cache key: physical address with the decode bitness in the top byte,
@@ -58,8 +76,23 @@ fn key(phys: u64, bitness: u32, eip: u64) -> Key {
 
 impl BlockCache {
     pub fn clear(&mut self) {
+        for b in self.blocks.values() {
+            b.alive.set(false);
+        }
         self.blocks.clear();
         self.by_page.clear();
+        self.fast.fill(None);
+    }
+
+    #[inline(always)]
+    fn get(&mut self, k: Key) -> Option<&Rc<Block>> {
+        let slot = fast_index(k);
+        let hit = matches!(&self.fast[slot], Some((fk, b)) if *fk == k && b.alive.get());
+        if !hit {
+            let b = self.blocks.get(&k)?;
+            self.fast[slot] = Some((k, b.clone()));
+        }
+        self.fast[slot].as_ref().map(|(_, b)| b)
     }
 
     /// Drops every block decoded from physical page `page`.
@@ -68,7 +101,9 @@ impl BlockCache {
             // A block spanning two pages is also listed under the other
             // page; that list keeps a stale key, which is harmless.
             for k in keys {
-                self.blocks.remove(&k);
+                if let Some(b) = self.blocks.remove(&k) {
+                    b.alive.set(false);
+                }
             }
         }
     }
@@ -99,7 +134,7 @@ impl Cpu {
             _ => self.translate(env, lin, Access::Execute, user)?,
         };
         let bitness = if self.state.code32() { 32 } else { 16 };
-        if let Some(b) = self.cache.blocks.get(&key(phys, bitness, eip)) {
+        if let Some(b) = self.cache.get(key(phys, bitness, eip)) {
             if eip + b.len - 1 <= u64::from(cs.limit) {
                 return Ok(b.clone());
             }
@@ -161,9 +196,11 @@ impl Cpu {
         // Marking code moved the epoch: drop fast write tags before any store.
         self.tlb.sync(env.mem);
         let len = insns.last().map_or(1, |d| d.insn.next_ip() - eip);
-        let block = Rc::new(Block { insns: insns.into_boxed_slice(), len });
+        let block = Rc::new(Block { insns: insns.into_boxed_slice(), len, alive: Cell::new(true) });
         let k = key(phys, bitness, eip);
-        self.cache.blocks.insert(k, block.clone());
+        if let Some(old) = self.cache.blocks.insert(k, block.clone()) {
+            old.alive.set(false);
+        }
         for p in if pages[0] == pages[1] { &pages[..1] } else { &pages[..] } {
             self.cache.by_page.entry(*p).or_default().push(k);
         }
