@@ -49,8 +49,11 @@ pub(crate) struct BlockCache {
     by_page: FxHashMap<u64, Vec<Key>>,
     /// Direct-mapped front of `blocks`: most block lookups are the same
     /// few loop heads, and one array probe beats hashing.
-    fast: Box<[Option<(Key, Rc<Block>)>]>,
+    fast: Box<[Option<FastEntry>]>,
 }
+
+/// A slot of [`BlockCache::fast`]: the key it was filled for and the block.
+type FastEntry = (Key, Rc<Block>);
 
 impl Default for BlockCache {
     fn default() -> Self {
