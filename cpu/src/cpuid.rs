@@ -4,9 +4,12 @@
 //! interpreter implements; anything added to the interpreter is added here
 //! and nowhere else.
 
-/// Family 6, model 15 (Core 2 class numbering), stepping 11: what EDX
-/// holds after RESET and CPUID.1:EAX reports.
-pub const SIGNATURE: u32 = (6 << 8) | (15 << 4) | 11;
+/// Family 6, model 13, stepping 8: a P6-family Pentium M ("Dothan"), the
+/// 32-bit part whose features (PAE with NX, SEP, PAT, and once issue 3
+/// lands, SSE2) match what ironpc implements; a Core 2 signature would
+/// promise SSE3 and long mode. What EDX holds after RESET and CPUID.1:EAX
+/// reports.
+pub const SIGNATURE: u32 = (6 << 8) | (13 << 4) | 8;
 
 /// CPUID.1:EDX feature bits.
 pub mod edx1 {
