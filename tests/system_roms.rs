@@ -354,7 +354,9 @@ fn rings() {
 // tasks.asm: SDM 7.3 (task switch: JMP clears the old busy bit, CALL and
 // exceptions set NT and the back link, every switch sets CR0.TS), 7.4
 // (IRET with NT returns through the back link and clears the nested task's
-// busy bit and the NT in its saved EFLAGS), 6.15 (#DF, error code 0).
+// busy bit and the NT in its saved EFLAGS), 6.15 (#DF, error code 0, via a
+// task gate: after a #GP whose gate is absent, and after a stack overflow
+// into an absent page, #PF + #PF, with CR2 = the failed push).
 
 const TASKS: &str = "\
 task 0
@@ -401,6 +403,15 @@ PASS df.eflags.nt = 00004002
 PASS df.tss0.saved.eip
 PASS df.esp.in.task = 00022ffc
 PASS df.tssc.type = 00000089
+paging on
+double-fault task (stack overflow)
+back from the stack-overflow double fault
+PASS df2.tr = 00000050
+PASS df2.err = 00000000
+PASS df2.cr2 = 00030ffc
+PASS df2.tss0.saved.esp = 00031000
+PASS df2.tss0.saved.eip
+PASS df2.pushed = 600df00d
 DONE
 ";
 
@@ -465,7 +476,8 @@ fn v86() {
 
 // ---------------------------------------------------------------------
 // exceptions.asm: SDM 6.15 per vector (fault vs trap EIP), 6.13 (selector
-// error codes: index | TI | IDT | EXT), table 6-5 (contributory +
+// error codes: index | TI | IDT | EXT; #SS(0) for a push past the stack
+// limit), table 6-5 (contributory +
 // contributory -> #DF; benign + contributory -> the second only), 17.3.1
 // (#DB: single-step trap with DR6.BS, code breakpoint fault with DR6.B0, RF
 // suppresses it on restart).
@@ -524,6 +536,8 @@ PASS np.ud.gate.ext.vec = 0000000b
 PASS np.ud.gate.ext.err = 00000033
 PASS ss.not.present.vec = 0000000c
 PASS ss.not.present.err = 00000078
+PASS ss.limit.vec = 0000000c
+PASS ss.limit.err = 00000000
 PASS ts.small.tss.vec = 0000000a
 PASS ts.small.tss.err = 00000070
 PASS db.step.count = 00000003

@@ -12,6 +12,7 @@ SEL_NPDATA      equ SEL_FREE + 16       ; not-present data
 SEL_SMALLTSS    equ SEL_FREE + 24       ; TSS with a limit below 0x67
 SEL_NPSTACK     equ SEL_FREE + 32       ; not-present writable data
 SEL_LIMDATA     equ SEL_FREE + 40       ; data, limit 0xFFF
+SEL_LIMDATA3    equ SEL_FREE + 48       ; ring-3 data, limit 0xFFF
 
 ; FAULT "name", vector, error code: the last exception had them.
 %macro FAULT 3
@@ -52,6 +53,7 @@ main:
     SETDESC SEL_SMALLTSS, TSS_A, 0x40, 0x89, 0x0
     SETDESC SEL_NPSTACK, 0, 0xFFFFF, 0x12, 0xC
     SETDESC SEL_LIMDATA, 0, 0xFFF, 0x92, 0x4
+    SETDESC SEL_LIMDATA3, 0, 0xFFF, 0xF2, 0x4
 
     ; #DE: DIV by zero and IDIV overflow (faults).
     xor ecx, ecx
@@ -223,6 +225,12 @@ main:
 .ss_done:
     FAULT "ss.not.present", 12, SEL_NPSTACK
 
+    ; #SS(0): a PUSH below the stack segment's limit. At CPL 3, so that the
+    ; handler gets the TSS stack rather than the broken one. (Not checked
+    ; by QEMU's TCG.)
+    RUN_RING3 ss_limit_user
+    FAULT_TCG "ss.limit", 12, 0
+
     ; #TS: a task switch to a TSS whose limit is below 0x67.
     EXPECT_FAULT .ts_done
     jmp SEL_SMALLTSS:0
@@ -291,6 +299,18 @@ main:
     or byte [IDT_BASE + 3 * 8 + 5], 0x80
     FAULT "np.int3.gate", 11, 3 * 8 + 2
     EXIT_PASS
+
+ss_limit_user:
+    EXPECT_FAULT .done
+    mov ax, SEL_LIMDATA3 | 3
+    mov ss, ax
+    mov esp, 2
+    push eax
+.done:
+    mov ax, SEL_DATA3
+    mov ss, ax
+    mov esp, STACK3_TOP
+    RET_RING0
 
 ; #DB hooks: EBP -> vector, err, EIP, CS, EFLAGS.
 step_hook:

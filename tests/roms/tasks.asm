@@ -4,9 +4,10 @@
 ; both tasks busy) and IRET back through the back link (7.4: the nested
 ; task's busy bit cleared, the old task's registers reloaded from its
 ; TSS), #GP on a CALL to a busy task, CR0.TS set by every switch (2.5),
-; and a double fault handled by a task gate (6.15 vector 8: #GP delivered
+; and double faults handled by a task gate (6.15 vector 8: #GP delivered
 ; through a not-present gate raises #NP, contributory + contributory ->
-; #DF; the task gate gives the handler a fresh stack, as Linux i386 does).
+; #DF; a kernel stack overflow into an absent page, #PF + #PF -> #DF; the
+; task gate gives the handler a fresh stack, as Linux i386 does).
 
 %include "lib.inc"
 
@@ -15,6 +16,9 @@ SEL_TASKGATE    equ SEL_FREE            ; task gate -> TSS_B
 STACK_A         equ 0x21000
 STACK_B         equ 0x22000
 STACK_C         equ 0x23000
+STACK_PAGE      equ 0x30000             ; absent in the stack-overflow case
+PD              equ 0x100000
+PT0             equ 0x101000
 
 ; INIT_TSS base, entry: a ring-0 flat task starting at entry, EAX = base.
 %macro INIT_TSS 3
@@ -141,6 +145,52 @@ main:
     CHECK "df.esp.in.task", [S + 100], STACK_C - 4
     TSS_TYPE SEL_TSS_C
     CHECK "df.tssc.type", eax, 0x89
+
+    ; The Linux i386 case: the kernel stack runs into an absent page. The
+    ; PUSH faults (#PF), delivering that #PF pushes to the same absent page
+    ; (#PF + #PF -> #DF), and the #DF task runs on its own stack. Paging:
+    ; 0-4 MiB identity except STACK_PAGE, the ROM as a 4 MiB page; both
+    ; TSSs name the page directory, as task switches load CR3.
+    mov edi, PD
+    xor eax, eax
+    mov ecx, 0x2000 / 4
+    rep stosd
+    mov edi, PT0
+    mov eax, PG_P | PG_RW
+.pt0:
+    stosd
+    add eax, 0x1000
+    cmp edi, PT0 + 0x1000
+    jne .pt0
+    mov dword [PT0 + (STACK_PAGE >> 12) * 4], 0
+    mov dword [PD], PT0 | PG_P | PG_RW
+    mov dword [PD + 1023 * 4], 0xFFC00000 | PG_PS | PG_P | PG_RW
+    mov dword [TSS0 + 0x1C], PD
+    INIT_TSS TSS_C, task_df2, STACK_C
+    mov dword [TSS_C + 0x1C], PD
+    mov eax, PD
+    mov cr3, eax
+    mov eax, cr4
+    or eax, 0x10                        ; PSE
+    mov cr4, eax
+    mov eax, cr0
+    or eax, 0x80000000
+    mov cr0, eax
+    PUTSLN "paging on"
+    mov [S + 120], esp
+    mov esp, STACK_PAGE + 0x1000
+    mov eax, 0x600DF00D
+.push:
+    push eax
+.after_push:
+    mov esp, [S + 120]
+    PUTSLN "back from the stack-overflow double fault"
+    CHECK "df2.tr", [S + 104], SEL_TSS_C
+    CHECK "df2.err", [S + 108], 0
+    CHECK "df2.cr2", [S + 112], STACK_PAGE + 0x1000 - 4
+    CHECK "df2.tss0.saved.esp", [S + 116], STACK_PAGE + 0x1000
+    CHECKA "df2.tss0.saved.eip", [S + 124], A(.push)
+    CHECK "df2.pushed", [STACK_PAGE + 0x1000 - 4], 0x600DF00D
     EXIT_PASS
 
 task_a:
@@ -191,6 +241,23 @@ task_b:
     iretd
 .after_iret:
     jmp fail_exit
+
+task_df2:
+    pop dword [S + 108]
+    xor eax, eax
+    str ax
+    mov [S + 104], eax
+    mov eax, cr2
+    mov [S + 112], eax
+    mov eax, [TSS0 + 0x38]
+    mov [S + 116], eax
+    mov eax, [TSS0 + 0x20]
+    mov [S + 124], eax
+    PUTSLN "double-fault task (stack overflow)"
+    ; Map the page and restart the PUSH.
+    mov dword [PT0 + (STACK_PAGE >> 12) * 4], STACK_PAGE | PG_P | PG_RW
+    invlpg [STACK_PAGE]
+    iretd
 
 task_df:
     mov [S + 100], esp
