@@ -193,7 +193,9 @@ fn modes() {
 // paging.asm: SDM 4.3 (32-bit paging, 4 MiB pages), 4.6 (U/S, R/W, WP),
 // 4.7 (error code: P=1, W/R=2, U/S=4, RSVD=8; CR2 = the faulting linear
 // address, for an access split across pages the first byte in the absent
-// page), 4.8 (A in every entry walked, D only in the mapping entry and only
+// page; an instruction fetch faults with EIP = CR2 = the target), 4.6
+// (rights combine: a read-only or supervisor PDE over a user RW PTE), 4.8
+// (A in every entry walked, D only in the mapping entry and only
 // on a write), 4.10.4 (INVLPG, MOV CR3 keeps global entries, clearing
 // CR4.PGE flushes them), 4.4 (PAE: 64-bit entries, XD reserved while
 // EFER.NXE = 0, bits 51:MAXPHYADDR and bits 20:13 of a 2 MiB PDE reserved).
@@ -224,6 +226,10 @@ PASS pf.np.write.cr2 = 00402ffc
 PASS pf.split.vec = 0000000e
 PASS pf.split.err = 00000000
 PASS pf.split.cr2 = 00402000
+PASS pf.np.fetch.vec = 0000000e
+PASS pf.np.fetch.err = 00000000
+PASS pf.np.fetch.cr2 = 00402010
+PASS pf.np.fetch.eip = 00402010
 PASS wp0.write.faults = 00000000
 PASS wp0.pte3 = 00503065
 PASS pf.wp1.write.vec = 0000000e
@@ -247,6 +253,13 @@ PASS pf.user.write.np.cr2 = 00402100
 PASS pf.user.write.rsvd.vec = 0000000e
 PASS pf.user.write.rsvd.err = 0000000f
 PASS pf.user.write.rsvd.cr2 = 00c00020
+PASS user.read.pde.ro = 00000000
+PASS pf.user.write.pde.ro.vec = 0000000e
+PASS pf.user.write.pde.ro.err = 00000007
+PASS pf.user.write.pde.ro.cr2 = 01000000
+PASS pf.user.read.pde.sup.vec = 0000000e
+PASS pf.user.read.pde.sup.err = 00000005
+PASS pf.user.read.pde.sup.cr2 = 01400000
 PASS user.cs = 0000001b
 back in ring 0
 PASS tlb.pte5.old = aaaa5555
@@ -287,7 +300,9 @@ fn paging() {
 // frame CS:EIP, params, ESP, SS; RET imm pops both stacks; data segments
 // more privileged than the new CPL are nulled), 6.12.1 (stack switch to
 // SS0:ESP0, frame SS, ESP, EFLAGS, CS, EIP), 6.13 (IDT-flagged error code
-// vector*8+2), SYSENTER/SYSEXIT (vol. 2B).
+// vector*8+2), SYSENTER/SYSEXIT (vol. 2B), 5.8.1.2 (a conforming segment
+// runs at the caller's CPL), VERR/VERW/LAR (vol. 2: ZF, LAR's destination
+// unchanged on failure).
 
 const RINGS: &str = "\
 ring 0
@@ -319,6 +334,17 @@ PASS gate.frame.param0 = 22222222
 PASS gate.frame.param1 = 11111111
 PASS gate.frame.esp = 00008ef8
 PASS gate.frame.ss = 00000023
+PASS conforming.cs = 0000006b
+PASS conforming.ss = 00000023
+PASS conforming.esp = 00008ef8
+PASS verr.data0 = 00000000
+PASS verw.data3 = 00000001
+PASS verr.code3 = 00000001
+PASS verw.code3 = 00000000
+PASS lar.code0.zf = 00000000
+PASS lar.code0.unchanged = 00001234
+PASS lar.conforming.zf = 00000001
+PASS lar.conforming = 00c09f00
 PASS gp.int41.vec = 0000000d
 PASS gp.int41.err = 0000020a
 PASS gp.int41.eip

@@ -21,6 +21,8 @@
 PD      equ 0x100000
 PT0     equ 0x101000
 PT1     equ 0x103000
+PT2     equ 0x108000
+PT3     equ 0x109000
 CR4_PSE equ 0x10
 CR4_PGE equ 0x80
 CR4_PAE equ 0x20
@@ -58,7 +60,7 @@ main:
     ; Tables, built with paging off.
     mov edi, PD
     xor eax, eax
-    mov ecx, 0x5000 / 4
+    mov ecx, 0xA000 / 4
     rep stosd
     mov edi, PT0
     mov eax, PG_P | PG_RW | PG_US
@@ -72,12 +74,19 @@ main:
     mov dword [PD + 2 * 4], 0x400000 | PG_PS | PG_P | PG_RW | PG_US
     mov dword [PD + 3 * 4], 0xC00000 | (1 << 21) | PG_PS | PG_P | PG_RW | PG_US
     mov dword [PD + 1023 * 4], 0xFFC00000 | PG_PS | PG_P | PG_RW | PG_US
+    ; PDE 4 (01000000-013FFFFF): read-only user directory entry over a
+    ; writable PTE; PDE 5: supervisor directory entry over a user PTE.
+    mov dword [PD + 4 * 4], PT2 | PG_P | PG_US
+    mov dword [PD + 5 * 4], PT3 | PG_P | PG_RW
+    mov dword [PT2], 0x510000 | PG_P | PG_RW | PG_US
+    mov dword [PT3], 0x511000 | PG_P | PG_RW | PG_US
     mov dword [PT1 + 0 * 4], 0x500000 | PG_P | PG_RW | PG_US
     mov dword [PT1 + 1 * 4], 0x501000 | PG_P | PG_RW | PG_US
     mov dword [PT1 + 3 * 4], 0x503000 | PG_P | PG_US
     mov dword [PT1 + 4 * 4], 0x504000 | PG_P | PG_RW
     mov dword [PT1 + 5 * 4], 0x505000 | PG_P | PG_RW | PG_US
     mov dword [PT1 + 6 * 4], 0x505000 | PG_P | PG_RW | PG_US | PG_G
+    mov dword [0x510000], 0
     mov dword [0x505000], 0xAAAA5555
     mov dword [0x506000], 0xBBBB6666
 
@@ -135,6 +144,15 @@ main:
     mov eax, [0x401ffe]
 .split_done:
     PF_CHECK "pf.split", 0, 0x402000
+
+    ; An instruction fetch from an absent page: the fault's EIP and CR2
+    ; are the target (no I/D bit without PAE + NXE).
+    EXPECT_FAULT .fetch_done
+    mov eax, 0x402010
+    jmp eax
+.fetch_done:
+    PF_CHECK "pf.np.fetch", 0, 0x402010
+    CHECK "pf.np.fetch.eip", [VAR_EXC_EIP], 0x402010
 
     ; Supervisor write to a read-only page: allowed while CR0.WP = 0 (and
     ; it sets A and D), #PF with P|W once WP = 1.
@@ -271,6 +289,17 @@ user:
     mov dword [0xC00020], 1
 .rsvd_done:
     PF_CHECK "pf.user.write.rsvd", 15, 0xC00020
+    ; Rights combine across levels (4.6): a read-only PDE makes the page
+    ; read-only, a supervisor PDE makes it supervisor-only.
+    CHECK "user.read.pde.ro", [0x1000000], 0
+    EXPECT_FAULT .pde_ro_done
+    mov dword [0x1000000], 1
+.pde_ro_done:
+    PF_CHECK "pf.user.write.pde.ro", 7, 0x1000000
+    EXPECT_FAULT .pde_sup_done
+    mov eax, [0x1400000]
+.pde_sup_done:
+    PF_CHECK "pf.user.read.pde.sup", 5, 0x1400000
     xor eax, eax
     mov ax, cs
     CHECK "user.cs", eax, SEL_CODE3

@@ -6,13 +6,14 @@
 ; for INT n through a DPL-0 gate (error code = IDT vector * 8 + 2), for a
 ; call gate with DPL < CPL, for loading a DPL-0 data segment, for CLI and
 ; HLT at CPL 3; SYSENTER/SYSEXIT (vol. 2B: flat segments derived from
-; IA32_SYSENTER_CS).
+; IA32_SYSENTER_CS); a conforming code segment; VERR/VERW/LAR at CPL 3.
 
 %include "lib.inc"
 
 S               equ VAR_SCRATCH
 SEL_GATE3       equ SEL_FREE            ; call gate, DPL 3, 2 parameters
 SEL_GATE0       equ SEL_FREE + 8        ; call gate, DPL 0
+SEL_CONF        equ SEL_FREE + 16       ; conforming code, DPL 0
 USER_ESP        equ STACK3_TOP - 0x100
 SYSENTER_ESP    equ STACK_ESP0 - 0x400
 
@@ -26,6 +27,7 @@ main:
     IDTGATE 0x40, SEL_CODE0, A(int40_handler), GATE_INT32_U
     SETGATE GDT_BASE + SEL_GATE3, SEL_CODE0, A(gate_target), GATE_CALL32 | 0x60, 2
     SETGATE GDT_BASE + SEL_GATE0, SEL_CODE0, A(gate_target), GATE_CALL32, 0
+    SETDESC SEL_CONF, 0, 0xFFFFF, 0x9F, 0xC
     mov ecx, 0x174                      ; IA32_SYSENTER_CS
     xor edx, edx
     mov eax, SEL_CODE0
@@ -103,6 +105,48 @@ user:
     CHECK "gate.frame.param1", [S + 56], 0x11111111
     CHECK "gate.frame.esp", [S + 60], USER_ESP - 8
     CHECK "gate.frame.ss", [S + 64], SEL_DATA3
+
+    ; A conforming code segment of DPL 0 runs at the caller's CPL: CS gets
+    ; RPL 3, no stack switch (5.8.1.2).
+    call (SEL_CONF | 3):A(conforming_target)
+    CHECK "conforming.cs", [S + 100], SEL_CONF | 3
+    CHECK "conforming.ss", [S + 104], SEL_DATA3
+    CHECK "conforming.esp", [S + 108], USER_ESP - 8
+
+    ; VERR / VERW / LAR against CPL 3 (vol. 2): ZF says whether the
+    ; segment is accessible.
+    mov ax, SEL_DATA0
+    verr ax
+    setz bl
+    movzx ebx, bl
+    CHECK "verr.data0", ebx, 0
+    mov ax, SEL_DATA3
+    verw ax
+    setz bl
+    movzx ebx, bl
+    CHECK "verw.data3", ebx, 1
+    mov ax, SEL_CODE3
+    verr ax
+    setz bl
+    movzx ebx, bl
+    CHECK "verr.code3", ebx, 1
+    verw ax
+    setz bl
+    movzx ebx, bl
+    CHECK "verw.code3", ebx, 0
+    mov eax, SEL_CODE0
+    mov ecx, 0x1234
+    lar ecx, eax
+    setz bl
+    movzx ebx, bl
+    CHECK "lar.code0.zf", ebx, 0
+    CHECK "lar.code0.unchanged", ecx, 0x1234
+    mov eax, SEL_CONF
+    lar ecx, eax
+    setz bl
+    movzx ebx, bl
+    CHECK "lar.conforming.zf", ebx, 1
+    CHECK "lar.conforming", ecx, 0x00C09F00
 
     ; INT n through a DPL-0 gate: #GP, error code IDT-flagged.
     EXPECT_FAULT .gp_int_done
@@ -205,6 +249,15 @@ gate_target:
     mov eax, [esp + 20]
     mov [S + 64], eax
     retf 8
+
+conforming_target:
+    xor eax, eax
+    mov ax, cs
+    mov [S + 100], eax
+    mov ax, ss
+    mov [S + 104], eax
+    mov [S + 108], esp
+    retf
 
 sysenter_target:
     xor eax, eax
