@@ -141,7 +141,8 @@ fn reset() {
 }
 
 // ---------------------------------------------------------------------
-// modes.asm: SDM 9.9 (mode switching), 20.1 (real-address mode), 3.4.5
+// modes.asm: SDM 9.9 (mode switching), 20.1 (real-address mode: INT n and
+// exceptions through the IVT, #DE pushing the DIV's own IP), 3.4.5
 // (accessed bit), 7.2.2 (LTR marks the TSS busy: type 9 -> 11), LAR/LSL
 // (vol. 2: LAR keeps bits 8-15 and 20-23 of the descriptor's high dword).
 
@@ -173,6 +174,8 @@ real mode again
 PASS rm2.cr0.pe = 00000000
 PASS rm2.cs = 0000f000
 PASS rm2.int40.ip
+PASS rm2.de.ip
+PASS rm2.de.cs = 0000f000
 unreal mode
 PASS unreal.fs = 00000000
 PASS unreal.fs.300000 = 5a5aa5a5
@@ -506,7 +509,8 @@ fn v86() {
 // limit), table 6-5 (contributory +
 // contributory -> #DF; benign + contributory -> the second only), 17.3.1
 // (#DB: single-step trap with DR6.BS, code breakpoint fault with DR6.B0, RF
-// suppresses it on restart).
+// suppresses it on restart; a data breakpoint traps after the write with
+// DR6.B1).
 
 const EXCEPTIONS: &str = "\
 exceptions
@@ -576,6 +580,10 @@ PASS db.bp.count = 00000001
 PASS db.bp.ebx = 00000002
 PASS db.bp.eip
 PASS db.bp.dr6.b0 = 00000001
+PASS db.watch.count = 00000001
+PASS db.watch.eip
+PASS db.watch.dr6.b1 = 00000002
+PASS db.watch.written = 00000009
 PASS df.de.np.vec = 00000008
 PASS df.de.np.err = 00000000
 PASS np.int3.gate.vec = 0000000b

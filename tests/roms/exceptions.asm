@@ -281,6 +281,27 @@ main:
     CHECKA "db.bp.eip", [S + 20], A(.bp_target)
     CHECK "db.bp.dr6.b0", [S + 28], 1
 
+    ; #DB data breakpoint (DR1, write, 4 bytes): a trap after the writing
+    ; instruction, DR6.B1.
+    mov dword [S + 16], 0
+    mov dword [VAR_EXC_HOOK], A(bp_hook)
+    mov eax, S + 200
+    mov dr1, eax
+    xor eax, eax
+    mov dr6, eax
+    mov eax, 0x400 | (1 << 2) | (1 << 20) | (3 << 22)  ; L1, R/W1 = 01, LEN1 = 11
+    mov dr7, eax
+    mov dword [S + 204], 7              ; not watched: no trap
+    mov dword [S + 200], 9
+.wp_after:
+    xor eax, eax
+    mov dr7, eax
+    mov dword [VAR_EXC_HOOK], 0
+    CHECK "db.watch.count", [S + 16], 1
+    CHECKA "db.watch.eip", [S + 20], A(.wp_after)
+    CHECK "db.watch.dr6.b1", [S + 28], 2
+    CHECK "db.watch.written", [S + 200], 9
+
     ; #DF: #DE's gate is not present, the #NP raised while delivering it
     ; is contributory too, so #DF (error code 0) follows.
     and byte [IDT_BASE + 0 * 8 + 5], 0x7F

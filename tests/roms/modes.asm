@@ -46,6 +46,21 @@ rm_int40:
     pop bp
     iret
 
+; #DE: record the faulting CS:IP, resume at [VAR_EXC_RESUME].
+rm_de:
+    push bp
+    mov bp, sp
+    push eax
+    movzx eax, word [bp + 2]
+    mov [VAR_SCRATCH], eax
+    movzx eax, word [bp + 4]
+    mov [VAR_SCRATCH + 4], eax
+    mov ax, [VAR_EXC_RESUME]
+    mov [bp + 2], ax
+    pop eax
+    pop bp
+    iret
+
 [bits 32]
 pm32_main:
     PUTSLN "protected mode 32"
@@ -141,6 +156,17 @@ rm2:
     int 0x40
 .after_int:
     CHECKA "rm2.int40.ip", [VAR_SCRATCH], RM(.after_int)
+    ; An exception in real mode goes through the IVT too; #DE is a fault,
+    ; so the pushed IP is the DIV's.
+    mov word [0 * 4], RM(rm_de)
+    mov word [0 * 4 + 2], 0xF000
+    mov word [VAR_EXC_RESUME], RM(.de_done)
+    xor cx, cx
+.de:
+    div cx
+.de_done:
+    CHECKA "rm2.de.ip", [VAR_SCRATCH], RM(.de)
+    CHECK "rm2.de.cs", [VAR_SCRATCH + 4], 0xF000
 
     ; Unreal mode: load FS with the flat 4 GiB data descriptor in
     ; protected mode, go back to real mode, and reload FS with 0: only the
