@@ -124,11 +124,28 @@ const ROMS: &[(&str, &str)] = &[
 ];
 
 // ---------------------------------------------------------------------
-// reset.asm: SDM 9.1.4 (first instruction at FFFFFFF0, CS base FFFF0000);
-// the firmware also appears below 1 MiB. Needs only MOV, OUT and JMP.
+// exit.asm: the plumbing (nasm, the debug console capture, isa-debug-exit's
+// status (V << 1) | 1) with nothing but MOV and OUT at the reset vector.
+
+const EXIT: &str = "\
+x
+";
+
+#[test]
+fn exit_port() {
+    let (got, exit) = run_rom("exit");
+    assert_text("exit", &got, EXIT);
+    assert_eq!(exit, Exit::DebugExit((0x2A << 1) | 1), "exit: output:\n{got}");
+}
+
+// ---------------------------------------------------------------------
+// reset.asm: SDM 9.1.4 (first instruction at FFFFFFF0 with CS base
+// FFFF0000; a near jump stays in that copy, a far jump to F000 runs from
+// the copy below 1 MiB). Needs only MOV, OUT and JMP.
 
 const RESET: &str = "\
-r
+high
+M
 low
 M
 ";
@@ -709,6 +726,9 @@ fn roms_match_qemu() {
         assert_text_qemu(name, &got, want);
         assert_eq!(status, Some(1), "{name}: QEMU exit status; output:\n{got}");
     }
+    let (got, status) = run_qemu("exit");
+    assert_text("exit", &got, EXIT);
+    assert_eq!(status, Some((0x2A << 1) | 1), "exit: QEMU exit status");
     // With -no-reboot, QEMU turns the shutdown into an exit with status 0.
     let (got, status) = run_qemu("triple");
     assert_text("triple", &got, TRIPLE);
