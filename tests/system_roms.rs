@@ -522,7 +522,8 @@ fn v86() {
 
 // ---------------------------------------------------------------------
 // exceptions.asm: SDM 6.15 per vector (fault vs trap EIP), 6.13 (selector
-// error codes: index | TI | IDT | EXT; #SS(0) for a push past the stack
+// error codes: index | TI | IDT | EXT; far JMP/CALL to a data, absent or
+// null segment; #SS(0) for a push past the stack
 // limit), table 6-5 (contributory +
 // contributory -> #DF; benign + contributory -> the second only), 17.3.1
 // (#DB: single-step trap with DR6.BS, code breakpoint fault with DR6.B0, RF
@@ -575,6 +576,13 @@ PASS gp.limit.vec = 0000000d
 PASS gp.limit.err = 00000000
 PASS gp.int.beyond.idt.vec = 0000000d
 PASS gp.int.beyond.idt.err = 00000302
+PASS gp.jmp.data.vec = 0000000d
+PASS gp.jmp.data.err = 00000010
+PASS gp.jmp.data.eip
+PASS np.call.code.vec = 0000000b
+PASS np.call.code.err = 00000090
+PASS gp.jmp.null.vec = 0000000d
+PASS gp.jmp.null.err = 00000000
 PASS np.ds.vec = 0000000b
 PASS np.ds.err = 00000068
 PASS np.int.gate.vec = 0000000b

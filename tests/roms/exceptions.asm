@@ -13,6 +13,7 @@ SEL_SMALLTSS    equ SEL_FREE + 24       ; TSS with a limit below 0x67
 SEL_NPSTACK     equ SEL_FREE + 32       ; not-present writable data
 SEL_LIMDATA     equ SEL_FREE + 40       ; data, limit 0xFFF
 SEL_LIMDATA3    equ SEL_FREE + 48       ; ring-3 data, limit 0xFFF
+SEL_NPCODE      equ SEL_FREE + 56       ; not-present code
 
 ; FAULT "name", vector, error code: the last exception had them.
 %macro FAULT 3
@@ -54,6 +55,7 @@ main:
     SETDESC SEL_NPSTACK, 0, 0xFFFFF, 0x12, 0xC
     SETDESC SEL_LIMDATA, 0, 0xFFF, 0x92, 0x4
     SETDESC SEL_LIMDATA3, 0, 0xFFF, 0xF2, 0x4
+    SETDESC SEL_NPCODE, 0, 0xFFFFF, 0x1A, 0xC
 
     ; #DE: DIV by zero and IDIV overflow (faults).
     xor ecx, ecx
@@ -195,6 +197,23 @@ main:
     mov word [IDTR], 256 * 8 - 1
     lidt [IDTR]
     FAULT "gp.int.beyond.idt", 13, 0x60 * 8 + 2
+
+    ; Far transfers: to a data segment #GP(selector), to a not-present code
+    ; segment #NP(selector), to the null selector #GP(0).
+    EXPECT_FAULT .far1_done
+.far1:
+    jmp SEL_DATA0:0
+.far1_done:
+    FAULT "gp.jmp.data", 13, SEL_DATA0
+    AT "gp.jmp.data", .far1
+    EXPECT_FAULT .far2_done
+    call SEL_NPCODE:0
+.far2_done:
+    FAULT "np.call.code", 11, SEL_NPCODE
+    EXPECT_FAULT .far3_done
+    jmp 0:0
+.far3_done:
+    FAULT "gp.jmp.null", 13, 0
 
     ; #NP: a not-present data segment; a not-present gate (IDT bit, and
     ; EXT when the event was a hardware exception).
