@@ -196,7 +196,7 @@ impl Cpu {
         for &p in &pages {
             env.mem.mark_code(p);
         }
-        // Marking code moved the epoch: drop fast write tags before any store.
+        // Marking code moved the fast-write epoch: drop fast write tags now.
         self.tlb.sync(env.mem);
         let len = insns.last().map_or(1, |d| d.insn.next_ip() - eip);
         let block = Rc::new(Block { insns: insns.into_boxed_slice(), len, alive: Cell::new(true) });

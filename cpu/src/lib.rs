@@ -85,9 +85,6 @@ pub struct Cpu {
     /// NMI received and not yet delivered; NMIs blocked until IRET.
     nmi_pending: bool,
     nmi_blocked: bool,
-    /// The physical map's epoch when this CPU last looked (see
-    /// `PhysMem::epoch`).
-    tlb_epoch: u64,
 }
 
 impl Default for Cpu {
@@ -110,7 +107,6 @@ impl Cpu {
             inhibit_irq: false,
             nmi_pending: false,
             nmi_blocked: false,
-            tlb_epoch: 0,
         }
     }
 

@@ -63,10 +63,19 @@ pub struct PhysMem {
     /// every CPU drops its decoded blocks on them.
     code_writes: Vec<u64>,
     id: u64,
-    /// Bumped whenever a TLB entry filled earlier may have become wrong
-    /// without a guest-visible flush: the map changed, A20 toggled, a page
-    /// became a code page, or the dirty bitmap was scanned.
-    epoch: u64,
+    epochs: Epochs,
+}
+
+/// Counters that move when TLB entries filled earlier may have become
+/// wrong without a guest-visible flush (see [`crate::Tlb::sync`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Epochs {
+    /// The map changed (ROM/MMIO ranges, A20): translations to physical
+    /// pages and host addends may be stale.
+    pub map: u64,
+    /// A page became a code page or the dirty bitmap was scanned: only the
+    /// fast write tags may be stale.
+    pub fast_write: u64,
 }
 
 /// Pages covered by the bitmaps: the whole 32-bit physical space.
@@ -84,7 +93,7 @@ impl PhysMem {
             dirty: PageBitmap::new(TRACKED_PAGES),
             code_writes: Vec::new(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            epoch: 0,
+            epochs: Epochs::default(),
         })
     }
 
@@ -151,7 +160,7 @@ impl PhysMem {
     fn insert(&mut self, o: Overlay) {
         self.overlays.push(o);
         self.overlays.sort_by_key(|o| o.base);
-        self.epoch += 1;
+        self.epochs.map += 1;
     }
 
     /// Whether the A20 gate is open (address bit 20 passes through).
@@ -163,7 +172,7 @@ impl PhysMem {
     pub fn set_a20(&mut self, enabled: bool) {
         if self.a20 != enabled {
             self.a20 = enabled;
-            self.epoch += 1;
+            self.epochs.map += 1;
         }
     }
 
@@ -256,10 +265,10 @@ impl PhysMem {
     }
 
     /// Marks `page` as holding decoded code. TLB write entries for it must
-    /// go, so the epoch moves when the bit is new.
+    /// go, so the fast-write epoch moves when the bit is new.
     pub fn mark_code(&mut self, page: u64) {
         if !self.code.set(page) {
-            self.epoch += 1;
+            self.epochs.fast_write += 1;
         }
     }
 
@@ -276,7 +285,7 @@ impl PhysMem {
 
     /// Returns and clears the dirty pages in `[first, first + count)`.
     pub fn take_dirty(&mut self, first: u64, count: u64) -> Vec<u64> {
-        self.epoch += 1;
+        self.epochs.fast_write += 1;
         self.dirty.take_range(first, count)
     }
 
@@ -285,10 +294,10 @@ impl PhysMem {
         self.id
     }
 
-    /// The current TLB epoch (see the field's comment).
+    /// The current epochs (see [`Epochs`]).
     #[inline]
-    pub fn epoch(&self) -> u64 {
-        self.epoch
+    pub fn epochs(&self) -> Epochs {
+        self.epochs
     }
 }
 

@@ -1,11 +1,14 @@
 //! The software TLB.
 //!
 //! Two direct-mapped arrays of [`TlbEntry`], one for supervisor and one for
-//! user (CPL 3) accesses, indexed by bits 12.. of the linear address. The
-//! hit path is what generated code will inline:
+//! user (CPL 3) accesses, indexed by the page-table index (bits 12-21)
+//! folded with the page-directory index (bits 22-31), so that pages at the
+//! same offset in different 4 MiB regions (a stack and a data page, say)
+//! do not evict each other. The hit path is what generated code will
+//! inline:
 //!
 //! ```text
-//! e = &tlb.entries[user][(lin >> 12) & (TLB_ENTRIES - 1)]
+//! e = &tlb.entries[user][((lin >> 12) ^ (lin >> 22)) & (TLB_ENTRIES - 1)]
 //! if e.read_tag == lin & !0xFFF  &&  (lin & 0xFFF) + size <= 0x1000:
 //!     value = *(e.addend + lin)          // host pointer into RAM or ROM
 //! ```
@@ -17,10 +20,15 @@
 //! tag invalid and takes the slow path, which still finds the translation
 //! (`tag`, `phys`, `perm`) here without walking the page tables again.
 
-use crate::{paging::Translation, phys::PhysMem, phys::Region, PAGE_MASK, PAGE_SIZE};
+use crate::{
+    paging::Translation,
+    phys::{Epochs, PhysMem, Region},
+    PAGE_MASK, PAGE_SIZE,
+};
 
-/// Entries per privilege class.
-pub const TLB_ENTRIES: usize = 256;
+/// Entries per privilege class: 4 MiB of address space reachable without
+/// a conflict, enough for the working set of a kernel and a process.
+pub const TLB_ENTRIES: usize = 1024;
 /// A tag that matches no page-aligned address.
 const INVALID: u64 = 1;
 
@@ -72,7 +80,7 @@ pub struct Tlb {
     /// `[supervisor, user]`.
     pub entries: Box<[[TlbEntry; TLB_ENTRIES]; 2]>,
     owner: u64,
-    epoch: u64,
+    epochs: Epochs,
 }
 
 impl Default for Tlb {
@@ -83,32 +91,33 @@ impl Default for Tlb {
 
 #[inline]
 fn index(lin: u64) -> usize {
-    ((lin >> 12) as usize) & (TLB_ENTRIES - 1)
+    (((lin >> 12) ^ (lin >> 22)) as usize) & (TLB_ENTRIES - 1)
 }
 
 impl Tlb {
     /// An empty TLB.
     pub fn new() -> Self {
-        Self { entries: Box::new([[TlbEntry::EMPTY; TLB_ENTRIES]; 2]), owner: 0, epoch: 0 }
+        Self { entries: Box::new([[TlbEntry::EMPTY; TLB_ENTRIES]; 2]), owner: 0, epochs: Epochs::default() }
     }
 
     /// Must be called before using the TLB with `mem` and again whenever
     /// `mem` may have changed (it is cheap). Host addends are only valid for
     /// the map that produced them, and fast write tags depend on the map's
-    /// dirty and code bitmaps: a different map flushes everything, a moved
-    /// epoch flushes what the epoch guards.
+    /// dirty and code bitmaps: another map or a changed map flushes
+    /// everything; a bitmap change only drops the fast write tags, keeping
+    /// the translations (and global pages) the guest expects to persist.
     #[inline]
     pub fn sync(&mut self, mem: &PhysMem) {
-        if self.owner != mem.id() {
+        let now = mem.epochs();
+        if self.owner != mem.id() || self.epochs.map != now.map {
             self.flush_all();
             self.owner = mem.id();
-            self.epoch = mem.epoch();
-        } else if self.epoch != mem.epoch() {
-            // Mapping changes are rare; bitmap changes are frequent. Both are
-            // covered by dropping all fast tags and re-deriving them.
-            self.flush_all();
-            self.epoch = mem.epoch();
+        } else if self.epochs.fast_write != now.fast_write {
+            for e in self.entries.iter_mut().flatten() {
+                e.write_tag = INVALID;
+            }
         }
+        self.epochs = now;
     }
 
     /// Drops every entry.
@@ -271,6 +280,21 @@ mod tests {
         mem.mark_code(5);
         tlb.sync(&mem);
         assert!(!tlb.write::<1>(0x5000, false, 0), "code pages lose fast writes");
+    }
+
+    #[test]
+    fn pages_at_the_same_offset_in_other_4mib_regions_do_not_collide() {
+        let mem = PhysMem::new(8 << 20).unwrap();
+        let mut tlb = Tlb::new();
+        tlb.sync(&mem);
+        // Page 6 of eight different 4 MiB regions.
+        let pages: Vec<u64> = (0..8).map(|region| (region << 22) | 0x6000).collect();
+        for &lin in &pages {
+            tlb.insert(&mem, lin, false, &identity(lin), lin);
+        }
+        for &lin in &pages {
+            assert!(tlb.lookup(lin, false).is_some(), "{lin:#x} evicted");
+        }
     }
 
     #[test]

@@ -95,6 +95,8 @@ pm32_main:
     CHECK "pm32.lar.code16", ebx, 0x9A00
     mov eax, SEL_CODE0
     lar ebx, eax
+    ; Bits 19:16 (the limit's top nibble) are undefined (SDM "LAR").
+    and ebx, 0x00F0FF00
     CHECK "pm32.lar.code0", ebx, 0x00C09B00
     jmp SEL_CODE16:RM(pm16)
 

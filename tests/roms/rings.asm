@@ -146,6 +146,8 @@ user:
     setz bl
     movzx ebx, bl
     CHECK "lar.conforming.zf", ebx, 1
+    ; Bits 19:16 (the limit's top nibble) are undefined (SDM "LAR").
+    and ecx, 0x00F0FF00
     CHECK "lar.conforming", ecx, 0x00C09F00
 
     ; INT n through a DPL-0 gate: #GP, error code IDT-flagged.

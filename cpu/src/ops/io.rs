@@ -61,18 +61,13 @@ impl Cpu {
     /// shadow RAM), so the block ends and the TLB re-checks the map.
     pub(crate) fn port_out(&mut self, env: &mut Env, port: u16, size: u8, value: u32) -> Result<(), Fault> {
         self.check_io(env, port, size)?;
+        let before = env.mem.epochs();
         env.bus.io_write(env.mem, port, size, value);
-        if self.tlb_stale(env) {
+        if env.mem.epochs() != before || env.mem.has_code_writes() {
+            self.tlb.sync(env.mem);
             self.end_block = true;
         }
         Ok(())
-    }
-
-    fn tlb_stale(&mut self, env: &Env) -> bool {
-        let before = self.tlb_epoch;
-        self.tlb.sync(env.mem);
-        self.tlb_epoch = env.mem.epoch();
-        before != self.tlb_epoch || env.mem.has_code_writes()
     }
 }
 
