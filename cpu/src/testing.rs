@@ -262,4 +262,29 @@ mod tests {
         // Two NOPs fit, the third is beyond the limit: #GP with EIP at it.
         assert_eq!(m.read_u32(crate::testing::STACK_TOP - 12) as u64, CODE_BASE + 2, "faulting EIP pushed");
     }
+
+    #[test]
+    fn an_instruction_running_into_a_missing_page_faults_with_cr2_on_that_page() {
+        let mut m = TestMachine::flat32();
+        // Identity-map the first 4 MiB with one page table, except the
+        // page after the code page.
+        let (pd, pt) = (0x20_0000u64, 0x20_1000u64);
+        m.mem.write(pd, &((pt as u32) | 3).to_le_bytes());
+        for page in 0..1024u64 {
+            let pte = if page * 0x1000 == CODE_BASE + 0x1000 { 0 } else { (page * 0x1000) as u32 | 3 };
+            m.mem.write(pt + page * 4, &pte.to_le_bytes());
+        }
+        m.cpu.state.cr3 = pd;
+        m.cpu.state.cr0 |= cr0::PG;
+        m.set_int_gate(0x4000, crate::fault::vector::PF, 0x5000, 0);
+        // nop at the page's last-but-two byte, then mov eax, imm32 whose
+        // bytes run into the missing page.
+        m.cpu.state.rip = CODE_BASE + 0xFFD;
+        m.load_code(&[0x90, 0xB8, 0x11]);
+        m.run(2);
+        assert_eq!(m.cpu.state.rip, 0x5000, "#PF delivered");
+        assert_eq!(m.cpu.state.cr2, CODE_BASE + 0x1000);
+        assert_eq!(m.read_u32(STACK_TOP - 16), 0, "error code: not present, supervisor read");
+        assert_eq!(u64::from(m.read_u32(STACK_TOP - 12)), CODE_BASE + 0xFFE, "EIP of the MOV");
+    }
 }
