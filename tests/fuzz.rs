@@ -2,7 +2,7 @@
 //! random code from random states in every mode must never panic ironpc
 //! nor leave the CPU in a state hardware cannot be in.
 
-use ironpc::cpu::fuzz::{run_case, Rng};
+use ironpc::cpu::{fuzz::run_case, testing::Rng};
 
 /// Cases and instructions per case of the CI sample.
 const CASES: u64 = 12_000;

@@ -62,21 +62,17 @@ pub const DATA_SIZE: usize = 4096;
 /// ends every case on both sides.
 pub const HLT: u8 = 0xF4;
 
-/// A small seeded PRNG (splitmix64): reproducible cases from a printed
-/// seed, with no dependency.
+/// The project's seeded PRNG with the 32-bit helpers case generation
+/// wants: reproducible cases from a printed seed.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(ironpc_cpu::testing::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(ironpc_cpu::testing::Rng::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     pub fn u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32

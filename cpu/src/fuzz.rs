@@ -11,42 +11,9 @@
 
 use crate::{
     state::{attr, cr0, cr4, fl, sreg, Segment, TableReg},
-    testing::{TestMachine, CODE_BASE, GDT, GDT_BASE},
+    testing::{Rng, TestMachine, CODE_BASE, GDT, GDT_BASE},
     RunExit,
 };
-
-/// SplitMix64: small, fast and good enough to drive test inputs.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
 
 /// The starting mode of a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

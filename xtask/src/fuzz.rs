@@ -3,7 +3,10 @@
 //! `catch_unwind`, so a panic is reported with the case seed that
 //! reproduces it.
 
-use ironpc::cpu::fuzz::{run_case, Mode, Rng};
+use ironpc::cpu::{
+    fuzz::{run_case, Mode},
+    testing::Rng,
+};
 use std::time::Instant;
 
 /// Instructions per case: long enough to wander through handlers and mode

@@ -261,19 +261,22 @@ impl Cpu {
                 self.state.rip = d.gate_offset();
                 Ok(())
             }
-            sys::TASK_GATE => {
-                self.check_gate(d, sel)?;
-                self.task_switch(env, d.gate_selector(), SwitchReason::Jmp, false, None)
-            }
-            sys::TSS16_AVAIL | sys::TSS32_AVAIL => {
-                // Presence and the TSS limit are checked by the switch.
-                if !gate_dpl_ok(d, sel, cpl) {
-                    return Err(Fault::gp(e));
-                }
-                self.task_switch(env, sel, SwitchReason::Jmp, false, None)
-            }
+            sys::TASK_GATE | sys::TSS16_AVAIL | sys::TSS32_AVAIL => self.far_to_task(env, d, sel, SwitchReason::Jmp),
             _ => Err(Fault::gp(e)),
         }
+    }
+
+    /// A far JMP or CALL naming a task gate or an available TSS: a task
+    /// switch. Presence and the TSS limit are checked by the switch.
+    fn far_to_task(&mut self, env: &mut Env, d: Descriptor, sel: u16, reason: SwitchReason) -> Result<(), Fault> {
+        if d.sys_type() == sys::TASK_GATE {
+            self.check_gate(d, sel)?;
+            return self.task_switch(env, d.gate_selector(), reason, false, None);
+        }
+        if !gate_dpl_ok(d, sel, self.state.cpl) {
+            return Err(Fault::gp(sel & 0xFFFC));
+        }
+        self.task_switch(env, sel, reason, false, None)
     }
 
     fn far_call_protected(&mut self, env: &mut Env, sel: u16, off: u64, size: u8) -> Result<(), Fault> {
@@ -306,16 +309,7 @@ impl Cpu {
                 self.check_gate(d, sel)?;
                 self.call_gate(env, d)
             }
-            sys::TASK_GATE => {
-                self.check_gate(d, sel)?;
-                self.task_switch(env, d.gate_selector(), SwitchReason::Call, false, None)
-            }
-            sys::TSS16_AVAIL | sys::TSS32_AVAIL => {
-                if !gate_dpl_ok(d, sel, cpl) {
-                    return Err(Fault::gp(e));
-                }
-                self.task_switch(env, sel, SwitchReason::Call, false, None)
-            }
+            sys::TASK_GATE | sys::TSS16_AVAIL | sys::TSS32_AVAIL => self.far_to_task(env, d, sel, SwitchReason::Call),
             _ => Err(Fault::gp(e)),
         }
     }
