@@ -15,6 +15,7 @@ mod decode;
 mod exec;
 pub mod fault;
 pub mod flags;
+pub mod fpstate;
 pub mod fuzz;
 mod interrupt;
 mod mem;

@@ -4,7 +4,10 @@
 //! invariant 4): generated code loads and stores these fields at fixed
 //! offsets, and x86-64 will use the full widths.
 
-use crate::flags::LazyFlags;
+use crate::{
+    flags::LazyFlags,
+    fpstate::{FpuState, SseState},
+};
 use serde::{Deserialize, Serialize};
 
 /// General register numbers, in encoding order.
@@ -216,6 +219,8 @@ pub struct CpuState {
     /// real mode), kept explicitly because it selects the TLB class.
     pub cpl: u8,
     pub msr: Msrs,
+    pub fpu: FpuState,
+    pub sse: SseState,
 }
 
 impl Default for CpuState {
@@ -251,6 +256,8 @@ impl CpuState {
             dr: [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400],
             cpl: 0,
             msr: Msrs::default(),
+            fpu: FpuState::reset(),
+            sse: SseState::default(),
         }
     }
 
