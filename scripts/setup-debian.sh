@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages ironpc's build and tests use:
-#   nasm         assembles the system test ROMs
+#   nasm         assembles the system test ROMs and the demo firmware
 #   gcc-multilib builds the 32-bit host helper of the conformance sweep
+#   cmake        builds Berkeley SoftFloat (the FPU's soft-float engine)
 # Runs apt-get through sudo when not root; does nothing if all are present.
 set -euo pipefail
-packages=(nasm gcc-multilib)
+packages=(nasm gcc-multilib cmake)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,6 +22,7 @@ mod mem;
 pub mod msr;
 mod ops;
 mod segment;
+pub mod softfloat;
 pub mod state;
 mod task;
 pub mod testing;
