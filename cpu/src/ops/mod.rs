@@ -80,6 +80,7 @@ mod ctrl;
 mod data;
 mod far;
 mod flag;
+mod fpgate;
 mod int;
 mod io;
 mod muldiv;
