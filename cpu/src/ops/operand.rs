@@ -11,35 +11,57 @@ pub(crate) fn seg_index(r: Register) -> usize {
     (r as usize).wrapping_sub(Register::ES as usize)
 }
 
+/// Where a general register of some size lives in `CpuState::gpr`: the
+/// full register's index, the bit offset, the value mask, and the bits of
+/// the full register a write keeps (8/16-bit writes merge, 32-bit writes
+/// zero-extend). Indexed by iced-x86's `Register` number; anything that is
+/// not a general register reads as 0 and ignores writes.
+#[derive(Clone, Copy)]
+struct RegSlot {
+    index: u8,
+    shift: u8,
+    mask: u64,
+    keep: u64,
+}
+
+const fn reg_slot(n: usize) -> RegSlot {
+    let none = RegSlot { index: 0, shift: 0, mask: 0, keep: u64::MAX };
+    let (index, shift, mask, keep) = match n {
+        1..=4 => (n - 1, 0, 0xFF, !0xFF),
+        5..=8 => (n - 5, 8, 0xFF, !0xFF00),
+        9..=20 => (n - 5, 0, 0xFF, !0xFF),
+        21..=36 => (n - 21, 0, 0xFFFF, !0xFFFF),
+        37..=52 => (n - 37, 0, 0xFFFF_FFFF, 0),
+        53..=68 => (n - 53, 0, u64::MAX, 0),
+        _ => return none,
+    };
+    RegSlot { index: index as u8, shift, mask, keep }
+}
+
+static REG_SLOTS: [RegSlot; 256] = {
+    let mut t = [reg_slot(0); 256];
+    let mut n = 0;
+    while n < 256 {
+        t[n] = reg_slot(n);
+        n += 1;
+    }
+    t
+};
+
 /// Reads a general register of any size (AL..R15).
 #[inline(always)]
 pub(crate) fn reg_read(s: &CpuState, r: Register) -> u64 {
-    let n = r as usize;
-    match n {
-        1..=4 => s.gpr[n - 1] & 0xFF,
-        5..=8 => (s.gpr[n - 5] >> 8) & 0xFF,
-        9..=20 => s.gpr[n - 5] & 0xFF,
-        21..=36 => s.gpr[n - 21] & 0xFFFF,
-        37..=52 => s.gpr[n - 37] & 0xFFFF_FFFF,
-        53..=68 => s.gpr[n - 53],
-        _ => 0,
-    }
+    let slot = REG_SLOTS[r as usize & 0xFF];
+    (s.gpr[usize::from(slot.index & 15)] >> slot.shift) & slot.mask
 }
 
 /// Writes a general register of any size: 8- and 16-bit writes merge into
 /// the full register, 32-bit writes zero-extend.
 #[inline(always)]
 pub(crate) fn reg_write(s: &mut CpuState, r: Register, v: u64) {
-    let n = r as usize;
-    match n {
-        1..=4 => s.gpr[n - 1] = (s.gpr[n - 1] & !0xFF) | (v & 0xFF),
-        5..=8 => s.gpr[n - 5] = (s.gpr[n - 5] & !0xFF00) | ((v & 0xFF) << 8),
-        9..=20 => s.gpr[n - 5] = (s.gpr[n - 5] & !0xFF) | (v & 0xFF),
-        21..=36 => s.gpr[n - 21] = (s.gpr[n - 21] & !0xFFFF) | (v & 0xFFFF),
-        37..=52 => s.gpr[n - 37] = v & 0xFFFF_FFFF,
-        53..=68 => s.gpr[n - 53] = v,
-        _ => {}
-    }
+    let slot = REG_SLOTS[r as usize & 0xFF];
+    let g = &mut s.gpr[usize::from(slot.index & 15)];
+    *g = (*g & slot.keep) | ((v & slot.mask) << slot.shift);
 }
 
 /// Whether the memory operand uses 16-bit addressing.
