@@ -63,6 +63,7 @@ impl Machine {
         let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
         ironpc_bios::map_bios(&mut mem, &config.bios)?;
         let board = Board {
+            pic: Default::default(),
             debugcon: config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink))),
             debug_exit: config.exit_port.map(DebugExit::new),
         };
@@ -89,8 +90,8 @@ impl Machine {
                 RunExit::Shutdown => match self.cpu.shutdown {
                     Some(Shutdown::TripleFault) | None => break Exit::TripleFault { cs, eip },
                 },
-                // No interrupt sources exist on the bare board yet, so a
-                // halted CPU stays halted.
+                // Nothing on the board raises interrupts yet (no timers or
+                // devices with lines), so a halted CPU stays halted.
                 RunExit::Halted => break Exit::HaltedForever { cs, eip },
             }
         };
