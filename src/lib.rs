@@ -6,9 +6,11 @@
 //! implements.
 
 mod board;
+mod clock;
 mod machine;
 
 pub use board::Board;
+pub use clock::{Clock, ClockMode};
 pub use machine::{Config, Exit, Machine, MachineError};
 
 pub use ironpc_cpu as cpu;

@@ -1,7 +1,7 @@
 //! The machine: CPU, memory and board, and the loop that runs them.
 
-use crate::board::Board;
-use ironpc_cpu::{Cpu, Env, RunExit, Shutdown};
+use crate::{board::Board, clock::ClockMode};
+use ironpc_cpu::{state::fl, Cpu, Env, RunExit, Shutdown};
 use ironpc_devices::{debug_exit::DebugExit, debugcon::DebugCon};
 use ironpc_mmu::PhysMem;
 use std::io::Write;
@@ -16,6 +16,8 @@ pub struct Config {
     pub debugcon: Option<(u16, Box<dyn Write + Send>)>,
     /// isa-debug-exit port.
     pub exit_port: Option<u16>,
+    /// Host time, or virtual time derived from executed instructions.
+    pub clock: ClockMode,
 }
 
 /// Why a machine could not be built.
@@ -51,8 +53,11 @@ pub struct Machine {
 
 /// Largest RAM below the 32-bit PCI/firmware hole.
 const MAX_RAM: u64 = 3 << 30;
-/// Instructions run between checks of the board (exit requests, limits).
+/// Most work run between checks of the board (exit requests, limits).
 const SLICE: u64 = 100_000;
+/// With the host clock, the CPU's speed relates work to time only loosely:
+/// shorter slices keep device deadlines (timer interrupts) timely.
+const HOST_SLICE: u64 = 20_000;
 
 impl Machine {
     /// Builds a machine and puts the CPU at its reset vector.
@@ -62,11 +67,9 @@ impl Machine {
         }
         let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
         ironpc_bios::map_bios(&mut mem, &config.bios)?;
-        let board = Board {
-            pic: Default::default(),
-            debugcon: config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink))),
-            debug_exit: config.exit_port.map(DebugExit::new),
-        };
+        let mut board = Board::new(config.clock);
+        board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
+        board.debug_exit = config.exit_port.map(DebugExit::new);
         Ok(Self { cpu: Cpu::new(), mem, board })
     }
 
@@ -79,8 +82,16 @@ impl Machine {
             if left == 0 {
                 break Exit::InstructionLimit;
             }
+            // Fire what is due, then run the CPU up to the next deadline.
+            self.board.advance(self.cpu.icount);
+            let deadline = self.board.next_deadline();
+            let budget = match (self.board.clock.mode(), deadline) {
+                (ClockMode::Virtual, Some(d)) => self.board.clock.insns_until(d, self.cpu.icount),
+                (ClockMode::Virtual, None) => SLICE,
+                (ClockMode::Host, _) => HOST_SLICE,
+            };
             let mut env = Env { mem: &mut self.mem, bus: &mut self.board };
-            let r = self.cpu.run(&mut env, left.min(SLICE));
+            let r = self.cpu.run(&mut env, budget.min(left).min(SLICE));
             if let Some(status) = self.board.debug_exit.as_ref().and_then(|d| d.requested) {
                 break Exit::DebugExit(status);
             }
@@ -90,9 +101,17 @@ impl Machine {
                 RunExit::Shutdown => match self.cpu.shutdown {
                     Some(Shutdown::TripleFault) | None => break Exit::TripleFault { cs, eip },
                 },
-                // Nothing on the board raises interrupts yet (no timers or
-                // devices with lines), so a halted CPU stays halted.
-                RunExit::Halted => break Exit::HaltedForever { cs, eip },
+                RunExit::Halted => {
+                    // Idle until the next device event, which may raise an
+                    // interrupt; with IF clear or nothing scheduled, nothing
+                    // can ever wake the CPU.
+                    self.board.advance(self.cpu.icount);
+                    let can_wake = self.cpu.state.flags() & fl::IF != 0;
+                    match self.board.next_deadline() {
+                        Some(d) if can_wake => self.board.clock.idle_until(d, self.cpu.icount),
+                        _ => break Exit::HaltedForever { cs, eip },
+                    }
+                }
             }
         };
         if let Some(d) = self.board.debugcon.as_mut() {

@@ -19,7 +19,7 @@
 //! Layout, macros and the exception scaffolding shared by the ROMs are in
 //! `tests/roms/lib.inc`.
 
-use ironpc::{Config, Exit, Machine};
+use ironpc::{ClockMode, Config, Exit, Machine};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,19 +84,24 @@ impl Write for Capture {
 /// Boots ROM `name` on ironpc; returns the debug-console text and why the
 /// machine stopped.
 ///
-/// The machine runs on its own thread under a wall-clock bound: the
-/// instruction limit alone does not bound a run, because exception
-/// deliveries retire no instruction, so a guest that faults on every
-/// instruction (one not implemented yet, then a zeroed IVT) never reaches
-/// it. A run that times out leaves its thread spinning until the test
-/// binary exits.
+/// The instruction limit bounds every run (exception deliveries count
+/// against it too); the machine also runs on its own thread under a
+/// wall-clock bound, a safety net against an emulator bug that loops
+/// without doing guest work. A run that times out leaves its thread
+/// spinning until the test binary exits.
 fn run_rom(name: &str) -> (String, Exit) {
     let bios = assemble(name);
     let capture = Capture::default();
     let sink = capture.clone();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let config = Config { memory: MEMORY, bios, debugcon: Some((DEBUGCON, Box::new(sink))), exit_port: Some(EXIT_PORT) };
+        let config = Config {
+            memory: MEMORY,
+            bios,
+            debugcon: Some((DEBUGCON, Box::new(sink))),
+            exit_port: Some(EXIT_PORT),
+            clock: ClockMode::Virtual,
+        };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         let _ = tx.send(machine.run(Some(MAX_INSTRUCTIONS)));
     });
@@ -135,6 +140,10 @@ const ROMS: &[(&str, &str)] = &[
     ("v86", V86),
     ("exceptions", EXCEPTIONS),
     ("rep", REP),
+    // Not "timer": on QEMU no IRQ 0 reaches a CPU that leaves reset straight
+    // into this ROM (its local APIC's LINT0 is masked until firmware sets
+    // up virtual-wire mode, and disabling the APIC through IA32_APIC_BASE
+    // did not bring INTR through either). To revisit with the local APIC.
 ];
 
 // ---------------------------------------------------------------------
@@ -691,6 +700,47 @@ fn rep() {
 const TRIPLE: &str = "\
 triple fault next
 ";
+
+// ---------------------------------------------------------------------
+// timer.asm: the 8259A and 8254 as a BIOS programs them, IRQ 0 at about
+// 1 kHz waking the CPU from HLT.
+
+const TIMER: &str = "\
+timer
+PASS ticks = 00000014
+PASS pic.isr = 00000000
+PASS pit.count.in.period = 00000001
+DONE
+";
+
+#[test]
+fn timer() {
+    expect_rom("timer", TIMER);
+}
+
+/// On the virtual clock a run is a function of its inputs: the timer ROM
+/// takes exactly the same path twice, and its 20 ticks at 1193 PIT clocks
+/// each take 20 ms of virtual time, however long the host took.
+#[test]
+fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
+    let run = || {
+        let config = Config {
+            memory: MEMORY,
+            bios: assemble("timer"),
+            debugcon: None,
+            exit_port: Some(EXIT_PORT),
+            clock: ClockMode::Virtual,
+        };
+        let mut m = Machine::new(config).expect("cannot build the machine");
+        let exit = m.run(Some(MAX_INSTRUCTIONS));
+        (exit, m.cpu.icount, m.board.now())
+    };
+    let (exit, icount, now) = run();
+    assert_eq!(exit, PASSED);
+    assert_eq!(run(), (exit, icount, now), "a second run is identical");
+    let period_ns = 1193 * 3_000_000_000 / 3_579_545;
+    assert!(now >= 20 * period_ns && now < 21 * period_ns, "virtual time {now} ns for 20 ticks of {period_ns} ns");
+}
 
 #[test]
 fn triple_fault() {

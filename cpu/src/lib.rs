@@ -48,6 +48,9 @@ pub trait Bus {
     fn interrupt_pending(&mut self) -> bool;
     /// The interrupt-acknowledge cycle: returns the vector.
     fn interrupt_ack(&mut self) -> u8;
+    /// Tells the board how far the CPU has got ([`Cpu::icount`]) before a
+    /// port or MMIO access, so devices see the exact time of the access.
+    fn set_icount(&mut self, _icount: u64) {}
 }
 
 /// Everything outside the CPU that an instruction may touch.

@@ -84,7 +84,10 @@ impl Cpu {
 
     fn read_phys(&mut self, env: &mut Env, phys: u64, size: usize) -> u64 {
         match env.mem.region(phys) {
-            Region::Mmio => env.bus.mmio_read(env.mem, phys, size as u8),
+            Region::Mmio => {
+                env.bus.set_icount(self.icount);
+                env.bus.mmio_read(env.mem, phys, size as u8)
+            }
             _ => {
                 let mut b = [0u8; 8];
                 env.mem.read(phys, &mut b[..size]);
@@ -121,7 +124,10 @@ impl Cpu {
 
     fn write_phys(&mut self, env: &mut Env, phys: u64, size: usize, value: u64) {
         match env.mem.region(phys) {
-            Region::Mmio => env.bus.mmio_write(env.mem, phys, size as u8, value),
+            Region::Mmio => {
+                env.bus.set_icount(self.icount);
+                env.bus.mmio_write(env.mem, phys, size as u8, value)
+            }
             _ => env.mem.write(phys, &value.to_le_bytes()[..size]),
         }
     }

@@ -8,6 +8,7 @@
 pub mod debug_exit;
 pub mod debugcon;
 pub mod pic;
+pub mod pit;
 
 /// A device on the I/O port bus. `port` is the absolute port number;
 /// `size` is 1, 2 or 4 bytes.

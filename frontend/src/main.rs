@@ -50,7 +50,7 @@ fn run(opts: Options) -> Result<ExitCode> {
             Some((opts.debugcon_port, Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>))
         }
     };
-    let config = Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port };
+    let config = Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into() };
     let mut machine =
         Machine::new(config).with_context(|| format!("cannot start a machine with firmware {}", opts.bios.display()))?;
     let exit = machine.run(opts.max_instructions);

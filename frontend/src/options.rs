@@ -36,6 +36,27 @@ pub struct Options {
     /// Stop after this many guest instructions (exit status 3).
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
+
+    /// Time source: the host's real time, or virtual time derived from
+    /// executed instructions (a run then repeats exactly).
+    #[arg(long, value_enum, default_value = "host")]
+    pub clock: Clock,
+}
+
+/// `--clock` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    Host,
+    Virtual,
+}
+
+impl From<Clock> for ironpc::ClockMode {
+    fn from(c: Clock) -> Self {
+        match c {
+            Clock::Host => Self::Host,
+            Clock::Virtual => Self::Virtual,
+        }
+    }
 }
 
 /// `--display` choices.

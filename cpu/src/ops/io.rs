@@ -54,6 +54,7 @@ impl Cpu {
     /// A checked port read.
     pub(crate) fn port_in(&mut self, env: &mut Env, port: u16, size: u8) -> Result<u32, Fault> {
         self.check_io(env, port, size)?;
+        env.bus.set_icount(self.icount);
         Ok(env.bus.io_read(env.mem, port, size))
     }
 
@@ -62,6 +63,7 @@ impl Cpu {
     pub(crate) fn port_out(&mut self, env: &mut Env, port: u16, size: u8, value: u32) -> Result<(), Fault> {
         self.check_io(env, port, size)?;
         let before = env.mem.epochs();
+        env.bus.set_icount(self.icount);
         env.bus.io_write(env.mem, port, size, value);
         if env.mem.epochs() != before || env.mem.has_code_writes() {
             self.tlb.sync(env.mem);
