@@ -330,6 +330,7 @@ mod tests {
         fault::vector as v,
         fpstate::F80,
         state::{cr0, cr4},
+        testing::TestMachine,
     };
     use iced_x86::code_asm::*;
 
@@ -465,6 +466,52 @@ mod tests {
         assert_eq!(m.read_phys(0x3001, 16), want);
         assert_eq!(m.read_u32(0x4000), 0x1234_5678);
         assert_eq!(m.cpu.state.gpr[2], 0x8001);
+    }
+
+    #[test]
+    fn sixteen_bit_addressing_and_maskmovq_through_di() {
+        let mut m = TestMachine::prot16();
+        m.cpu.state.cr4 |= cr4::OSFXSR;
+        with_handlers(&mut m);
+        let data: Vec<u8> = (0u8..32).collect();
+        m.load(0x2000, &data);
+        m.load(0x3000, &[0xEE; 8]);
+        let s = &mut m.cpu.state;
+        s.gpr[3] = 0x2000; // BX
+        s.gpr[6] = 0xFFFF_0010; // ESI: only SI counts
+        s.gpr[7] = 0xFFFF_3000; // EDI: MASKMOVQ uses DI
+        s.fpu.regs[0].signif = 0x8877_6655_4433_2211;
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.movdqa(xmm0, xmmword_ptr(bx + si)).unwrap();
+        a.movq(mm1, qword_ptr(bx + 3)).unwrap();
+        a.maskmovq(mm0, mm1).unwrap();
+        a.movdqa(xmm2, xmmword_ptr(bx + 8)).unwrap();
+        let code = a.assemble(0x8000).unwrap();
+        assert_eq!(fault(&mut m, &code), (v::GP, 0));
+        let x0 = u128::from_le_bytes(data[16..32].try_into().unwrap());
+        assert_eq!(m.cpu.state.sse.xmm[0], x0);
+        // mm1 = bytes 3..11: 03 04 05 06 07 08 09 0A, none with the top bit.
+        assert_eq!(m.cpu.state.fpu.regs[1].signif, 0x0A09_0807_0605_0403);
+        assert_eq!(m.read_phys(0x3000, 8), [0xEE; 8], "an all-zero mask stores nothing");
+    }
+
+    #[test]
+    fn a_store_across_into_a_missing_page_writes_nothing() {
+        // Identity paging of the first 4 MiB except the page at 0x30_0000.
+        let mut m = machine();
+        let (pd, pt, hole) = (0x2_0000u64, 0x2_1000u64, 0x30_0000u64);
+        m.mem.write(pd, &((pt as u32) | 3).to_le_bytes());
+        for page in 0..1024u64 {
+            let pte = if page << 12 == hole { 0 } else { (page << 12) as u32 | 3 };
+            m.mem.write(pt + page * 4, &pte.to_le_bytes());
+        }
+        m.cpu.state.cr3 = pd;
+        m.cpu.state.cr0 |= cr0::PG;
+        m.cpu.state.sse.xmm[0] = u128::MAX;
+        let at = (hole - 8) as u32;
+        assert_eq!(fault(&mut m, &asm(|a| a.movdqu(xmmword_ptr(at), xmm0))), (v::PF, 2), "not present, write");
+        assert_eq!(m.cpu.state.cr2, hole);
+        assert_eq!(m.read_phys(hole - 8, 8), [0; 8]);
     }
 
     #[test]
