@@ -334,6 +334,66 @@ mod tests {
         assert_eq!(fault(&mut m, &asm(|a| a.stmxcsr(dword_ptr(0x2004)))).0, v::UD);
     }
 
+    /// Random MMX/SSE encodings from random states: no panic, and an
+    /// instruction that faults leaves the CPU state as it found it.
+    #[test]
+    fn random_simd_encodings_never_panic_and_faults_change_nothing() {
+        use crate::{ops::handler_for, Env};
+        use iced_x86::{CpuidFeature as F, Decoder, DecoderOptions};
+        const OPCODES: &[u8] =
+            &[0x18, 0x6E, 0x6F, 0x7E, 0x7F, 0x70, 0x71, 0x72, 0x73, 0x77, 0xAE, 0xC3, 0xC4, 0xC5, 0xD6, 0xD7, 0xE7, 0xF7];
+        let mut rng = Rng::new(0x51D);
+        let mut m = machine();
+        let mut ram = vec![0u8; 0x1_0000];
+        let mut checked = 0;
+        for _ in 0..30_000 {
+            let mut bytes = Vec::with_capacity(16);
+            match rng.below(4) {
+                0 => bytes.push(0x66),
+                1 => bytes.push(0xF3),
+                2 => bytes.push(0xF2),
+                _ => {}
+            }
+            bytes.push(0x0F);
+            let op =
+                if rng.chance(50) { OPCODES[rng.below(OPCODES.len() as u64) as usize] } else { 0x60 + rng.below(0xA0) as u8 };
+            bytes.push(op);
+            for _ in 0..8 {
+                bytes.push(rng.next_u64() as u8);
+            }
+            let mut d = Decoder::with_ip(32, &bytes, CODE_BASE, DecoderOptions::NONE);
+            let i = d.decode();
+            let simd = i.cpuid_features().iter().any(|f| matches!(f, F::MMX | F::SSE | F::SSE2 | F::FXSR | F::CLFSH));
+            if i.is_invalid() || !simd || !crate::ops::implemented(i.code()) {
+                continue;
+            }
+            let s = &mut m.cpu.state;
+            for r in 0..8 {
+                s.gpr[r] = if rng.chance(80) { 0x2_0000 + rng.below(0xF000) } else { rng.next_u64() & 0xFFFF_FFFF };
+            }
+            s.gpr[4] = STACK_TOP;
+            s.cr0 =
+                cr0::PE | cr0::ET | if rng.chance(10) { cr0::EM } else { 0 } | if rng.chance(10) { cr0::TS } else { 0 } | cr0::NE;
+            s.cr4 = if rng.chance(90) { cr4::OSFXSR } else { 0 };
+            s.fpu.fsw = if rng.chance(5) { 0x80 } else { 0 } | (rng.below(8) as u16) << 11;
+            s.fpu.ftw = rng.next_u64() as u16;
+            for r in 0..8 {
+                s.fpu.regs[r] = F80 { signif: rng.next_u64(), sign_exp: rng.next_u64() as u16 };
+                s.sse.xmm[r] = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+            }
+            rng.fill(&mut ram);
+            m.mem.write(0x2_0000, &ram);
+            m.cpu.state.rip = CODE_BASE + i.len() as u64;
+            let before = m.cpu.state.clone();
+            let mut env = Env { mem: &mut m.mem, bus: &mut m.bus };
+            if handler_for(&i)(&mut m.cpu, &mut env, &i).is_err() {
+                assert_eq!(m.cpu.state, before, "{:?} {:02x?}", i.code(), &bytes[..i.len()]);
+            }
+            checked += 1;
+        }
+        assert!(checked > 5_000, "only {checked} SIMD encodings drawn");
+    }
+
     #[test]
     fn fences_prefetch_and_clflush() {
         let mut m = machine();
