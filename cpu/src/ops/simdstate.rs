@@ -317,6 +317,22 @@ mod tests {
     }
 
     #[test]
+    fn fxsave_into_a_missing_page_writes_nothing_and_fxrstor_changes_nothing() {
+        let mut m = loaded();
+        let hole = 0x30_0000u64;
+        paging_with_hole(&mut m, hole);
+        let at = (hole - 256) as u32;
+        assert_eq!(fault(&mut m, &asm(|a| a.fxsave(ptr(at)))), (v::PF, 2), "not present, write");
+        assert_eq!(m.cpu.state.cr2, hole);
+        assert_eq!(m.read_phys(hole - 256, 256), [0; 256]);
+        let mut m = machine();
+        paging_with_hole(&mut m, hole);
+        let before = (m.cpu.state.fpu.clone(), m.cpu.state.sse.clone());
+        assert_eq!(fault(&mut m, &asm(|a| a.fxrstor(ptr(at)))), (v::PF, 0), "not present, read");
+        assert_eq!((m.cpu.state.fpu.clone(), m.cpu.state.sse.clone()), before);
+    }
+
+    #[test]
     fn ldmxcsr_stmxcsr() {
         let mut m = machine();
         m.load(0x2000, &0xFFC0u32.to_le_bytes());

@@ -497,16 +497,9 @@ mod tests {
 
     #[test]
     fn a_store_across_into_a_missing_page_writes_nothing() {
-        // Identity paging of the first 4 MiB except the page at 0x30_0000.
         let mut m = machine();
-        let (pd, pt, hole) = (0x2_0000u64, 0x2_1000u64, 0x30_0000u64);
-        m.mem.write(pd, &((pt as u32) | 3).to_le_bytes());
-        for page in 0..1024u64 {
-            let pte = if page << 12 == hole { 0 } else { (page << 12) as u32 | 3 };
-            m.mem.write(pt + page * 4, &pte.to_le_bytes());
-        }
-        m.cpu.state.cr3 = pd;
-        m.cpu.state.cr0 |= cr0::PG;
+        let hole = 0x30_0000u64;
+        paging_with_hole(&mut m, hole);
         m.cpu.state.sse.xmm[0] = u128::MAX;
         let at = (hole - 8) as u32;
         assert_eq!(fault(&mut m, &asm(|a| a.movdqu(xmmword_ptr(at), xmm0))), (v::PF, 2), "not present, write");
