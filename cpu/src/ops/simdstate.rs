@@ -272,6 +272,30 @@ mod tests {
     }
 
     #[test]
+    fn fxsave_after_mmx_shows_the_aliased_registers() {
+        let mut m = machine();
+        m.cpu.state.fpu.fsw = 3 << 11;
+        m.cpu.state.gpr[0] = 0x1234_5678;
+        m.load_code(&asm(|a| {
+            a.movd(mm5, eax)?;
+            a.fxsave(ptr(IMG as u32))
+        }));
+        m.run(2);
+        assert_eq!(u16_at(&m, IMG + 2) >> 11 & 7, 0, "TOP = 0");
+        assert_eq!(m.read_phys(IMG + 4, 1)[0], 0xFF, "every register tagged non-empty");
+        // With TOP = 0, ST5 is R5 = MM5, exponent all ones.
+        assert_eq!(m.read_phys(IMG + 32 + 5 * 16, 10), F80 { signif: 0x1234_5678, sign_exp: 0xFFFF }.to_bytes());
+        // After EMMS the abridged tags say empty.
+        m.cpu.state.rip = CODE_BASE;
+        m.load_code(&asm(|a| {
+            a.emms()?;
+            a.fxsave(ptr(IMG as u32))
+        }));
+        m.run(2);
+        assert_eq!(m.read_phys(IMG + 4, 1)[0], 0);
+    }
+
+    #[test]
     fn fxsave_fxrstor_round_trip_rebuilds_tags() {
         let mut m = loaded();
         let before = m.cpu.state.clone();
