@@ -27,10 +27,17 @@ pub mod edx1 {
     pub const CMOV: u32 = 1 << 15;
     pub const PAT: u32 = 1 << 16;
     pub const PSE36: u32 = 1 << 17;
+    pub const CLFSH: u32 = 1 << 19;
+    pub const MMX: u32 = 1 << 23;
+    pub const FXSR: u32 = 1 << 24;
+    pub const SSE: u32 = 1 << 25;
+    pub const SSE2: u32 = 1 << 26;
 }
 
-/// The integer and system features the interpreter implements. The FPU and
-/// SIMD bits arrive with their implementation.
+/// The integer and system features the interpreter implements. The FPU,
+/// SSE and SSE2 bits arrive with their implementation (the x87 and the
+/// SSE floating-point instructions); MMX, FXSAVE/FXRSTOR and CLFLUSH are
+/// here.
 pub const FEATURES_EDX: u32 = edx1::VME
     | edx1::DE
     | edx1::PSE
@@ -43,7 +50,13 @@ pub const FEATURES_EDX: u32 = edx1::VME
     | edx1::PGE
     | edx1::CMOV
     | edx1::PAT
-    | edx1::PSE36;
+    | edx1::PSE36
+    | edx1::CLFSH
+    | edx1::MMX
+    | edx1::FXSR;
+
+/// CPUID.1:EBX[15:8]: the CLFLUSH line size in 8-byte units.
+const CLFLUSH_LINE_QWORDS: u32 = 8;
 
 /// CPUID.80000001:EDX.NX.
 pub const EXT_EDX_NX: u32 = 1 << 20;
@@ -59,9 +72,9 @@ fn word(b: &[u8], i: usize) -> u32 {
 pub fn cpuid(eax: u32, _ecx: u32) -> [u32; 4] {
     match eax {
         0 => [2, word(VENDOR, 0), word(VENDOR, 2), word(VENDOR, 1)],
-        // EBX: CLFLUSH line size 8 (x8 = 64 bytes) only matters with CLFSH;
-        // one logical processor, initial APIC id 0.
-        1 => [SIGNATURE, 1 << 16, 0, FEATURES_EDX],
+        // EBX: one logical processor, CLFLUSH line size 8 (x 8 = 64
+        // bytes), initial APIC id 0.
+        1 => [SIGNATURE, 1 << 16 | CLFLUSH_LINE_QWORDS << 8, 0, FEATURES_EDX],
         // Cache descriptors: a null descriptor list (0x01 in AL = one call).
         2 => [1, 0, 0, 0],
         0x8000_0000 => [0x8000_0004, 0, 0, 0],
@@ -95,6 +108,14 @@ mod tests {
         assert_eq!(cpuid(0x4000_0000, 0), cpuid(2, 0));
         assert_eq!(cpuid(0x8000_0008, 0), cpuid(2, 0));
         assert_ne!(cpuid(0x8000_0001, 0), cpuid(2, 0));
+    }
+
+    #[test]
+    fn leaf1_advertises_mmx_fxsr_and_clflush_with_its_line_size() {
+        let [_, b, _, d] = cpuid(1, 0);
+        assert_eq!(d & (edx1::MMX | edx1::FXSR | edx1::CLFSH), edx1::MMX | edx1::FXSR | edx1::CLFSH);
+        assert_eq!((b >> 8) & 0xFF, 8, "64-byte lines");
+        assert_eq!((b >> 16) & 0xFF, 1, "one logical processor");
     }
 
     #[test]

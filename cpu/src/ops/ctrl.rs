@@ -40,9 +40,6 @@ const CR0_PAGING: u64 = cr0::PE | cr0::WP | cr0::PG;
 /// CR4 bits whose change invalidates cached translations (toggling PGE
 /// drops global entries too).
 const CR4_PAGING: u64 = cr4::PSE | cr4::PAE | cr4::PGE;
-/// CPUID.1:EDX bits that enable CR4 bits (not in `cpuid::edx1` yet).
-const EDX1_FXSR: u32 = 1 << 24;
-const EDX1_SSE: u32 = 1 << 25;
 
 /// The CR4 bits this model has: derived from what CPUID advertises, so a
 /// feature added there becomes settable here. PCE exists on every P6, and
@@ -59,8 +56,8 @@ fn cr4_valid() -> u64 {
         (edx1::PSE, cr4::PSE),
         (edx1::PAE, cr4::PAE),
         (edx1::PGE, cr4::PGE),
-        (EDX1_FXSR, cr4::OSFXSR),
-        (EDX1_SSE, cr4::OSXMMEXCPT),
+        (edx1::FXSR, cr4::OSFXSR),
+        (edx1::SSE, cr4::OSXMMEXCPT),
     ] {
         if f & feature != 0 {
             v |= bits;
@@ -645,8 +642,8 @@ mod tests {
         // PG without PE; NW without CD.
         assert_eq!(gp(&|m| m.cpu.state.gpr[0] = 0x8000_0000, &mov_cr0_eax), (v::GP, 0));
         assert_eq!(gp(&|m| m.cpu.state.gpr[0] = 0x2000_0001, &mov_cr0_eax), (v::GP, 0));
-        // CR4.OSFXSR: this model has no FXSR. CR4 bit 11 is reserved.
-        assert_eq!(gp(&|m| m.cpu.state.gpr[0] = cr4::OSFXSR as u32 as u64, &mov_cr4_eax), (v::GP, 0));
+        // CR4 bits 11 (UMIP) and 13 (VMXE) are reserved on this model.
+        assert_eq!(gp(&|m| m.cpu.state.gpr[0] = 1 << 13, &mov_cr4_eax), (v::GP, 0));
         assert_eq!(gp(&|m| m.cpu.state.gpr[0] = 1 << 11, &mov_cr4_eax), (v::GP, 0));
         // CR1 and CR5-7 do not exist.
         assert_eq!(gp(&|_| {}, &[0x0F, 0x22, 0xC8]).0, v::UD); // mov cr1, eax
@@ -974,8 +971,10 @@ mod tests {
     #[test]
     fn cr4_mask_follows_cpuid() {
         let valid = super::cr4_valid();
-        assert_eq!(valid & (cr4::OSFXSR | cr4::OSXMMEXCPT), 0, "no FXSR/SSE advertised");
-        assert_eq!(valid, 0x1FF, "VME PVI TSD DE PSE PAE MCE PGE PCE");
+        assert_ne!(valid & cr4::OSFXSR, 0, "FXSR advertised");
+        let sse = crate::cpuid::FEATURES_EDX & crate::cpuid::edx1::SSE != 0;
+        assert_eq!(valid & cr4::OSXMMEXCPT != 0, sse, "OSXMMEXCPT exactly when SSE is advertised");
+        assert_eq!(valid & !(cr4::OSFXSR | cr4::OSXMMEXCPT), 0x1FF, "VME PVI TSD DE PSE PAE MCE PGE PCE");
     }
 }
 

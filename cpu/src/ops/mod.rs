@@ -68,6 +68,9 @@ fn register_all(t: &mut Table) {
     bit::register(t);
     atomic::register(t);
     convert::register(t);
+    mmx::register(t);
+    sse2int::register(t);
+    simdstate::register(t);
 }
 
 mod alu;
@@ -83,8 +86,12 @@ mod flag;
 mod fpgate;
 mod int;
 mod io;
+mod mmx;
 mod muldiv;
+mod packed;
 mod shift;
+mod simdstate;
+mod sse2int;
 mod stack;
 mod string;
 mod system;
