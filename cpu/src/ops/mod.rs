@@ -68,6 +68,7 @@ fn register_all(t: &mut Table) {
     bit::register(t);
     atomic::register(t);
     convert::register(t);
+    ssefp::register(t);
 }
 
 mod alu;
@@ -85,6 +86,10 @@ mod int;
 mod io;
 mod muldiv;
 mod shift;
+mod ssefp;
+mod ssefp_arith;
+mod ssefp_cvt;
+mod ssefp_move;
 mod stack;
 mod string;
 mod system;

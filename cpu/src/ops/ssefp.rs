@@ -1,0 +1,316 @@
+//! SSE/SSE2 floating point, shared parts (SDM vol. 1 ch. 10-11, vol. 2
+//! instruction pages): XMM and MMX operand access, 16-byte memory with the
+//! alignment rule of packed operands, and the MXCSR discipline every
+//! arithmetic form follows (11.5): DAZ on inputs, DE detected here (the
+//! soft-float engine has no such flag), FTZ on tiny results, sticky flags,
+//! and the all-or-nothing write when an unmasked exception is raised.
+//!
+//! The instruction families live in `ssefp_move` (moves, logic, shuffles),
+//! `ssefp_arith` (arithmetic and comparisons) and `ssefp_cvt` (conversions).
+
+use super::*;
+use crate::fault::vector;
+use crate::fpstate::tag;
+use crate::softfloat::{flag, set_rounding, set_tininess_after_rounding, take_flags, Rounding};
+use crate::state::cr4;
+use iced_x86::Register;
+
+pub(super) fn register(t: &mut Table) {
+    super::ssefp_move::register(t);
+    super::ssefp_arith::register(t);
+    super::ssefp_cvt::register(t);
+}
+
+/// MXCSR fields (SDM vol. 1 figure 10-3).
+pub(super) mod mxcsr {
+    /// Exception flags IE DE ZE OE UE PE (bits 0-5), in the layout of
+    /// [`crate::softfloat::flag`].
+    pub const FLAGS: u32 = 0x3F;
+    pub const DAZ: u32 = 1 << 6;
+    pub const MASK_SHIFT: u32 = 7;
+    pub const UM: u32 = 1 << 11;
+    pub const RC_SHIFT: u32 = 13;
+    pub const FTZ: u32 = 1 << 15;
+}
+
+/// Index into `sse.xmm` of an XMM register operand.
+#[inline(always)]
+pub(super) fn xmm_index(r: Register) -> usize {
+    (r as usize).wrapping_sub(Register::XMM0 as usize) & 15
+}
+
+/// Index of an MMX register operand.
+#[inline(always)]
+pub(super) fn mm_index(r: Register) -> usize {
+    (r as usize).wrapping_sub(Register::MM0 as usize) & 7
+}
+
+/// The XMM register named by operand `n`.
+#[inline(always)]
+pub(super) fn xmm(cpu: &Cpu, i: &Instruction, n: u32) -> u128 {
+    cpu.state.sse.xmm[xmm_index(i.op_register(n))]
+}
+
+/// Writes the XMM register named by operand `n`.
+#[inline(always)]
+pub(super) fn set_xmm(cpu: &mut Cpu, i: &Instruction, n: u32, v: u128) {
+    cpu.state.sse.xmm[xmm_index(i.op_register(n))] = v;
+}
+
+/// How a packed instruction accesses a 128-bit memory operand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Align {
+    /// Packed operands of ordinary SSE instructions: #GP(0) unless the
+    /// linear address is 16-byte aligned (SDM vol. 1 11.6.7).
+    Aligned,
+    /// MOVUPS/MOVUPD.
+    Unaligned,
+}
+
+/// Segment checks and the alignment rule for a 16-byte access at the
+/// memory operand; returns the linear address.
+fn m128_lin(cpu: &Cpu, i: &Instruction, align: Align, write: bool) -> Result<u64, Fault> {
+    let (seg, off) = mem_operand(&cpu.state, i);
+    let lin = cpu.seg_lin(seg, off, 16, write)?;
+    if align == Align::Aligned && lin & 15 != 0 {
+        return Err(Fault::gp(0));
+    }
+    Ok(lin)
+}
+
+/// Reads the 16-byte memory operand.
+pub(super) fn read_m128(cpu: &mut Cpu, env: &mut Env, i: &Instruction, align: Align) -> Result<u128, Fault> {
+    let lin = m128_lin(cpu, i, align, false)?;
+    let user = cpu.user();
+    let lo = cpu.read_lin::<8>(env, lin, user)?;
+    let hi = cpu.read_lin::<8>(env, lin.wrapping_add(8) & 0xFFFF_FFFF, user)?;
+    Ok(u128::from(lo) | u128::from(hi) << 64)
+}
+
+/// Writes the 16-byte memory operand; both halves are checked before
+/// either is written, so a fault leaves memory as it was.
+pub(super) fn write_m128(cpu: &mut Cpu, env: &mut Env, i: &Instruction, align: Align, v: u128) -> Result<(), Fault> {
+    let lin = m128_lin(cpu, i, align, true)?;
+    let user = cpu.user();
+    cpu.probe_write(env, lin, 16, user)?;
+    cpu.write_lin::<8>(env, lin, v as u64, user)?;
+    cpu.write_lin::<8>(env, lin.wrapping_add(8) & 0xFFFF_FFFF, (v >> 64) as u64, user)
+}
+
+/// Reads source operand `n` (XMM register or memory) of a form whose
+/// memory operand is `bytes` wide (4, 8 or 16): memory values come back
+/// zero-extended, registers whole.
+pub(super) fn read_xmm_src(cpu: &mut Cpu, env: &mut Env, i: &Instruction, n: u32, bytes: usize) -> Result<u128, Fault> {
+    if i.op_kind(n) == OpKind::Register {
+        return Ok(xmm(cpu, i, n));
+    }
+    let (seg, off) = mem_operand(&cpu.state, i);
+    match bytes {
+        4 => Ok(u128::from(cpu.read::<4>(env, seg, off)?)),
+        8 => Ok(u128::from(cpu.read::<8>(env, seg, off)?)),
+        _ => read_m128(cpu, env, i, Align::Aligned),
+    }
+}
+
+/// The MMX register `n`: the significand of physical x87 register Rn.
+pub(super) fn mm_read(cpu: &Cpu, n: usize) -> u64 {
+    cpu.state.fpu.regs[n & 7].signif
+}
+
+/// Writes MMX register `n`; the exponent field of Rn becomes all ones
+/// (SDM vol. 1 9.5.1).
+pub(super) fn mm_write(cpu: &mut Cpu, n: usize, v: u64) {
+    let r = &mut cpu.state.fpu.regs[n & 7];
+    r.signif = v;
+    r.sign_exp = 0xFFFF;
+}
+
+/// The x87-to-MMX transition that SSE conversions with an MMX register
+/// operand make (SDM vol. 1 9.5, 11.6.3; "CVTPI2PS" and friends): a
+/// pending unmasked x87 exception is reported before anything else
+/// ([`Cpu::check_x87_pending`], called first), and once the instruction
+/// completes TOP is 0 and every tag valid (this function).
+pub(super) fn mmx_enter(cpu: &mut Cpu) {
+    let f = &mut cpu.state.fpu;
+    f.fsw &= !(7 << 11);
+    f.ftw = tag::VALID * 0x5555;
+}
+
+/// Element formats: binary32 (`D = false`) and binary64 (`D = true`),
+/// as raw bits in a u64.
+pub(super) mod fmt {
+    pub const fn width(d: bool) -> u32 {
+        if d {
+            64
+        } else {
+            32
+        }
+    }
+    pub const fn sign(d: bool) -> u64 {
+        1 << (width(d) - 1)
+    }
+    pub const fn exp(d: bool) -> u64 {
+        if d {
+            0x7FF0_0000_0000_0000
+        } else {
+            0x7F80_0000
+        }
+    }
+    pub const fn mant(d: bool) -> u64 {
+        if d {
+            0x000F_FFFF_FFFF_FFFF
+        } else {
+            0x007F_FFFF
+        }
+    }
+    pub const fn quiet(d: bool) -> u64 {
+        if d {
+            1 << 51
+        } else {
+            1 << 22
+        }
+    }
+    pub fn is_nan(d: bool, x: u64) -> bool {
+        x & exp(d) == exp(d) && x & mant(d) != 0
+    }
+    pub fn is_snan(d: bool, x: u64) -> bool {
+        is_nan(d, x) && x & quiet(d) == 0
+    }
+    pub fn is_denormal(d: bool, x: u64) -> bool {
+        x & exp(d) == 0 && x & mant(d) != 0
+    }
+    /// Element `k` of a packed register.
+    pub fn lane(d: bool, v: u128, k: usize) -> u64 {
+        let w = width(d);
+        ((v >> (k as u32 * w)) as u64) & (sign(d) | (sign(d) - 1))
+    }
+    /// `v` with element `k` replaced by `x`.
+    pub fn set_lane(d: bool, v: u128, k: usize, x: u64) -> u128 {
+        let w = width(d);
+        let m = u128::from(sign(d) | (sign(d) - 1)) << (k as u32 * w);
+        (v & !m) | (u128::from(x) << (k as u32 * w) & m)
+    }
+    /// Number of elements in a packed register.
+    pub const fn lanes(d: bool) -> usize {
+        if d {
+            2
+        } else {
+            4
+        }
+    }
+}
+
+/// One instruction's dealings with MXCSR: set up the soft-float engine
+/// from RC, collect the exceptions of every element, and decide at the end
+/// whether the result may be written (SDM vol. 1 11.5.2).
+pub(super) struct Mx {
+    pub csr: u32,
+    /// Pre-computation exceptions (IE, DE, ZE) of all elements.
+    pub pre: u32,
+    /// Post-computation exceptions (OE, UE, PE).
+    pub post: u32,
+}
+
+impl Mx {
+    pub fn begin(cpu: &Cpu) -> Self {
+        let csr = cpu.state.sse.mxcsr;
+        set_rounding(Rounding::from_rc(csr >> mxcsr::RC_SHIFT));
+        set_tininess_after_rounding();
+        take_flags();
+        Self { csr, pre: 0, post: 0 }
+    }
+
+    /// The rounding mode MXCSR.RC selects.
+    pub fn rounding(&self) -> Rounding {
+        Rounding::from_rc(self.csr >> mxcsr::RC_SHIFT)
+    }
+
+    /// An input operand as the instruction sees it: with DAZ a denormal
+    /// reads as a zero of the same sign.
+    pub fn input(&self, d: bool, x: u64) -> u64 {
+        if self.csr & mxcsr::DAZ != 0 && fmt::is_denormal(d, x) {
+            x & fmt::sign(d)
+        } else {
+            x
+        }
+    }
+
+    /// Whether DE is due for these (DAZ-processed) inputs: a denormal
+    /// operand and no NaN among them (a NaN operand outranks DE,
+    /// table 11-4 of SDM vol. 1).
+    pub fn denormal(d: bool, xs: &[u64]) -> bool {
+        xs.iter().any(|&x| fmt::is_denormal(d, x)) && !xs.iter().any(|&x| fmt::is_nan(d, x))
+    }
+
+    /// Records the exceptions of one element: the soft-float flags raised
+    /// since the last call plus DE when `de`. An invalid operation
+    /// outranks DE.
+    pub fn note(&mut self, de: bool) {
+        let f = take_flags();
+        let mut pre = f & (flag::INVALID | flag::ZERO_DIVIDE);
+        if de && pre & flag::INVALID == 0 {
+            pre |= flag::DENORMAL;
+        }
+        self.pre |= pre;
+        self.post |= f & (flag::OVERFLOW | flag::UNDERFLOW | flag::PRECISION);
+    }
+
+    /// A floating-point result on its way out: a tiny (denormal) result
+    /// raises UE when UE is unmasked even if exact (11.5.2.3), and with
+    /// FTZ and UE masked becomes a zero of its sign with UE and PE.
+    pub fn output(&mut self, d: bool, r: u64) -> u64 {
+        if !fmt::is_denormal(d, r) {
+            return r;
+        }
+        if self.csr & mxcsr::UM == 0 {
+            self.post |= flag::UNDERFLOW;
+            r
+        } else if self.csr & mxcsr::FTZ != 0 {
+            self.post |= flag::UNDERFLOW | flag::PRECISION;
+            r & fmt::sign(d)
+        } else {
+            r
+        }
+    }
+
+    /// One arithmetic element: DAZ on the inputs, the operation, the
+    /// exceptions, and FTZ on the result.
+    pub fn arith(&mut self, d: bool, xs: [u64; 2], op: impl FnOnce(u64, u64) -> u64) -> u64 {
+        let (a, b) = (self.input(d, xs[0]), self.input(d, xs[1]));
+        let de = Self::denormal(d, &[a, b]);
+        take_flags();
+        let r = op(a, b);
+        self.note(de);
+        self.output(d, r)
+    }
+
+    /// Ends the instruction: sets the flags in MXCSR and says whether the
+    /// destination may be written. An unmasked pre-computation exception
+    /// stops before the computation, so only pre-computation flags are
+    /// set; otherwise all are, and an unmasked post-computation one still
+    /// keeps the destination as it was.
+    pub fn finish(self, cpu: &mut Cpu) -> Result<(), Fault> {
+        let unmasked = !(self.csr >> mxcsr::MASK_SHIFT) & mxcsr::FLAGS;
+        let csr = &mut cpu.state.sse.mxcsr;
+        if self.pre & unmasked != 0 {
+            *csr |= self.pre;
+            return Err(simd_fault(cpu));
+        }
+        *csr |= self.pre | self.post;
+        if self.post & unmasked != 0 {
+            return Err(simd_fault(cpu));
+        }
+        Ok(())
+    }
+}
+
+/// The exception for an unmasked SIMD floating-point exception: #XM when
+/// the OS said it handles them (CR4.OSXMMEXCPT), #UD otherwise (SDM vol. 3A
+/// 6.15, interrupt 19).
+fn simd_fault(cpu: &Cpu) -> Fault {
+    if cpu.state.cr4 & cr4::OSXMMEXCPT != 0 {
+        Fault::new(vector::XM)
+    } else {
+        Fault::UD
+    }
+}
