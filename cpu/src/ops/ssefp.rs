@@ -314,3 +314,56 @@ fn simd_fault(cpu: &Cpu) -> Fault {
         Fault::UD
     }
 }
+
+/// A machine and a one-instruction runner for the SSE tests.
+#[cfg(test)]
+pub(super) mod testutil {
+    use crate::state::{cr4, fl};
+    use crate::testing::{TestMachine, CODE_BASE, STACK_TOP};
+
+    /// Where the exception handlers of [`machine`] start: vector v's is at
+    /// `HANDLERS + 16 * v`.
+    const HANDLERS: u64 = 0x5000;
+    const IDT: u64 = 0x4000;
+
+    /// Flat 32-bit protected mode with OSFXSR and OSXMMEXCPT, and gates for
+    /// the exceptions SSE instructions raise.
+    pub fn machine() -> TestMachine {
+        let mut m = TestMachine::flat32();
+        m.cpu.state.cr4 |= cr4::OSFXSR | cr4::OSXMMEXCPT;
+        for v in [6u8, 7, 13, 16, 19] {
+            m.set_int_gate(IDT, v, (HANDLERS + 16 * u64::from(v)) as u32, 0);
+        }
+        m
+    }
+
+    /// Runs `code` (one instruction) at CODE_BASE; returns the vector of
+    /// the exception it raised, if any.
+    pub fn exec(m: &mut TestMachine, code: &[u8]) -> Option<u8> {
+        m.cpu.state.rip = CODE_BASE;
+        m.cpu.state.gpr[4] = STACK_TOP;
+        m.load_code(code);
+        m.run(1);
+        let rip = m.cpu.state.rip;
+        if (HANDLERS..HANDLERS + 16 * 32).contains(&rip) {
+            return Some(((rip - HANDLERS) / 16) as u8);
+        }
+        assert_eq!(rip, CODE_BASE + code.len() as u64, "ran exactly the instruction");
+        None
+    }
+
+    /// The arithmetic flags.
+    pub fn arith_flags(m: &TestMachine) -> u32 {
+        m.cpu.state.flags() & (fl::CF | fl::PF | fl::AF | fl::ZF | fl::SF | fl::OF)
+    }
+
+    /// Four binary32 elements, element 0 first.
+    pub fn ps(e: [u32; 4]) -> u128 {
+        e.iter().rev().fold(0, |v, &x| v << 32 | u128::from(x))
+    }
+
+    /// Two binary64 elements, element 0 first.
+    pub fn pd(e: [u64; 2]) -> u128 {
+        u128::from(e[1]) << 64 | u128::from(e[0])
+    }
+}

@@ -143,7 +143,7 @@ fn arith<const OP: u8, const D: bool, const P: bool>(cpu: &mut Cpu, env: &mut En
         let (x, y) = (fmt::lane(D, a, k), fmt::lane(D, b, k));
         let r = match OP {
             MIN | MAX => minmax(&mut cx, OP == MAX, D, x, y),
-            SQRT => cx.arith(D, [y, 0], |_, y| sf(OP, D, 0, y)),
+            SQRT => cx.arith(D, [y, 0], |y, _| sf(OP, D, 0, y)),
             _ => cx.arith(D, [x, y], |x, y| sf(OP, D, x, y)),
         };
         v = fmt::set_lane(D, v, k, r);
@@ -287,4 +287,256 @@ fn comis<const D: bool, const SIGNAL: bool>(cpu: &mut Cpu, env: &mut Env, i: &In
     };
     cpu.state.set_arith(fl::ZF | fl::PF | fl::CF | fl::OF | fl::SF | fl::AF, bits);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ssefp::testutil::*;
+    use crate::fault::vector;
+    use crate::softfloat::flag::*;
+    use crate::state::{cr4, fl};
+    use crate::testing::TestMachine;
+
+    const ONE: u32 = 0x3F80_0000;
+    const TWO: u32 = 0x4000_0000;
+    const THREE: u32 = 0x4040_0000;
+    const MAX: u32 = 0x7F7F_FFFF;
+    const MIN_NORMAL: u32 = 0x0080_0000;
+    const HALF: u32 = 0x3F00_0000;
+    const QNAN: u32 = 0x7FC0_0001;
+    const SNAN: u32 = 0x7F80_0001;
+    const INF: u32 = 0x7F80_0000;
+    const NEG_ZERO: u32 = 0x8000_0000;
+    const INDEFINITE: u32 = 0xFFC0_0000;
+
+    /// Runs `op xmm0, xmm1` with the given registers and MXCSR; returns
+    /// xmm0 and MXCSR after it.
+    fn op(code: &[u8], a: u128, b: u128, csr: u32) -> (u128, u32) {
+        let mut m = machine();
+        let (x, c) = op_on(&mut m, code, a, b, csr);
+        (x, c)
+    }
+
+    fn op_on(m: &mut TestMachine, code: &[u8], a: u128, b: u128, csr: u32) -> (u128, u32) {
+        m.cpu.state.sse.xmm[0] = a;
+        m.cpu.state.sse.xmm[1] = b;
+        m.cpu.state.sse.mxcsr = csr;
+        assert_eq!(exec(m, code), None);
+        (m.cpu.state.sse.xmm[0], m.cpu.state.sse.mxcsr)
+    }
+
+    fn ss(x: u32) -> u128 {
+        ps([x, 0x1111_1111, 0x2222_2222, 0x3333_3333])
+    }
+
+    const DIVSS: [u8; 4] = [0xF3, 0x0F, 0x5E, 0xC1];
+    const MULSS: [u8; 4] = [0xF3, 0x0F, 0x59, 0xC1];
+    const ADDSS: [u8; 4] = [0xF3, 0x0F, 0x58, 0xC1];
+    const ADDPS: [u8; 3] = [0x0F, 0x58, 0xC1];
+    const RESET: u32 = 0x1F80;
+    const RC_DOWN: u32 = 1 << 13;
+    const RC_UP: u32 = 2 << 13;
+    const RC_ZERO: u32 = 3 << 13;
+    const DAZ: u32 = 1 << 6;
+    const FTZ: u32 = 1 << 15;
+
+    #[test]
+    fn one_third_rounds_by_mxcsr_rc_and_keeps_upper_elements() {
+        // 1/3 = 1.0101..._2 * 2^-2: the 24-bit significand 0xAAAAAA is
+        // followed by 1010..., so nearest and up round up, down and toward
+        // zero truncate; for -1/3 down and up swap.
+        for (rc, pos, neg) in [
+            (0, 0x3EAA_AAAB, 0xBEAA_AAAB),
+            (RC_DOWN, 0x3EAA_AAAA, 0xBEAA_AAAB),
+            (RC_UP, 0x3EAA_AAAB, 0xBEAA_AAAA),
+            (RC_ZERO, 0x3EAA_AAAA, 0xBEAA_AAAA),
+        ] {
+            assert_eq!(op(&DIVSS, ss(ONE), ss(THREE), RESET | rc), (ss(pos), RESET | rc | PRECISION), "rc {rc:#x}");
+            assert_eq!(op(&DIVSS, ss(ONE | 0x8000_0000), ss(THREE), RESET | rc).0, ss(neg));
+        }
+        // binary64: 0x15555... then 0101...: nearest truncates, up rounds up.
+        let divsd = [0xF2, 0x0F, 0x5E, 0xC1];
+        let (one, three) = (0x3FF0_0000_0000_0000u64, 0x4008_0000_0000_0000u64);
+        assert_eq!(op(&divsd, pd([one, 7]), pd([three, 9]), RESET).0, pd([0x3FD5_5555_5555_5555, 7]));
+        assert_eq!(op(&divsd, pd([one, 7]), pd([three, 9]), RESET | RC_UP).0, pd([0x3FD5_5555_5555_5556, 7]));
+    }
+
+    #[test]
+    fn masked_overflow_gives_infinity_or_max_by_rounding() {
+        let f = RESET | OVERFLOW | PRECISION;
+        assert_eq!(op(&MULSS, ss(MAX), ss(TWO), RESET), (ss(INF), f));
+        assert_eq!(op(&MULSS, ss(MAX), ss(TWO), RESET | RC_ZERO), (ss(MAX), f | RC_ZERO));
+        assert_eq!(op(&MULSS, ss(MAX), ss(TWO), RESET | RC_DOWN), (ss(MAX), f | RC_DOWN));
+        assert_eq!(op(&MULSS, ss(MAX | NEG_ZERO), ss(TWO), RESET | RC_UP), (ss(MAX | NEG_ZERO), f | RC_UP));
+    }
+
+    #[test]
+    fn underflow_denormal_result_and_ftz() {
+        // Exact tiny result: no flag while UE is masked (IEEE), a denormal.
+        assert_eq!(op(&MULSS, ss(MIN_NORMAL), ss(HALF), RESET), (ss(0x0040_0000), RESET));
+        // With FTZ it becomes +0 with UE and PE.
+        assert_eq!(op(&MULSS, ss(MIN_NORMAL), ss(HALF), RESET | FTZ), (ss(0), RESET | FTZ | UNDERFLOW | PRECISION));
+        // Inexact tiny: UE and PE, the rounded denormal, or -0 with FTZ.
+        let third = 0x3EAA_AAAB;
+        let (r, c) = op(&MULSS, ss(MIN_NORMAL), ss(third), RESET);
+        assert_eq!((r, c), (ss(0x002A_AAAB), RESET | UNDERFLOW | PRECISION));
+        let (r, c) = op(&MULSS, ss(MIN_NORMAL | NEG_ZERO), ss(third), RESET | FTZ);
+        assert_eq!((r, c), (ss(NEG_ZERO), RESET | FTZ | UNDERFLOW | PRECISION));
+    }
+
+    #[test]
+    fn denormal_operand_flag_and_daz() {
+        assert_eq!(op(&ADDSS, ss(1), ss(0), RESET), (ss(1), RESET | DENORMAL));
+        assert_eq!(op(&ADDSS, ss(1), ss(0), RESET | DAZ), (ss(0), RESET | DAZ));
+        // A NaN operand outranks DE.
+        assert_eq!(op(&ADDSS, ss(1), ss(QNAN), RESET), (ss(QNAN), RESET));
+    }
+
+    #[test]
+    fn nan_propagation_quieting_and_default_nan() {
+        // Two QNaNs: the first source's (the destination's) wins.
+        assert_eq!(
+            op(&ADDPS, ps([QNAN, ONE, 0x7FC0_0003, SNAN]), ps([0x7FC0_0002, QNAN, ONE, ONE]), RESET),
+            (ps([QNAN, QNAN, 0x7FC0_0003, QNAN]), RESET | INVALID)
+        );
+        // SNaN vs QNaN: the SNaN (first) quieted, IE.
+        assert_eq!(op(&ADDSS, ss(0x7FA0_0000), ss(0xFFC0_0003), RESET), (ss(0x7FE0_0000), RESET | INVALID));
+        // Invalid operations give the QNaN floating-point indefinite.
+        let subss = [0xF3, 0x0F, 0x5C, 0xC1];
+        assert_eq!(op(&subss, ss(INF), ss(INF), RESET), (ss(INDEFINITE), RESET | INVALID));
+        let sqrtss = [0xF3, 0x0F, 0x51, 0xC1];
+        assert_eq!(op(&sqrtss, ss(7), ss(ONE | NEG_ZERO), RESET), (ss(INDEFINITE), RESET | INVALID));
+        assert_eq!(op(&DIVSS, ss(ONE), ss(0), RESET), (ss(INF), RESET | ZERO_DIVIDE));
+        assert_eq!(op(&DIVSS, ss(0), ss(0), RESET), (ss(INDEFINITE), RESET | INVALID));
+    }
+
+    #[test]
+    fn min_max_return_the_source_on_nan_and_zeros() {
+        let minss = [0xF3, 0x0F, 0x5D, 0xC1];
+        let maxss = [0xF3, 0x0F, 0x5F, 0xC1];
+        assert_eq!(op(&minss, ss(QNAN), ss(ONE), RESET), (ss(ONE), RESET | INVALID), "IE even for a QNaN");
+        assert_eq!(op(&minss, ss(ONE), ss(SNAN), RESET), (ss(SNAN), RESET | INVALID), "the source, not quieted");
+        assert_eq!(op(&minss, ss(0), ss(NEG_ZERO), RESET).0, ss(NEG_ZERO));
+        assert_eq!(op(&minss, ss(NEG_ZERO), ss(0), RESET).0, ss(0));
+        assert_eq!(op(&maxss, ss(NEG_ZERO), ss(0), RESET).0, ss(0));
+        assert_eq!(op(&maxss, ss(0), ss(NEG_ZERO), RESET).0, ss(NEG_ZERO));
+        assert_eq!(op(&minss, ss(TWO | NEG_ZERO), ss(ONE), RESET), (ss(TWO | NEG_ZERO), RESET));
+        assert_eq!(op(&maxss, ss(TWO), ss(ONE), RESET), (ss(TWO), RESET));
+        let minpd = [0x66, 0x0F, 0x5D, 0xC1];
+        let nan64 = 0x7FF8_0000_0000_0000;
+        assert_eq!(op(&minpd, pd([nan64, 1]), pd([5, 2]), RESET), (pd([5, 1]), RESET | INVALID | DENORMAL));
+    }
+
+    #[test]
+    fn cmpps_predicates_on_nan() {
+        let a = ps([ONE, QNAN, ONE, SNAN]);
+        let b = ps([ONE, ONE, TWO, ONE]);
+        let t = u32::MAX;
+        let cases: [(u8, [u32; 4], u32); 8] = [
+            (0, [t, 0, 0, 0], INVALID),
+            (1, [0, 0, t, 0], INVALID),
+            (2, [t, 0, t, 0], INVALID),
+            (3, [0, t, 0, t], INVALID),
+            (4, [0, t, t, t], INVALID),
+            (5, [t, t, 0, t], INVALID),
+            (6, [0, t, 0, t], INVALID),
+            (7, [t, 0, t, 0], INVALID),
+        ];
+        for (pred, want, f) in cases {
+            assert_eq!(op(&[0x0F, 0xC2, 0xC1, pred], a, b, RESET), (ps(want), RESET | f), "predicate {pred}");
+        }
+        // Only QNaNs: EQ/UNORD/NEQ/ORD are quiet, LT/LE/NLT/NLE signal.
+        let (a, b) = (ps([QNAN, ONE, ONE, ONE]), ps([ONE; 4]));
+        for pred in 0..8u8 {
+            let f = if matches!(pred & 3, 1 | 2) { INVALID } else { 0 };
+            assert_eq!(op(&[0x0F, 0xC2, 0xC1, pred], a, b, RESET).1, RESET | f, "predicate {pred}");
+        }
+        // CMPSD keeps the upper quadword.
+        let r = op(&[0xF2, 0x0F, 0xC2, 0xC1, 1], pd([0x3FF0_0000_0000_0000, 77]), pd([0x4000_0000_0000_0000, 0]), RESET).0;
+        assert_eq!(r, pd([u64::MAX, 77]));
+    }
+
+    #[test]
+    fn comiss_signals_on_qnan_ucomiss_does_not() {
+        let comiss = [0x0F, 0x2F, 0xC1];
+        let ucomiss = [0x0F, 0x2E, 0xC1];
+        let mut m = machine();
+        let run = |m: &mut TestMachine, code: &[u8], a: u32, b: u32| {
+            m.cpu.state.set_flags(fl::OF | fl::SF | fl::AF);
+            let c = op_on(m, code, ss(a), ss(b), RESET).1;
+            (arith_flags(m), c)
+        };
+        assert_eq!(run(&mut m, &ucomiss, QNAN, ONE), (fl::ZF | fl::PF | fl::CF, RESET));
+        assert_eq!(run(&mut m, &comiss, QNAN, ONE), (fl::ZF | fl::PF | fl::CF, RESET | INVALID));
+        assert_eq!(run(&mut m, &ucomiss, SNAN, ONE), (fl::ZF | fl::PF | fl::CF, RESET | INVALID));
+        assert_eq!(run(&mut m, &comiss, ONE, TWO), (fl::CF, RESET));
+        assert_eq!(run(&mut m, &comiss, TWO, ONE), (0, RESET));
+        assert_eq!(run(&mut m, &comiss, 0, NEG_ZERO), (fl::ZF, RESET));
+        // Unmasked IE: #XM, EFLAGS untouched.
+        m.cpu.state.set_flags(fl::OF);
+        m.cpu.state.sse.mxcsr = RESET & !(1 << 7);
+        m.cpu.state.sse.xmm[0] = ss(QNAN);
+        assert_eq!(exec(&mut m, &comiss), Some(vector::XM));
+        assert_eq!((arith_flags(&m), m.cpu.state.sse.mxcsr), (fl::OF, (RESET & !(1 << 7)) | INVALID));
+    }
+
+    #[test]
+    fn unmasked_exceptions_raise_xm_or_ud_and_keep_the_destination() {
+        let divps = [0x0F, 0x5E, 0xC1];
+        let a = ps([ONE, ONE, ONE, ONE]);
+        let b = ps([TWO, 0, TWO, TWO]);
+        let mut m = machine();
+        let unmask_ze = RESET & !(1 << 9);
+        m.cpu.state.sse.xmm[0] = a;
+        m.cpu.state.sse.xmm[1] = b;
+        m.cpu.state.sse.mxcsr = unmask_ze;
+        assert_eq!(exec(&mut m, &divps), Some(vector::XM));
+        assert_eq!(m.cpu.state.sse.xmm[0], a, "no element written");
+        assert_eq!(m.cpu.state.sse.mxcsr, unmask_ze | ZERO_DIVIDE, "pre-computation flags only");
+        m.cpu.state.cr4 &= !cr4::OSXMMEXCPT;
+        assert_eq!(exec(&mut m, &divps), Some(vector::UD));
+        // An unmasked post-computation exception (PE) also keeps it.
+        m.cpu.state.cr4 |= cr4::OSXMMEXCPT;
+        m.cpu.state.sse.mxcsr = RESET & !(1 << 12);
+        m.cpu.state.sse.xmm[1] = ps([THREE; 4]);
+        assert_eq!(exec(&mut m, &divps), Some(vector::XM));
+        assert_eq!((m.cpu.state.sse.xmm[0], m.cpu.state.sse.mxcsr), (a, (RESET & !(1 << 12)) | PRECISION));
+        // An unmasked UE on an exact tiny result, which a masked UE would
+        // not flag.
+        m.cpu.state.sse.mxcsr = RESET & !(1 << 11);
+        m.cpu.state.sse.xmm[0] = ss(MIN_NORMAL);
+        m.cpu.state.sse.xmm[1] = ss(HALF);
+        assert_eq!(exec(&mut m, &MULSS), Some(vector::XM));
+        assert_eq!(m.cpu.state.sse.mxcsr, (RESET & !(1 << 11)) | UNDERFLOW);
+    }
+
+    #[test]
+    fn alignment_and_gating() {
+        let mut m = machine();
+        // addps xmm0, [0x2008]: packed memory operands must be aligned.
+        assert_eq!(exec(&mut m, &[0x0F, 0x58, 0x05, 0x08, 0x20, 0, 0]), Some(vector::GP));
+        assert_eq!(exec(&mut m, &[0x0F, 0x58, 0x05, 0x00, 0x20, 0, 0]), None);
+        // addss xmm0, [0x2001]: scalar ones need not be.
+        assert_eq!(exec(&mut m, &[0xF3, 0x0F, 0x58, 0x05, 0x01, 0x20, 0, 0]), None);
+        m.cpu.state.cr4 &= !cr4::OSFXSR;
+        assert_eq!(exec(&mut m, &ADDPS), Some(vector::UD));
+        m.cpu.state.cr4 |= cr4::OSFXSR;
+        m.cpu.state.cr0 |= crate::state::cr0::TS;
+        assert_eq!(exec(&mut m, &ADDPS), Some(vector::NM));
+    }
+
+    #[test]
+    fn rcp_and_rsqrt_approximate_within_the_sdm_bound() {
+        let rcpps = [0x0F, 0x53, 0xC1];
+        let rsqrtps = [0x0F, 0x52, 0xC1];
+        let (r, c) = op(&rcpps, 0, ps([THREE, 0x0000_0001, INF | NEG_ZERO, 0x7F00_0000]), RESET);
+        assert_eq!(c, RESET, "no flags");
+        let got = f32::from_bits(r as u32);
+        assert!((got - 1.0 / 3.0).abs() <= 1.5 / 4096.0 / 3.0);
+        assert_eq!((r >> 32) as u32, INF, "denormal input counts as zero");
+        assert_eq!((r >> 64) as u32, NEG_ZERO);
+        assert_eq!((r >> 96) as u32, 0, "1/2^127 is tiny: flushed");
+        let r = op(&rsqrtps, 0, ps([0x4080_0000, NEG_ZERO, ONE | NEG_ZERO, INF]), RESET).0;
+        assert_eq!(ps([HALF, INF | NEG_ZERO, INDEFINITE, 0]), r);
+    }
 }
