@@ -178,3 +178,116 @@ fn cvtp2dq<const D: bool, const TRUNC: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
     set_xmm(cpu, i, 0, v);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ssefp::testutil::*;
+    use crate::fault::vector;
+    use crate::softfloat::flag::*;
+    use crate::state::cr0;
+    use crate::testing::TestMachine;
+
+    const RESET: u32 = 0x1F80;
+    const RC_DOWN: u32 = 1 << 13;
+    const INDEFINITE_INT: u64 = 0x8000_0000;
+
+    fn to_eax(m: &mut TestMachine, code: &[u8], src: u128, csr: u32) -> (u64, u32) {
+        m.cpu.state.sse.xmm[1] = src;
+        m.cpu.state.sse.mxcsr = csr;
+        assert_eq!(exec(m, code), None);
+        (m.cpu.state.gpr[0], m.cpu.state.sse.mxcsr)
+    }
+
+    #[test]
+    fn scalar_to_integer_rounds_truncates_and_gives_indefinite() {
+        let mut m = machine();
+        let cvtss2si = [0xF3, 0x0F, 0x2D, 0xC1];
+        let cvttss2si = [0xF3, 0x0F, 0x2C, 0xC1];
+        let cvtsd2si = [0xF2, 0x0F, 0x2D, 0xC1];
+        let (p25, m25) = (0x4020_0000u128, 0xC020_0000u128); // 2.5, -2.5
+        assert_eq!(to_eax(&mut m, &cvtss2si, p25, RESET), (2, RESET | PRECISION), "nearest-even");
+        assert_eq!(to_eax(&mut m, &cvtss2si, m25, RESET | RC_DOWN), (0xFFFF_FFFD, RESET | RC_DOWN | PRECISION));
+        assert_eq!(to_eax(&mut m, &cvttss2si, m25, RESET), (0xFFFF_FFFE, RESET | PRECISION));
+        assert_eq!(to_eax(&mut m, &cvtss2si, 0x7FC0_0000, RESET), (INDEFINITE_INT, RESET | INVALID));
+        // 3e9 does not fit a signed doubleword.
+        assert_eq!(to_eax(&mut m, &cvttss2si, 0x4F32_D05E, RESET), (INDEFINITE_INT, RESET | INVALID));
+        // -2^31 does, exactly.
+        assert_eq!(to_eax(&mut m, &cvtsd2si, 0xC1E0_0000_0000_0000, RESET), (INDEFINITE_INT, RESET));
+        // 2^31 - 0.5 rounds to 2^31 (overflow), truncates to 2^31 - 1.
+        let v = 0x41DF_FFFF_FFE0_0000u128;
+        assert_eq!(to_eax(&mut m, &cvtsd2si, v, RESET), (INDEFINITE_INT, RESET | INVALID));
+        assert_eq!(to_eax(&mut m, &[0xF2, 0x0F, 0x2C, 0xC1], v, RESET), (0x7FFF_FFFF, RESET | PRECISION));
+    }
+
+    fn xmm_op(code: &[u8], dst: u128, src: u128, csr: u32) -> (u128, u32) {
+        let mut m = machine();
+        m.cpu.state.sse.xmm[0] = dst;
+        m.cpu.state.sse.xmm[1] = src;
+        m.cpu.state.sse.mxcsr = csr;
+        assert_eq!(exec(&mut m, code), None);
+        (m.cpu.state.sse.xmm[0], m.cpu.state.sse.mxcsr)
+    }
+
+    #[test]
+    fn packed_conversions() {
+        let junk = u128::MAX;
+        // cvtpd2dq: 1.5 -> 2, NaN -> indefinite; upper half zeroed.
+        let r = xmm_op(&[0xF2, 0x0F, 0xE6, 0xC1], junk, pd([0x3FF8_0000_0000_0000, 0x7FF8_0000_0000_0000]), RESET);
+        assert_eq!(r, (ps([2, 0x8000_0000, 0, 0]), RESET | INVALID | PRECISION));
+        // cvttps2dq: -1.75 -> -1.
+        let r = xmm_op(&[0xF3, 0x0F, 0x5B, 0xC1], junk, ps([0xBFE0_0000, 0, 0x3F80_0000, 0x4B80_0000]), RESET);
+        assert_eq!(r, (ps([0xFFFF_FFFF, 0, 1, 0x0100_0000]), RESET | PRECISION));
+        // cvtdq2ps: 2^24 + 1 is inexact in binary32.
+        let r = xmm_op(&[0x0F, 0x5B, 0xC1], junk, ps([0x0100_0001, 1, 0xFFFF_FFFF, 0]), RESET);
+        assert_eq!(r, (ps([0x4B80_0000, 0x3F80_0000, 0xBF80_0000, 0]), RESET | PRECISION));
+        // cvtdq2pd: the low two doublewords.
+        let r = xmm_op(&[0xF3, 0x0F, 0xE6, 0xC1], junk, ps([3, 0xFFFF_FFFE, 9, 9]), RESET);
+        assert_eq!(r, (pd([0x4008_0000_0000_0000, 0xC000_0000_0000_0000]), RESET));
+        // cvtps2pd: an SNaN is quieted with IE, a denormal raises DE.
+        let r = xmm_op(&[0x0F, 0x5A, 0xC1], junk, ps([0x7F80_0001, 0x0000_0001, 7, 7]), RESET);
+        assert_eq!(r, (pd([0x7FF8_0000_2000_0000, 0x36A0_0000_0000_0000]), RESET | INVALID | DENORMAL));
+        // cvtpd2ps: overflow to infinity; upper half zeroed.
+        let r = xmm_op(&[0x66, 0x0F, 0x5A, 0xC1], junk, pd([0x7E37_E43C_8800_759C, 0x3FF0_0000_0000_0000]), RESET);
+        assert_eq!(r, (ps([0x7F80_0000, 0x3F80_0000, 0, 0]), RESET | OVERFLOW | PRECISION));
+        // cvtsd2ss keeps the upper elements; cvtss2sd too.
+        let r = xmm_op(&[0xF2, 0x0F, 0x5A, 0xC1], junk, pd([0x3FF0_0000_0000_0000, 0]), RESET);
+        assert_eq!(r.0, (junk & !0xFFFF_FFFF) | 0x3F80_0000);
+        let r = xmm_op(&[0xF3, 0x0F, 0x5A, 0xC1], junk, ps([0x3F80_0000, 0, 0, 0]), RESET);
+        assert_eq!(r.0, pd([0x3FF0_0000_0000_0000, u64::MAX]));
+        // cvtsi2ss xmm0, eax: 0x7FFFFFFF rounds to 2^31.
+        let mut m = machine();
+        m.cpu.state.gpr[0] = 0x7FFF_FFFF;
+        assert_eq!(exec(&mut m, &[0xF3, 0x0F, 0x2A, 0xC0]), None);
+        assert_eq!((m.cpu.state.sse.xmm[0] as u32, m.cpu.state.sse.mxcsr), (0x4F00_0000, RESET | PRECISION));
+        m.cpu.state.gpr[0] = 0xFFFF_FFFF;
+        assert_eq!(exec(&mut m, &[0xF2, 0x0F, 0x2A, 0xC0]), None, "cvtsi2sd xmm0, eax");
+        assert_eq!(m.cpu.state.sse.xmm[0] as u64, 0xBFF0_0000_0000_0000);
+    }
+
+    #[test]
+    fn mmx_forms_make_the_x87_to_mmx_transition() {
+        let mut m = machine();
+        m.cpu.state.fpu.fsw = 5 << 11;
+        m.cpu.state.fpu.ftw = 0xFFFF;
+        m.cpu.state.fpu.regs[1].signif = 0xFFFF_FFFF_0000_0003;
+        m.cpu.state.sse.xmm[0] = u128::MAX;
+        // cvtpi2ps xmm0, mm1: two elements, the upper two kept.
+        assert_eq!(exec(&mut m, &[0x0F, 0x2A, 0xC1]), None);
+        assert_eq!(m.cpu.state.sse.xmm[0], ps([0x4040_0000, 0xBF80_0000, u32::MAX, u32::MAX]));
+        assert_eq!((m.cpu.state.fpu.fsw, m.cpu.state.fpu.ftw), (0, 0), "TOP 0, all tags valid");
+        // cvtps2pi mm2, xmm0 (3.0 and -1.0).
+        m.cpu.state.fpu.fsw = 3 << 11;
+        assert_eq!(exec(&mut m, &[0x0F, 0x2D, 0xD0]), None);
+        assert_eq!(m.cpu.state.fpu.regs[2].signif, 0xFFFF_FFFF_0000_0003);
+        assert_eq!((m.cpu.state.fpu.regs[2].sign_exp, m.cpu.state.fpu.fsw), (0xFFFF, 0));
+        // The memory form of cvtpi2ps leaves the x87 state alone.
+        m.cpu.state.fpu.fsw = 3 << 11;
+        assert_eq!(exec(&mut m, &[0x0F, 0x2A, 0x05, 0x00, 0x20, 0, 0]), None);
+        assert_eq!(m.cpu.state.fpu.fsw, 3 << 11);
+        // A pending unmasked x87 exception is reported first (#MF with NE).
+        m.cpu.state.fpu.fsw = 0x0080 | 0x0001;
+        m.cpu.state.cr0 |= cr0::NE;
+        assert_eq!(exec(&mut m, &[0x66, 0x0F, 0x2D, 0xD0]), Some(vector::MF), "cvtpd2pi mm2, xmm0");
+        assert_eq!(m.cpu.state.fpu.fsw, 0x0081);
+    }
+}

@@ -207,3 +207,101 @@ fn unpck<const D: bool, const H: usize>(cpu: &mut Cpu, env: &mut Env, i: &Instru
     set_xmm(cpu, i, 0, v);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ssefp::testutil::*;
+    use crate::fault::vector;
+
+    const A: u128 = 0x3333_3333_2222_2222_1111_1111_0000_0000;
+    const B: u128 = 0x7777_7777_6666_6666_5555_5555_4444_4444;
+
+    fn run(code: &[u8]) -> (u128, Option<u8>) {
+        let mut m = machine();
+        m.cpu.state.sse.xmm[0] = A;
+        m.cpu.state.sse.xmm[1] = B;
+        let v = exec(&mut m, code);
+        (m.cpu.state.sse.xmm[0], v)
+    }
+
+    #[test]
+    fn movss_movsd_merge_between_registers_and_zero_from_memory() {
+        assert_eq!(run(&[0xF3, 0x0F, 0x10, 0xC1]).0, (A & !0xFFFF_FFFF) | 0x4444_4444);
+        assert_eq!(run(&[0xF2, 0x0F, 0x10, 0xC1]).0, (A & !u128::from(u64::MAX)) | 0x5555_5555_4444_4444);
+        let mut m = machine();
+        m.load(0x2000, &0x1234_5678_9ABC_DEF0u64.to_le_bytes());
+        m.cpu.state.sse.xmm[0] = A;
+        // movss xmm0, [0x2000]
+        assert_eq!(exec(&mut m, &[0xF3, 0x0F, 0x10, 0x05, 0x00, 0x20, 0, 0]), None);
+        assert_eq!(m.cpu.state.sse.xmm[0], 0x9ABC_DEF0);
+        // movsd xmm0, [0x2000]
+        m.cpu.state.sse.xmm[0] = A;
+        assert_eq!(exec(&mut m, &[0xF2, 0x0F, 0x10, 0x05, 0x00, 0x20, 0, 0]), None);
+        assert_eq!(m.cpu.state.sse.xmm[0], 0x1234_5678_9ABC_DEF0);
+        // movss [0x2000], xmm1 writes four bytes only.
+        m.cpu.state.sse.xmm[1] = B;
+        assert_eq!(exec(&mut m, &[0xF3, 0x0F, 0x11, 0x0D, 0x00, 0x20, 0, 0]), None);
+        assert_eq!(m.read_phys(0x2000, 8), 0x1234_5678_4444_4444u64.to_le_bytes());
+    }
+
+    #[test]
+    fn movaps_requires_alignment_movups_does_not() {
+        let mut m = machine();
+        let bytes: Vec<u8> = (0..32).collect();
+        m.load(0x2000, &bytes);
+        // movaps xmm0, [0x2008]
+        assert_eq!(exec(&mut m, &[0x0F, 0x28, 0x05, 0x08, 0x20, 0, 0]), Some(vector::GP));
+        // movups xmm0, [0x2008]
+        assert_eq!(exec(&mut m, &[0x0F, 0x10, 0x05, 0x08, 0x20, 0, 0]), None);
+        assert_eq!(m.cpu.state.sse.xmm[0].to_le_bytes().to_vec(), bytes[8..24].to_vec());
+        // movaps [0x2010], xmm0; movntps [0x2004], xmm0 faults
+        assert_eq!(exec(&mut m, &[0x0F, 0x29, 0x05, 0x10, 0x20, 0, 0]), None);
+        assert_eq!(m.read_phys(0x2010, 16), bytes[8..24].to_vec());
+        assert_eq!(exec(&mut m, &[0x0F, 0x2B, 0x05, 0x04, 0x20, 0, 0]), Some(vector::GP));
+        // movapd xmm2, xmm0 between registers
+        assert_eq!(exec(&mut m, &[0x66, 0x0F, 0x28, 0xD0]), None);
+        assert_eq!(m.cpu.state.sse.xmm[2], m.cpu.state.sse.xmm[0]);
+    }
+
+    #[test]
+    fn half_moves() {
+        assert_eq!(run(&[0x0F, 0x12, 0xC1]).0, (A & !u128::from(u64::MAX)) | (B >> 64), "movhlps");
+        assert_eq!(run(&[0x0F, 0x16, 0xC1]).0, (A & u128::from(u64::MAX)) | (B << 64), "movlhps");
+        let mut m = machine();
+        m.load(0x2000, &0x0102_0304_0506_0708u64.to_le_bytes());
+        m.cpu.state.sse.xmm[0] = A;
+        // movhps xmm0, [0x2000]; movlpd xmm0, [0x2000]
+        assert_eq!(exec(&mut m, &[0x0F, 0x16, 0x05, 0x00, 0x20, 0, 0]), None);
+        assert_eq!(m.cpu.state.sse.xmm[0], (A & u128::from(u64::MAX)) | 0x0102_0304_0506_0708 << 64);
+        assert_eq!(exec(&mut m, &[0x66, 0x0F, 0x12, 0x05, 0x00, 0x20, 0, 0]), None);
+        assert_eq!(m.cpu.state.sse.xmm[0], 0x0102_0304_0506_0708_0102_0304_0506_0708);
+        // movhps [0x2008], xmm1 stores the high quadword.
+        m.cpu.state.sse.xmm[1] = B;
+        assert_eq!(exec(&mut m, &[0x0F, 0x17, 0x0D, 0x08, 0x20, 0, 0]), None);
+        assert_eq!(m.read_phys(0x2008, 8), ((B >> 64) as u64).to_le_bytes());
+    }
+
+    #[test]
+    fn movmsk_logic_shuffles_and_unpacks() {
+        let mut m = machine();
+        m.cpu.state.sse.xmm[1] = ps([0x8000_0000, 1, 0xFFFF_FFFF, 0x7FFF_FFFF]);
+        m.cpu.state.gpr[0] = u64::MAX;
+        assert_eq!(exec(&mut m, &[0x0F, 0x50, 0xC1]), None, "movmskps eax, xmm1");
+        assert_eq!(m.cpu.state.gpr[0], 0b0101);
+        m.cpu.state.sse.xmm[1] = pd([0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000]);
+        assert_eq!(exec(&mut m, &[0x66, 0x0F, 0x50, 0xC1]), None, "movmskpd eax, xmm1");
+        assert_eq!(m.cpu.state.gpr[0], 0b10);
+        assert_eq!(run(&[0x0F, 0x54, 0xC1]).0, A & B, "andps");
+        assert_eq!(run(&[0x66, 0x0F, 0x55, 0xC1]).0, !A & B, "andnpd");
+        assert_eq!(run(&[0x0F, 0x56, 0xC1]).0, A | B, "orps");
+        assert_eq!(run(&[0x66, 0x0F, 0x57, 0xC1]).0, A ^ B, "xorpd");
+        // shufps xmm0, xmm1, 0b00_01_10_11: a3 a2 from xmm0, b1 b0 from xmm1.
+        assert_eq!(run(&[0x0F, 0xC6, 0xC1, 0x1B]).0, ps([0x3333_3333, 0x2222_2222, 0x5555_5555, 0x4444_4444]));
+        // shufpd xmm0, xmm1, 1: a1, b0.
+        assert_eq!(run(&[0x66, 0x0F, 0xC6, 0xC1, 1]).0, pd([0x3333_3333_2222_2222, 0x5555_5555_4444_4444]));
+        assert_eq!(run(&[0x0F, 0x14, 0xC1]).0, ps([0, 0x4444_4444, 0x1111_1111, 0x5555_5555]), "unpcklps");
+        assert_eq!(run(&[0x0F, 0x15, 0xC1]).0, ps([0x2222_2222, 0x6666_6666, 0x3333_3333, 0x7777_7777]), "unpckhps");
+        assert_eq!(run(&[0x66, 0x0F, 0x14, 0xC1]).0, pd([0x1111_1111_0000_0000, 0x5555_5555_4444_4444]), "unpcklpd");
+        assert_eq!(run(&[0x66, 0x0F, 0x15, 0xC1]).0, pd([0x3333_3333_2222_2222, 0x7777_7777_6666_6666]), "unpckhpd");
+    }
+}
