@@ -304,4 +304,27 @@ mod tests {
         assert_eq!(run(&[0x66, 0x0F, 0x14, 0xC1]).0, pd([0x1111_1111_0000_0000, 0x5555_5555_4444_4444]), "unpcklpd");
         assert_eq!(run(&[0x66, 0x0F, 0x15, 0xC1]).0, pd([0x3333_3333_2222_2222, 0x7777_7777_6666_6666]), "unpckhpd");
     }
+
+    #[test]
+    fn sixteen_bit_addressing() {
+        use crate::state::cr4;
+        use crate::testing::TestMachine;
+        let mut m = TestMachine::prot16();
+        m.cpu.state.cr4 |= cr4::OSFXSR;
+        m.set_int_gate(0x4000, vector::GP, 0x5000, 0);
+        let bytes: Vec<u8> = (100..132).collect();
+        m.load(0x2000, &bytes);
+        // movaps xmm0, [bx+si]; movups xmm1, [bx+si+0xFFFC] (wraps to bx+si-4)
+        m.load_code(&[0x0F, 0x28, 0x00, 0x0F, 0x10, 0x88, 0xFC, 0xFF]);
+        m.cpu.state.gpr[3] = 0x1FF0; // bx
+        m.cpu.state.gpr[6] = 0x20; // si
+        m.run(2);
+        assert_eq!(m.cpu.state.sse.xmm[0].to_le_bytes().to_vec(), bytes[16..32].to_vec());
+        assert_eq!(m.cpu.state.sse.xmm[1].to_le_bytes().to_vec(), bytes[12..28].to_vec());
+        // The same movaps at [bx+si] = 0x2008: #GP.
+        m.cpu.state.rip = 0x8000;
+        m.cpu.state.gpr[6] = 0x18;
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, 0x5000);
+    }
 }
