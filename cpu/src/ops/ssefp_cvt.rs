@@ -48,9 +48,14 @@ fn i2f(cx: &mut Mx, d: bool, x: u32) -> u64 {
 /// DAZ applies; DE is not among these instructions' exceptions.
 fn f2i(cx: &mut Mx, d: bool, x: u64, trunc: bool) -> u32 {
     let x = cx.input(d, x);
-    let rc = if trunc { None } else { Some(cx.rounding()) };
+    let rc = cx.rounding();
     take_flags();
-    let r = if d { sse::f64_to_i32(x, rc) } else { sse::f32_to_i32(x as u32, rc) };
+    let r = match (d, trunc) {
+        (true, true) => sse::f64_to_i32_trunc(x),
+        (true, false) => sse::f64_to_i32(x, rc),
+        (false, true) => sse::f32_to_i32_trunc(x as u32),
+        (false, false) => sse::f32_to_i32(x as u32, rc),
+    };
     cx.note(false);
     r
 }

@@ -84,30 +84,31 @@ pub fn i32_to_f64(a: i32) -> u64 {
     unsafe { sys::i32_to_f64(a).v }
 }
 
-/// Converts to a signed doubleword with rounding `r` (or truncation when
-/// `None`), raising inexact; NaN and out-of-range values give the x86
-/// "integer indefinite" 0x80000000 with invalid (8086-SSE specialisation).
-pub fn f32_to_i32(a: u32, r: Option<Rounding>) -> u32 {
-    // SAFETY: as above; the rounding mode is one of SoftFloat's constants.
-    let v = unsafe {
-        match r {
-            Some(r) => sys::f32_to_i32(f32v(a), r.to_softfloat(), true),
-            None => sys::f32_to_i32_r_minMag(f32v(a), true),
-        }
-    };
-    v as u32
+/// Converts to a signed doubleword with rounding `r`, raising inexact;
+/// NaN and out-of-range values give the x86 "integer indefinite"
+/// 0x80000000 with invalid (8086-SSE specialisation).
+pub fn f32_to_i32(a: u32, r: Rounding) -> u32 {
+    // SAFETY: pure function on a value and thread-local state; the
+    // rounding mode is one of SoftFloat's constants.
+    unsafe { sys::f32_to_i32(f32v(a), r.to_softfloat(), true) as u32 }
+}
+
+/// As [`f32_to_i32`], truncating.
+pub fn f32_to_i32_trunc(a: u32) -> u32 {
+    // SAFETY: pure function on a value and thread-local state.
+    unsafe { sys::f32_to_i32_r_minMag(f32v(a), true) as u32 }
 }
 
 /// As [`f32_to_i32`], from binary64.
-pub fn f64_to_i32(a: u64, r: Option<Rounding>) -> u32 {
-    // SAFETY: as above.
-    let v = unsafe {
-        match r {
-            Some(r) => sys::f64_to_i32(f64v(a), r.to_softfloat(), true),
-            None => sys::f64_to_i32_r_minMag(f64v(a), true),
-        }
-    };
-    v as u32
+pub fn f64_to_i32(a: u64, r: Rounding) -> u32 {
+    // SAFETY: as in `f32_to_i32`.
+    unsafe { sys::f64_to_i32(f64v(a), r.to_softfloat(), true) as u32 }
+}
+
+/// As [`f64_to_i32`], truncating.
+pub fn f64_to_i32_trunc(a: u64) -> u32 {
+    // SAFETY: pure function on a value and thread-local state.
+    unsafe { sys::f64_to_i32_r_minMag(f64v(a), true) as u32 }
 }
 
 #[cfg(test)]
@@ -119,8 +120,8 @@ mod tests {
     fn indefinite_integer_and_default_nan() {
         set_rounding(Rounding::Nearest);
         take_flags();
-        assert_eq!(f32_to_i32(0x7FC0_0000, None), 0x8000_0000);
-        assert_eq!(f64_to_i32(0x41E0_0000_0000_0000, Some(Rounding::Nearest)), 0x8000_0000, "2^31");
+        assert_eq!(f32_to_i32_trunc(0x7FC0_0000), 0x8000_0000);
+        assert_eq!(f64_to_i32(0x41E0_0000_0000_0000, Rounding::Nearest), 0x8000_0000, "2^31");
         assert_eq!(take_flags(), super::super::flag::INVALID);
         assert_eq!(f32_sub(0x7F80_0000, 0x7F80_0000), 0xFFC0_0000);
     }
