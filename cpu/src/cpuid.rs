@@ -34,10 +34,9 @@ pub mod edx1 {
     pub const SSE2: u32 = 1 << 26;
 }
 
-/// The integer and system features the interpreter implements. The FPU,
-/// SSE and SSE2 bits arrive with their implementation (the x87 and the
-/// SSE floating-point instructions); MMX, FXSAVE/FXRSTOR and CLFLUSH are
-/// here.
+/// The features the interpreter implements: the integer and system set,
+/// MMX, FXSAVE/FXRSTOR, CLFLUSH, SSE and SSE2. The FPU bit arrives with
+/// the x87.
 pub const FEATURES_EDX: u32 = edx1::VME
     | edx1::DE
     | edx1::PSE
@@ -53,7 +52,9 @@ pub const FEATURES_EDX: u32 = edx1::VME
     | edx1::PSE36
     | edx1::CLFSH
     | edx1::MMX
-    | edx1::FXSR;
+    | edx1::FXSR
+    | edx1::SSE
+    | edx1::SSE2;
 
 /// CPUID.1:EBX[15:8]: the CLFLUSH line size in 8-byte units.
 const CLFLUSH_LINE_QWORDS: u32 = 8;
@@ -111,9 +112,10 @@ mod tests {
     }
 
     #[test]
-    fn leaf1_advertises_mmx_fxsr_and_clflush_with_its_line_size() {
+    fn leaf1_advertises_the_simd_features_and_clflush_with_its_line_size() {
         let [_, b, _, d] = cpuid(1, 0);
-        assert_eq!(d & (edx1::MMX | edx1::FXSR | edx1::CLFSH), edx1::MMX | edx1::FXSR | edx1::CLFSH);
+        let simd = edx1::MMX | edx1::FXSR | edx1::CLFSH | edx1::SSE | edx1::SSE2;
+        assert_eq!(d & simd, simd);
         assert_eq!((b >> 8) & 0xFF, 8, "64-byte lines");
         assert_eq!((b >> 16) & 0xFF, 1, "one logical processor");
     }

@@ -71,6 +71,7 @@ fn register_all(t: &mut Table) {
     mmx::register(t);
     sse2int::register(t);
     simdstate::register(t);
+    ssefp::register(t);
 }
 
 mod alu;
@@ -92,6 +93,10 @@ mod packed;
 mod shift;
 mod simdstate;
 mod sse2int;
+mod ssefp;
+mod ssefp_arith;
+mod ssefp_cvt;
+mod ssefp_move;
 mod stack;
 mod string;
 mod system;
