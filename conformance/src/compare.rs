@@ -77,8 +77,8 @@ fn flag_names(bits: u32) -> String {
 }
 
 fn fault_name(f: Option<(u8, u32)>) -> String {
-    const NAMES: [&str; 18] =
-        ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC"];
+    const NAMES: [&str; 20] =
+        ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM"];
     match f {
         None => "none".into(),
         Some((0xFF, _)) => "shutdown".into(),
@@ -196,8 +196,10 @@ fn compare_fp(
     ulps: bool,
     note: &mut impl FnMut(bool, String),
 ) -> Option<u128> {
-    let trans = forms::transcendental(m);
-    let tolerate = ulps && trans && !faulted;
+    // Distances only between two results: not against a state a fault
+    // left alone.
+    let trans = forms::transcendental(m) && !faulted;
+    let tolerate = ulps && trans;
     if h.fcw != o.fcw {
         note(true, format!(" fcw: host {:04X} ironpc {:04X};", h.fcw, o.fcw));
     }
@@ -306,7 +308,9 @@ pub fn compare_with(c: &Case, host: &Outcome, ours: &Outcome, ulps: bool) -> (Ve
         );
     }
     let worst = match (&c.fp, &host.fp, &ours.fp) {
-        (Some(_), Some(h), Some(o)) => compare_fp(c, i.mnemonic(), host.fault.is_some(), h, o, ulps, &mut note),
+        (Some(_), Some(h), Some(o)) => {
+            compare_fp(c, i.mnemonic(), host.fault.is_some() || ours.fault.is_some(), h, o, ulps, &mut note)
+        }
         (Some(_), None, _) => {
             note(true, " fp: the host reported no FXSAVE image;".into());
             None

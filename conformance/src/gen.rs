@@ -96,11 +96,18 @@ impl Case {
         let _ = write!(s, " efl={:08X}", self.eflags);
         if let Some(f) = &self.fp {
             let _ = write!(s, " fcw={:04X} fsw={:04X} tag={:02X} mxcsr={:08X}", f.fcw, f.fsw, f.tag, f.mxcsr);
-            for (n, r) in f.st.iter().enumerate() {
-                let _ = write!(s, " st{n}={:04X}:{:016X}", r.sign_exp, r.signif);
+            // The register file the form uses: x87/MMX, XMM or both.
+            let op = self.code.op_code();
+            let xmm = (0..op.op_count()).any(|n| matches!(op.op_kind(n), K::xmm_reg | K::xmm_rm | K::xmm_or_mem));
+            if !xmm || fp::mmx_flavoured(self.code) {
+                for (n, r) in f.st.iter().enumerate() {
+                    let _ = write!(s, " st{n}={:04X}:{:016X}", r.sign_exp, r.signif);
+                }
             }
-            for (n, x) in f.xmm.iter().enumerate() {
-                let _ = write!(s, " xmm{n}={x:032X}");
+            if xmm || self.code.mnemonic() == Mnemonic::Fxrstor {
+                for (n, x) in f.xmm.iter().enumerate() {
+                    let _ = write!(s, " xmm{n}={x:032X}");
+                }
             }
             if let Some(at) = self.mem_operand() {
                 let end = (at + 16).min(self.data.len());

@@ -52,11 +52,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if show_forms {
         for f in &summary.forms {
             println!(
-                "{:<28} {:>7} cases {:>6} mismatches {:>6} undefined",
+                "{:<28} {:>7} cases {:>6} mismatches {:>6} undefined; host: {}",
                 format!("{:?}", f.code),
                 f.cases,
                 f.mismatches,
-                f.undefined
+                f.undefined,
+                f.host_faults
+                    .iter()
+                    .map(|(v, n)| format!("{} {n}", v.map_or("ok".to_string(), |v| format!("#{v}"))))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
