@@ -244,6 +244,30 @@ fn compare_fp(
     worst
 }
 
+/// Bytes of the data page whose stored value the SDM leaves to the
+/// implementation: in the images FNSTENV, FNSAVE and FXSAVE store, the
+/// last-instruction and last-data pointers and opcode (the host's own
+/// code address and kernel selectors; AMD stores them only while an
+/// exception is pending), reserved fields, FXSAVE's MXCSR_MASK (which
+/// differs between CPU models) and the reserved upper bytes of each
+/// register slot (SDM vol. 1 8.1.10, figures 8-9 to 8-12; vol. 2A FXSAVE,
+/// table 3-43).
+pub fn undefined_bytes(c: &Case, i: &Instruction) -> Vec<std::ops::Range<usize>> {
+    use iced_x86::Code as C;
+    let Some(at) = c.mem_operand() else { return Vec::new() };
+    // FXSAVE: reserved byte 5, FOP..FDS with their reserved halves,
+    // MXCSR_MASK, the upper 6 bytes of each ST slot, bytes 288-511.
+    const FXSAVE: [(usize, usize); 11] =
+        [(5, 24), (28, 32), (42, 48), (58, 64), (74, 80), (90, 96), (106, 112), (122, 128), (138, 144), (154, 160), (288, 512)];
+    let fields: &[(usize, usize)] = match i.code() {
+        C::Fnstenv_m14byte | C::Fnsave_m94byte => &[(6, 14)],
+        C::Fnstenv_m28byte | C::Fnsave_m108byte => &[(2, 4), (6, 8), (10, 28)],
+        C::Fxsave_m512byte => &FXSAVE,
+        _ => return Vec::new(),
+    };
+    fields.iter().map(|&(start, end)| at + start..at + end).collect()
+}
+
 /// Compares the host's outcome of `c` with ironpc's.
 pub fn compare(c: &Case, host: &Outcome, ours: &Outcome) -> Verdict {
     compare_with(c, host, ours, false).0
@@ -292,14 +316,19 @@ pub fn compare_with(c: &Case, host: &Outcome, ours: &Outcome, ulps: bool) -> (Ve
             note(false, text(u));
         }
     }
-    if let Some(first) = (0..host.data.len()).find(|&k| host.data.get(k) != ours.data.get(k)) {
-        let last = (0..host.data.len()).rev().find(|&k| host.data.get(k) != ours.data.get(k)).unwrap_or(first);
+    let loose_bytes = if host.fault.is_none() { undefined_bytes(c, &i) } else { Vec::new() };
+    for defined_part in [true, false] {
+        let differs =
+            |k: &usize| host.data.get(*k) != ours.data.get(*k) && loose_bytes.iter().any(|r| r.contains(k)) != defined_part;
+        let Some(first) = (0..host.data.len()).find(differs) else { continue };
+        let last = (0..host.data.len()).rev().find(differs).unwrap_or(first);
         let end = (last + 1).min(first + 16);
         let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02X}")).collect::<String>();
+        let what = if defined_part { "" } else { " (pointers, reserved or model-specific bytes)" };
         note(
-            true,
+            defined_part,
             format!(
-                " memory {:08X}..{:08X}: host {} ironpc {};",
+                " memory{what} {:08X}..{:08X}: host {} ironpc {};",
                 DATA_ADDR as usize + first,
                 DATA_ADDR as usize + last + 1,
                 hex(&host.data[first..end]),

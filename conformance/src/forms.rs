@@ -4,12 +4,13 @@
 //! (integer, x87, MMX, SSE, SSE2) that ironpc implements. Every
 //! implemented form left out is returned with the reason.
 //!
-//! x87 state instructions: FLDENV, FRSTOR and FXRSTOR are swept (user
-//! level, and they only load). FNSTENV, FNSAVE, FXSAVE and their waiting
-//! forms are not: the images they store hold the last-instruction and
-//! last-data pointers (FIP/FCS/FOP/FDP/FDS), which the host sets from its
-//! own code address and its kernel's selectors, and which AMD CPUs store
-//! only while an exception is pending.
+//! x87 state instructions are user level and swept: FLDENV, FRSTOR,
+//! FXRSTOR, FNSTENV, FNSAVE, FXSAVE. The images the last three store hold
+//! the last-instruction and last-data pointers (FIP/FCS/FOP/FDP/FDS),
+//! which the host sets from its own code address and its kernel's
+//! selectors (and AMD stores only while an exception is pending): those
+//! bytes count as undefined (`compare::undefined_bytes`). The waiting
+//! forms (FSTENV = WAIT + FNSTENV...) are two instructions and left out.
 
 use crate::gen;
 use iced_x86::{Code, CpuidFeature, DecoderOptions, EncodingKind, FlowControl, MemorySize, Mnemonic, OpCodeOperandKind as K};
@@ -80,40 +81,22 @@ const SYSTEM_STATE: [(Mnemonic, &str); 9] = [
 
 /// Forms whose behaviour differs between CPU vendors, so the host cannot
 /// be the oracle for them.
-const VENDOR_SPECIFIC: [(Code, &str); 10] = [
+const VENDOR_SPECIFIC: [(Code, &str); 6] = [
     (Code::Reservednop_rm16_r16_0F0D, "0F 0D is PREFETCH on AMD (#UD with a register operand), a reserved NOP on Intel"),
     (Code::Reservednop_rm32_r32_0F0D, "0F 0D is PREFETCH on AMD (#UD with a register operand), a reserved NOP on Intel"),
     (Code::Rcpps_xmm_xmmm128, RCP),
     (Code::Rcpss_xmm_xmmm32, RCP),
     (Code::Rsqrtps_xmm_xmmm128, RCP),
     (Code::Rsqrtss_xmm_xmmm32, RCP),
-    (Code::Fnstenv_m28byte, FPU_POINTERS),
-    (Code::Fstenv_m28byte, FPU_POINTERS),
-    (Code::Fnsave_m108byte, FPU_POINTERS),
-    (Code::Fsave_m108byte, FPU_POINTERS),
 ];
 
 const RCP: &str = "approximation (relative error below 1.5*2^-12): its bits differ between Intel and AMD";
-const FPU_POINTERS: &str =
-    "stores FIP/FCS/FOP/FDP/FDS: the host's own code address and selectors, stored by AMD only with an exception pending";
-
-/// The same, for forms iced spells with a 16-bit operand size or as
-/// FXSAVE.
-fn stores_fpu_pointers(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Fnstenv_m14byte | Code::Fstenv_m14byte | Code::Fnsave_m94byte | Code::Fsave_m94byte | Code::Fxsave_m512byte
-    )
-}
 
 /// Why an implemented form is left out, or `None` if the sweep covers it.
 pub fn exclusion(code: Code) -> Option<&'static str> {
     let op = code.op_code();
     if !code.cpuid_features().iter().all(|f| FEATURES.contains(f)) {
         return Some("CPUID feature outside the i686 + SSE2 model (SSE3 and later, system, vendor)");
-    }
-    if stores_fpu_pointers(code) {
-        return Some(FPU_POINTERS);
     }
     if op.fwait() {
         return Some("the waiting form is two instructions (WAIT, then the no-wait form), each swept on its own");
