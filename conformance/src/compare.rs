@@ -177,6 +177,13 @@ pub fn undefined_fsw(m: Mnemonic) -> (u16, &'static str) {
     }
 }
 
+/// Whether FBLD's operand holds a digit above 9 ("If the source operand
+/// contains invalid BCD digits, the result is undefined": SDM vol. 2A
+/// FBLD); the sign byte's low bits are ignored.
+fn invalid_bcd(c: &Case) -> bool {
+    c.mem_operand().and_then(|at| c.data.get(at..at + 9)).is_some_and(|d| d.iter().any(|b| b & 0xF > 9 || b >> 4 > 9))
+}
+
 /// Whether `code` is an x87 instruction (as opposed to MMX/SSE, which
 /// leave the condition codes alone).
 fn x87(code: iced_x86::Code) -> bool {
@@ -223,6 +230,10 @@ fn compare_fp(
         let text = format!(" st{n}: host {:04X}:{:016X} ironpc {:04X}:{:016X};", a.sign_exp, a.signif, b.sign_exp, b.signif);
         if h.tag & (1 << phys) == 0 {
             note(false, format!(" (empty register){text}"));
+            continue;
+        }
+        if n == 0 && !faulted && m == Mnemonic::Fbld && invalid_bcd(c) {
+            note(false, format!(" (FBLD of invalid BCD digits: result undefined){text}"));
             continue;
         }
         let d = if trans { fp::ulps(*a, *b) } else { None };
