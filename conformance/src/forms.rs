@@ -15,9 +15,10 @@
 use crate::gen;
 use iced_x86::{Code, CpuidFeature, DecoderOptions, EncodingKind, FlowControl, MemorySize, Mnemonic, OpCodeOperandKind as K};
 
-/// The integer ISA of the i686 model: forms needing any other CPUID
-/// feature (x87, MMX, SSE, system and vendor extensions, RDTSC, CPUID
-/// itself, obsolete encodings) are outside the sweep.
+/// The user-level ISA of the model: i686 integer, x87, MMX, FXSR, SSE and
+/// SSE2. Forms needing any other CPUID feature (SSE3 and later, system and
+/// vendor extensions, RDTSC, CPUID itself, CLFLUSH, obsolete encodings)
+/// are outside the sweep.
 const FEATURES: [CpuidFeature; 16] = [
     CpuidFeature::INTEL8086,
     CpuidFeature::INTEL186,
