@@ -147,8 +147,29 @@ static void on_signal(int sig, siginfo_t *si, void *ctx) {
     if (fp)
         memcpy(&magic, fp + 110, sizeof magic);
     cur->fp = fp && magic == 0;
-    if (cur->fp)
-        memcpy(cur->fx, fp + 112, sizeof cur->fx);
+    if (cur->fp) {
+        const uint8_t *fx = fp + 112;
+        memcpy(cur->fx, fx, sizeof cur->fx);
+        /* An XSAVE frame (software-reserved magic "FPXS" at 464) says in
+         * XSTATE_BV which components were in their initial configuration;
+         * the optimised forms of XSAVE leave those unwritten. Fill in the
+         * initial values then (SDM vol. 1 13.6): x87 FCW 037F, everything
+         * else zero and all registers empty; XMM registers zero. */
+        uint32_t magic1;
+        uint64_t bv;
+        memcpy(&magic1, fx + 464, sizeof magic1);
+        memcpy(&bv, fx + 512, sizeof bv);
+        if (magic1 == 0x46505853u) {
+            if (!(bv & 1)) {
+                memset(cur->fx, 0, 24);
+                cur->fx[0] = 0x7F;
+                cur->fx[1] = 0x03;
+                memset(cur->fx + 32, 0, 128);
+            }
+            if (!(bv & 2))
+                memset(cur->fx + 160, 0, 128);
+        }
+    }
     g[REG_EIP] = (greg_t)(uintptr_t)case_return;
     g[REG_EFL] &= ~(greg_t)(EFL_TF | EFL_DF | EFL_AC);
 }

@@ -613,6 +613,23 @@ mod fp_tests {
         }
     }
 
+    /// The initial configuration (which XSAVE may leave unwritten in the
+    /// signal frame) comes back as it went in, and FNINIT gives it.
+    #[test]
+    fn host_initial_state_and_fninit() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let init = FpState { fcw: 0x037F, fsw: 0, tag: 0, st: [F80::default(); 8], mxcsr: 0x1F80, xmm: [0; 8] };
+        let mut rng = Rng::new(14);
+        let mut busy = fp::state(&mut rng, false);
+        busy.st = [F80::default(); 8];
+        busy.xmm = [0; 8];
+        busy.mxcsr = 0x1F80;
+        let cases = [fp_case(&[0x90], init.clone()), fp_case(&[0xDB, 0xE3], busy)]; // nop; fninit
+        let r = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r[0].fp.as_ref(), Some(&init));
+        assert_eq!(r[1].fp.as_ref(), Some(&init), "FNINIT: FCW 037F, FSW 0, all empty");
+    }
+
     /// FNOP (a waiting x87 instruction) changes no state when nothing is
     /// pending: all registers, tags and control/status words come back.
     #[test]
