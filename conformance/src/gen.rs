@@ -10,6 +10,14 @@
 //! control) and per mnemonic only where random inputs would miss the
 //! interesting path (shift counts, DIV quotients that fit, CMPXCHG
 //! compares that succeed).
+//!
+//! x87, MMX, SSE and SSE2 forms (`forms::fp_form`) also get a random
+//! floating-point state (`fp::state`: x87- or MMX-flavoured registers,
+//! FCW/FSW, MXCSR, XMM0-7), memory operands of their full size (16-byte
+//! ones aligned seven times in eight, so that the alignment #GP is met
+//! too) and memory values of the operand's type (`fp_memory_values`).
+//! Integer forms draw exactly what they drew before, so their cases do
+//! not change.
 
 use crate::{forms, fp, Rng, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, INSN_ADDR, LOW_CODE_ADDR, LOW_CODE_SIZE};
 use iced_x86::{
