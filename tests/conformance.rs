@@ -3,6 +3,12 @@
 //! the interpreter, compared register by register (see the
 //! `ironpc-conformance` crate). `cargo xtask conformance` runs the full
 //! sweep. Set IRONPC_CONFORMANCE_SEED to replay another seed.
+//!
+//! The x87 transcendentals (FSIN, FPTAN, F2XM1...) are measured in ulps
+//! rather than compared bit for bit: the SDM bounds their error instead
+//! of defining their bits, and the host's microcode is not reproducible.
+//! The worst distance per form is printed; `cargo xtask conformance`
+//! without `--ulps` shows where they differ.
 
 use ironpc_conformance::{sweep, Config};
 
@@ -15,12 +21,15 @@ fn every_form_matches_the_host_cpu() {
         .ok()
         .and_then(|s| s.strip_prefix("0x").map_or_else(|| s.parse().ok(), |h| u64::from_str_radix(h, 16).ok()))
         .unwrap_or(Config::default().seed);
-    let cfg = Config { cases: CASES, seed, ..Config::default() };
+    let cfg = Config { cases: CASES, seed, ulps: true, ..Config::default() };
     let summary = match sweep(&cfg, |_| {}) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
     eprintln!("seed {seed:#x}: {}", summary.last_line());
+    for f in summary.forms.iter().filter(|f| f.worst_ulps.is_some()) {
+        eprintln!("{:?}: worst difference from the host {} ulps", f.code, f.worst_ulps.unwrap_or(0));
+    }
     assert!(!summary.forms.is_empty(), "no instruction form to test");
     let failing: Vec<String> = summary
         .forms

@@ -23,6 +23,20 @@
  * since they truncate EIP to 16 bits. Linux maps it only when
  * vm.mmap_min_addr allows; without it those forms are not swept.
  *
+ * Floating-point and SIMD state: a case may carry an FXSAVE image (fp
+ * set), which enter_case loads with FXRSTOR right before the jump. The
+ * state after the instruction comes from the signal frame, where the
+ * kernel saved it (an FXSAVE image 112 bytes into the 32-bit frame's
+ * fpstate, after the FNSAVE-format header whose magic is 0 when the FXSR
+ * part is present): the handler itself runs with a fresh FPU state.
+ * Saving never changes the state (FXSAVE/XSAVE are non-waiting), so a
+ * pending unmasked x87 exception stays visible as FSW.ES rather than
+ * firing inside the harness. sigreturn puts the case's state back, so
+ * case_return runs FNINIT (non-waiting) and loads a clean MXCSR before
+ * any C code runs: nothing in the harness can trip over a pending
+ * exception. A SIMD exception (#XM) arrives as SIGFPE with trap number
+ * 19, an x87 one (#MF) with 16.
+ *
  * FS is loaded with an LDT data segment whose base is the data page and
  * whose limit is its last byte (selector 7), so that cases can use 16-bit
  * addressing (which cannot reach the data page through a zero base) and
@@ -62,6 +76,8 @@ struct case_in {
     uint32_t len;
     uint8_t bytes[16];
     uint8_t data[DATA_SIZE];
+    uint32_t fp; /* load fx before the instruction */
+    uint8_t fx[512];
 };
 
 struct case_out {
@@ -71,7 +87,13 @@ struct case_out {
     uint32_t vector;
     uint32_t error;
     uint8_t data[DATA_SIZE];
+    uint32_t fp; /* fx holds the state after the instruction */
+    uint8_t fx[512];
 };
+
+uint32_t in_fp;
+uint8_t fx_in[512] __attribute__((aligned(16)));
+uint32_t clean_mxcsr = 0x1F80;
 
 /* What enter_case loads: popfl then popal (EDI ESI EBP - EBX EDX ECX EAX). */
 uint32_t in_frame[9];
@@ -86,6 +108,10 @@ __asm__(".text\n"
         "enter_case:\n"
         "  pushl %ebx\n  pushl %esi\n  pushl %edi\n  pushl %ebp\n"
         "  movl %esp, host_esp\n"
+        "  cmpl $0, in_fp\n"
+        "  je 1f\n"
+        "  fxrstor fx_in\n"
+        "1:\n"
         "  movl $in_frame, %esp\n"
         "  popfl\n"
         "  popal\n"
@@ -93,6 +119,8 @@ __asm__(".text\n"
         "  jmp *in_target\n"
         ".globl case_return\n"
         "case_return:\n"
+        "  fninit\n"
+        "  ldmxcsr clean_mxcsr\n"
         "  movl host_esp, %esp\n"
         "  popl %ebp\n  popl %edi\n  popl %esi\n  popl %ebx\n"
         "  ret\n");
@@ -114,6 +142,34 @@ static void on_signal(int sig, siginfo_t *si, void *ctx) {
     cur->eip = (uint32_t)g[REG_EIP];
     cur->vector = (uint32_t)g[REG_TRAPNO];
     cur->error = (uint32_t)g[REG_ERR];
+    const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+    uint16_t magic = 0xFFFF;
+    if (fp)
+        memcpy(&magic, fp + 110, sizeof magic);
+    cur->fp = fp && magic == 0;
+    if (cur->fp) {
+        const uint8_t *fx = fp + 112;
+        memcpy(cur->fx, fx, sizeof cur->fx);
+        /* An XSAVE frame (software-reserved magic "FPXS" at 464) says in
+         * XSTATE_BV which components were in their initial configuration;
+         * the optimised forms of XSAVE leave those unwritten. Fill in the
+         * initial values then (SDM vol. 1 13.6): x87 FCW 037F, everything
+         * else zero and all registers empty; XMM registers zero. */
+        uint32_t magic1;
+        uint64_t bv;
+        memcpy(&magic1, fx + 464, sizeof magic1);
+        memcpy(&bv, fx + 512, sizeof bv);
+        if (magic1 == 0x46505853u) {
+            if (!(bv & 1)) {
+                memset(cur->fx, 0, 24);
+                cur->fx[0] = 0x7F;
+                cur->fx[1] = 0x03;
+                memset(cur->fx + 32, 0, 128);
+            }
+            if (!(bv & 2))
+                memset(cur->fx + 160, 0, 128);
+        }
+    }
     g[REG_EIP] = (greg_t)(uintptr_t)case_return;
     g[REG_EFL] &= ~(greg_t)(EFL_TF | EFL_DF | EFL_AC);
 }
@@ -257,6 +313,9 @@ int main(void) {
             in_frame[8] = c->regs[0];
             in_esp = c->regs[4];
             in_target = c->insn_addr;
+            in_fp = c->fp;
+            if (in_fp)
+                memcpy(fx_in, c->fx, sizeof fx_in);
             in_case = 1;
             enter_case();
             memcpy(cur->data, data, DATA_SIZE);

@@ -5,8 +5,22 @@
 //! `rflags_undefined` records them, refined for shift counts) are
 //! compared too, but a difference only there is reported separately, as
 //! are the few results the SDM leaves undefined.
+//!
+//! Floating-point and SIMD state (cases that carry it): FCW, FSW, the
+//! abridged tag word, ST0-ST7, MXCSR and XMM0-XMM7, as FXSAVE reports
+//! them. The condition codes the SDM's "FPU Flags Affected" sections call
+//! undefined for the instruction, and the contents of empty x87
+//! registers (which only FXSAVE/FSAVE can see, and the SDM does not
+//! define), count as undefined. The transcendentals can be compared in
+//! ulps instead of bits (see [`compare_with`]).
 
-use crate::{gen::Case, native::Outcome, DATA_ADDR};
+use crate::{
+    forms,
+    fp::{self, FpState, C0, C1, C2, C3},
+    gen::Case,
+    native::Outcome,
+    DATA_ADDR,
+};
 use iced_x86::{Instruction, Mnemonic, OpKind, RflagsBits};
 use std::fmt::Write;
 
@@ -63,8 +77,8 @@ fn flag_names(bits: u32) -> String {
 }
 
 fn fault_name(f: Option<(u8, u32)>) -> String {
-    const NAMES: [&str; 18] =
-        ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC"];
+    const NAMES: [&str; 20] =
+        ["DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "MF", "TS", "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM"];
     match f {
         None => "none".into(),
         Some((0xFF, _)) => "shutdown".into(),
@@ -144,8 +158,136 @@ fn undefined_result(c: &Case, i: &Instruction, host: &Outcome) -> bool {
     }
 }
 
+/// FSW condition codes the SDM leaves undefined after `m` ("FPU Flags
+/// Affected" in each SDM vol. 2 page), with the reason.
+pub fn undefined_fsw(m: Mnemonic) -> (u16, &'static str) {
+    use Mnemonic::*;
+    match m {
+        // Compares, classification and partial remainders set them all;
+        // FCOMI and kin leave C0/C2/C3 alone; loads of the environment
+        // and FNINIT define them.
+        Fcom | Fcomp | Fcompp | Fucom | Fucomp | Fucompp | Ficom | Ficomp | Ftst | Fxam | Fprem | Fprem1 | Fcomi | Fcomip
+        | Fucomi | Fucomip | Fninit | Finit | Fldenv | Frstor | Fxrstor => (0, ""),
+        Fnop | Fsetpm | Fnsetpm | Ffree | Ffreep | Fnstsw | Fstsw | Fnstcw | Fstcw | Fldcw | Fnclex | Fclex => {
+            (C0 | C1 | C2 | C3, "C0-C3 undefined")
+        }
+        // C2 reports an operand out of range.
+        Fsin | Fcos | Fsincos | Fptan => (C0 | C3, "C0, C3 undefined"),
+        _ => (C0 | C2 | C3, "C0, C2, C3 undefined"),
+    }
+}
+
+/// Whether FBLD's operand holds a digit above 9 ("If the source operand
+/// contains invalid BCD digits, the result is undefined": SDM vol. 2A
+/// FBLD); the sign byte's low bits are ignored.
+fn invalid_bcd(c: &Case) -> bool {
+    c.mem_operand().and_then(|at| c.data.get(at..at + 9)).is_some_and(|d| d.iter().any(|b| b & 0xF > 9 || b >> 4 > 9))
+}
+
+/// Whether `code` is an x87 instruction (as opposed to MMX/SSE, which
+/// leave the condition codes alone).
+fn x87(code: iced_x86::Code) -> bool {
+    use iced_x86::CpuidFeature as F;
+    code.cpuid_features().iter().any(|f| matches!(f, F::FPU | F::FPU287 | F::FPU387))
+}
+
+/// Compares the floating-point and SIMD state. `ulps`: measure the
+/// transcendentals' results in ulps and do not count them (nor C1, the
+/// round-up bit) as differences; returns the largest distance seen.
+fn compare_fp(
+    c: &Case,
+    m: Mnemonic,
+    faulted: bool,
+    h: &FpState,
+    o: &FpState,
+    ulps: bool,
+    note: &mut impl FnMut(bool, String),
+) -> Option<u128> {
+    // Distances only between two results: not against a state a fault
+    // left alone.
+    let trans = forms::transcendental(m) && !faulted;
+    let tolerate = ulps && trans;
+    if h.fcw != o.fcw {
+        note(true, format!(" fcw: host {:04X} ironpc {:04X};", h.fcw, o.fcw));
+    }
+    let (undef, why) = if faulted || !x87(c.code) { (0, "") } else { undefined_fsw(m) };
+    let undef = if tolerate { undef | C1 } else { undef };
+    let diff = h.fsw ^ o.fsw;
+    if diff & !undef != 0 {
+        note(true, format!(" fsw: host {:04X} ironpc {:04X};", h.fsw, o.fsw));
+    } else if diff != 0 {
+        note(false, format!(" fsw ({why}): host {:04X} ironpc {:04X};", h.fsw, o.fsw));
+    }
+    if h.tag != o.tag {
+        note(true, format!(" tag: host {:02X} ironpc {:02X};", h.tag, o.tag));
+    }
+    let mut worst: Option<u128> = None;
+    for (n, (a, b)) in h.st.iter().zip(&o.st).enumerate() {
+        if a == b {
+            continue;
+        }
+        let phys = (n + h.top()) & 7;
+        let text = format!(" st{n}: host {:04X}:{:016X} ironpc {:04X}:{:016X};", a.sign_exp, a.signif, b.sign_exp, b.signif);
+        if h.tag & (1 << phys) == 0 {
+            note(false, format!(" (empty register){text}"));
+            continue;
+        }
+        if n == 0 && !faulted && m == Mnemonic::Fbld && invalid_bcd(c) {
+            note(false, format!(" (FBLD of invalid BCD digits: result undefined){text}"));
+            continue;
+        }
+        let d = if trans { fp::ulps(*a, *b) } else { None };
+        if let Some(d) = d {
+            worst = Some(worst.map_or(d, |w| w.max(d)));
+        }
+        if !(tolerate && d.is_some()) {
+            note(true, text);
+        }
+    }
+    if h.mxcsr != o.mxcsr {
+        note(true, format!(" mxcsr: host {:08X} ironpc {:08X};", h.mxcsr, o.mxcsr));
+    }
+    for (n, (a, b)) in h.xmm.iter().zip(&o.xmm).enumerate() {
+        if a != b {
+            note(true, format!(" xmm{n}: host {a:032X} ironpc {b:032X};"));
+        }
+    }
+    worst
+}
+
+/// Bytes of the data page whose stored value the SDM leaves to the
+/// implementation: in the images FNSTENV, FNSAVE and FXSAVE store, the
+/// last-instruction and last-data pointers and opcode (the host's own
+/// code address and kernel selectors; AMD stores them only while an
+/// exception is pending), reserved fields, FXSAVE's MXCSR_MASK (which
+/// differs between CPU models) and the reserved upper bytes of each
+/// register slot (SDM vol. 1 8.1.10, figures 8-9 to 8-12; vol. 2A FXSAVE,
+/// table 3-43).
+pub fn undefined_bytes(c: &Case, i: &Instruction) -> Vec<std::ops::Range<usize>> {
+    use iced_x86::Code as C;
+    let Some(at) = c.mem_operand() else { return Vec::new() };
+    // FXSAVE: reserved byte 5, FOP..FDS with their reserved halves,
+    // MXCSR_MASK, the upper 6 bytes of each ST slot, bytes 288-511.
+    const FXSAVE: [(usize, usize); 11] =
+        [(5, 24), (28, 32), (42, 48), (58, 64), (74, 80), (90, 96), (106, 112), (122, 128), (138, 144), (154, 160), (288, 512)];
+    let fields: &[(usize, usize)] = match i.code() {
+        C::Fnstenv_m14byte | C::Fnsave_m94byte => &[(6, 14)],
+        C::Fnstenv_m28byte | C::Fnsave_m108byte => &[(2, 4), (6, 8), (10, 28)],
+        C::Fxsave_m512byte => &FXSAVE,
+        _ => return Vec::new(),
+    };
+    fields.iter().map(|&(start, end)| at + start..at + end).collect()
+}
+
 /// Compares the host's outcome of `c` with ironpc's.
 pub fn compare(c: &Case, host: &Outcome, ours: &Outcome) -> Verdict {
+    compare_with(c, host, ours, false).0
+}
+
+/// [`compare`], and with `ulps` the transcendentals' results are measured
+/// rather than compared bit for bit: the second value is the largest
+/// distance in ulps (of the 64-bit significand) between their results.
+pub fn compare_with(c: &Case, host: &Outcome, ours: &Outcome, ulps: bool) -> (Verdict, Option<u128>) {
     let i = c.instruction();
     let mut defined = String::new();
     let mut undefined = String::new();
@@ -185,14 +327,19 @@ pub fn compare(c: &Case, host: &Outcome, ours: &Outcome) -> Verdict {
             note(false, text(u));
         }
     }
-    if let Some(first) = (0..host.data.len()).find(|&k| host.data.get(k) != ours.data.get(k)) {
-        let last = (0..host.data.len()).rev().find(|&k| host.data.get(k) != ours.data.get(k)).unwrap_or(first);
+    let loose_bytes = if host.fault.is_none() { undefined_bytes(c, &i) } else { Vec::new() };
+    for defined_part in [true, false] {
+        let differs =
+            |k: &usize| host.data.get(*k) != ours.data.get(*k) && loose_bytes.iter().any(|r| r.contains(k)) != defined_part;
+        let Some(first) = (0..host.data.len()).find(differs) else { continue };
+        let last = (0..host.data.len()).rev().find(differs).unwrap_or(first);
         let end = (last + 1).min(first + 16);
         let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02X}")).collect::<String>();
+        let what = if defined_part { "" } else { " (pointers, reserved or model-specific bytes)" };
         note(
-            true,
+            defined_part,
             format!(
-                " memory {:08X}..{:08X}: host {} ironpc {};",
+                " memory{what} {:08X}..{:08X}: host {} ironpc {};",
                 DATA_ADDR as usize + first,
                 DATA_ADDR as usize + last + 1,
                 hex(&host.data[first..end]),
@@ -200,11 +347,22 @@ pub fn compare(c: &Case, host: &Outcome, ours: &Outcome) -> Verdict {
             ),
         );
     }
-    if !defined.is_empty() {
+    let worst = match (&c.fp, &host.fp, &ours.fp) {
+        (Some(_), Some(h), Some(o)) => {
+            compare_fp(c, i.mnemonic(), host.fault.is_some() || ours.fault.is_some(), h, o, ulps, &mut note)
+        }
+        (Some(_), None, _) => {
+            note(true, " fp: the host reported no FXSAVE image;".into());
+            None
+        }
+        _ => None,
+    };
+    let verdict = if !defined.is_empty() {
         Verdict::Mismatch(defined.trim_end_matches(';').trim().to_string())
     } else if !undefined.is_empty() {
         Verdict::Undefined(undefined.trim_end_matches(';').trim().to_string())
     } else {
         Verdict::Match
-    }
+    };
+    (verdict, worst)
 }

@@ -7,14 +7,23 @@
 //! exception is delivered (which uses up that budget unit), and one more
 //! unit runs the stub for vector v, `out 0xC0+v, al`; the faulting EIP,
 //! EFLAGS and ESP are read back from the ring-0 frame.
+//!
+//! Control registers as Linux sets them for a process: CR0.NE (x87
+//! errors as #MF), EM and TS clear (the task owns the FPU), CR4.OSFXSR and
+//! OSXMMEXCPT (SSE enabled, SIMD exceptions as #XM). A case with
+//! floating-point state writes it as FXRSTOR would (full tag word rebuilt
+//! from the abridged one; the last-instruction pointers zero) and reads
+//! it back as FXSAVE would.
 
 use crate::{
+    fp::FpState,
     gen::Case,
     native::{Outcome, Selectors},
     CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, HLT, LOW_CODE_ADDR, LOW_CODE_SIZE,
 };
 use ironpc_cpu::{
-    state::{attr, Segment},
+    fpstate::{tag, FpuState},
+    state::{attr, cr0, cr4, Segment},
     testing::TestMachine,
 };
 
@@ -88,6 +97,8 @@ impl Emu {
         tss[4..8].copy_from_slice(&RING0_STACK.to_le_bytes());
         tss[8..10].copy_from_slice(&RING0_DATA.to_le_bytes());
         m.mem.write(TSS, &tss);
+        m.cpu.state.cr0 = (m.cpu.state.cr0 | cr0::NE) & !(cr0::EM | cr0::TS);
+        m.cpu.state.cr4 |= cr4::OSFXSR | cr4::OSXMMEXCPT;
         m.cpu.state.tr = Segment { base: TSS, limit: 0x67, selector: TSS_SEL, attr: attr::P | 0xB };
         for v in 0..32u8 {
             let stub = STUBS + u32::from(v) * 4;
@@ -128,6 +139,14 @@ impl Emu {
             s.cpl = 3;
             s.set_flags(c.eflags);
             s.rip = u64::from(c.addr);
+            if let Some(f) = &c.fp {
+                s.fpu = FpuState { fcw: f.fcw, fsw: f.fsw, ftw: f.full_tag(), ..FpuState::reset() };
+                for (i, r) in s.fpu.regs.iter_mut().enumerate() {
+                    *r = f.phys(i);
+                }
+                s.sse.xmm[..8].copy_from_slice(&f.xmm);
+                s.sse.mxcsr = f.mxcsr;
+            }
         }
         m.cpu.halted = false;
         m.cpu.shutdown = None;
@@ -160,6 +179,17 @@ impl Emu {
         };
         let data = m.read_phys(u64::from(DATA_ADDR), DATA_SIZE);
         m.load(u64::from(c.addr), &[HLT; 16][..c.len]);
-        Outcome { regs, eflags, eip, fault, data }
+        let fp = c.fp.as_ref().map(|_| saved(&m.cpu.state.fpu, &m.cpu.state.sse.xmm, m.cpu.state.sse.mxcsr));
+        Outcome { regs, eflags, eip, fault, data, fp }
     }
+}
+
+/// The state as FXSAVE stores it: registers in ST order, the abridged tag
+/// word.
+fn saved(f: &FpuState, xmm: &[u128; 16], mxcsr: u32) -> FpState {
+    let top = usize::from(f.fsw >> 11) & 7;
+    let tag = (0..8).fold(0u8, |t, i| if (f.ftw >> (2 * i)) & 3 == tag::EMPTY { t } else { t | 1 << i });
+    let mut x = [0u128; 8];
+    x.copy_from_slice(&xmm[..8]);
+    FpState { fcw: f.fcw, fsw: f.fsw, tag, st: std::array::from_fn(|i| f.regs[(top + i) & 7]), mxcsr, xmm: x }
 }

@@ -1,15 +1,25 @@
 //! Which instruction forms the sweep covers: iced-x86's `Code` list,
 //! narrowed by iced's own metadata to legacy-encoded, 32-bit-mode,
-//! user-level, deterministic integer instructions that ironpc implements.
-//! Every implemented form left out is returned with the reason.
+//! user-level, deterministic instructions of the i686 + SSE2 model
+//! (integer, x87, MMX, SSE, SSE2) that ironpc implements. Every
+//! implemented form left out is returned with the reason.
+//!
+//! x87 state instructions are user level and swept: FLDENV, FRSTOR,
+//! FXRSTOR, FNSTENV, FNSAVE, FXSAVE. The images the last three store hold
+//! the last-instruction and last-data pointers (FIP/FCS/FOP/FDP/FDS),
+//! which the host sets from its own code address and its kernel's
+//! selectors (and AMD stores only while an exception is pending): those
+//! bytes count as undefined (`compare::undefined_bytes`). The waiting
+//! forms (FSTENV = WAIT + FNSTENV...) are two instructions and left out.
 
 use crate::gen;
 use iced_x86::{Code, CpuidFeature, DecoderOptions, EncodingKind, FlowControl, MemorySize, Mnemonic, OpCodeOperandKind as K};
 
-/// The integer ISA of the i686 model: forms needing any other CPUID
-/// feature (x87, MMX, SSE, system and vendor extensions, RDTSC, CPUID
-/// itself, obsolete encodings) are outside the sweep.
-const INTEGER_FEATURES: [CpuidFeature; 9] = [
+/// The user-level ISA of the model: i686 integer, x87, MMX, FXSR, SSE and
+/// SSE2. Forms needing any other CPUID feature (SSE3 and later, system and
+/// vendor extensions, RDTSC, CPUID itself, CLFLUSH, obsolete encodings)
+/// are outside the sweep.
+const FEATURES: [CpuidFeature; 16] = [
     CpuidFeature::INTEL8086,
     CpuidFeature::INTEL186,
     CpuidFeature::INTEL286,
@@ -19,7 +29,42 @@ const INTEGER_FEATURES: [CpuidFeature; 9] = [
     CpuidFeature::CX8,
     CpuidFeature::MULTIBYTENOP,
     CpuidFeature::PAUSE,
+    CpuidFeature::FPU,
+    // FNSTSW AX, and FSETPM, a no-op since the 387.
+    CpuidFeature::FPU287,
+    CpuidFeature::FPU387,
+    CpuidFeature::FXSR,
+    CpuidFeature::MMX,
+    CpuidFeature::SSE,
+    CpuidFeature::SSE2,
+    // CLFLUSH and SSE3 and later are outside the model.
 ];
+
+/// The features whose forms use the x87/MMX/SSE state: their cases carry
+/// it, and compare it.
+const FP_FEATURES: [CpuidFeature; 7] = [
+    CpuidFeature::FPU,
+    CpuidFeature::FPU287,
+    CpuidFeature::FPU387,
+    CpuidFeature::FXSR,
+    CpuidFeature::MMX,
+    CpuidFeature::SSE,
+    CpuidFeature::SSE2,
+];
+
+/// Whether `code` runs with (and compares) the x87/MMX/SSE state.
+pub fn fp_form(code: Code) -> bool {
+    code.cpuid_features().iter().any(|f| FP_FEATURES.contains(f))
+}
+
+/// The transcendental x87 instructions, whose results the SDM bounds
+/// (SDM vol. 1 8.3.10: within 1 ulp) rather than defines: with
+/// `Config::ulps` the sweep reports how far ironpc is from the host
+/// instead of counting differences in their results.
+pub fn transcendental(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(m, Fsin | Fcos | Fsincos | Fptan | Fpatan | F2xm1 | Fyl2x | Fyl2xp1)
+}
 
 /// User-level instructions whose results depend on the host's system
 /// state rather than on their inputs.
@@ -37,16 +82,25 @@ const SYSTEM_STATE: [(Mnemonic, &str); 9] = [
 
 /// Forms whose behaviour differs between CPU vendors, so the host cannot
 /// be the oracle for them.
-const VENDOR_SPECIFIC: [(Code, &str); 2] = [
+const VENDOR_SPECIFIC: [(Code, &str); 6] = [
     (Code::Reservednop_rm16_r16_0F0D, "0F 0D is PREFETCH on AMD (#UD with a register operand), a reserved NOP on Intel"),
     (Code::Reservednop_rm32_r32_0F0D, "0F 0D is PREFETCH on AMD (#UD with a register operand), a reserved NOP on Intel"),
+    (Code::Rcpps_xmm_xmmm128, RCP),
+    (Code::Rcpss_xmm_xmmm32, RCP),
+    (Code::Rsqrtps_xmm_xmmm128, RCP),
+    (Code::Rsqrtss_xmm_xmmm32, RCP),
 ];
+
+const RCP: &str = "approximation (relative error below 1.5*2^-12): its bits differ between Intel and AMD";
 
 /// Why an implemented form is left out, or `None` if the sweep covers it.
 pub fn exclusion(code: Code) -> Option<&'static str> {
     let op = code.op_code();
-    if !code.cpuid_features().iter().all(|f| INTEGER_FEATURES.contains(f)) {
-        return Some("CPUID feature outside the i686 integer ISA (x87/MMX/SSE, system, vendor)");
+    if !code.cpuid_features().iter().all(|f| FEATURES.contains(f)) {
+        return Some("CPUID feature outside the i686 + SSE2 model (SSE3 and later, system, vendor)");
+    }
+    if op.fwait() {
+        return Some("the waiting form is two instructions (WAIT, then the no-wait form), each swept on its own");
     }
     if op.is_input_output() {
         return Some("port I/O: the host process has no I/O permission to compare against");

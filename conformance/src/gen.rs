@@ -10,8 +10,16 @@
 //! control) and per mnemonic only where random inputs would miss the
 //! interesting path (shift counts, DIV quotients that fit, CMPXCHG
 //! compares that succeed).
+//!
+//! x87, MMX, SSE and SSE2 forms (`forms::fp_form`) also get a random
+//! floating-point state (`fp::state`: x87- or MMX-flavoured registers,
+//! FCW/FSW, MXCSR, XMM0-7), memory operands of their full size (16-byte
+//! ones aligned seven times in eight, so that the alignment #GP is met
+//! too) and memory values of the operand's type (`fp_memory_values`).
+//! Integer forms draw exactly what they drew before, so their cases do
+//! not change.
 
-use crate::{forms, Rng, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, INSN_ADDR, LOW_CODE_ADDR, LOW_CODE_SIZE};
+use crate::{forms, fp, Rng, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, INSN_ADDR, LOW_CODE_ADDR, LOW_CODE_SIZE};
 use iced_x86::{
     Code, Decoder, DecoderOptions, Encoder, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpCodeOperandKind as K,
     OpKind, Register,
@@ -71,6 +79,9 @@ pub struct Case {
     pub eflags: u32,
     /// The data page at [`DATA_ADDR`].
     pub data: Vec<u8>,
+    /// The x87/MMX/SSE state, for the forms that use it (`None` for the
+    /// integer forms, which run with whatever the harness leaves).
+    pub fp: Option<fp::FpState>,
 }
 
 impl Case {
@@ -91,7 +102,44 @@ impl Case {
             let _ = write!(s, " {n}={r:08X}");
         }
         let _ = write!(s, " efl={:08X}", self.eflags);
+        if let Some(f) = &self.fp {
+            let _ = write!(s, " fcw={:04X} fsw={:04X} tag={:02X} mxcsr={:08X}", f.fcw, f.fsw, f.tag, f.mxcsr);
+            // The register file the form uses: x87/MMX, XMM or both.
+            let op = self.code.op_code();
+            let xmm = (0..op.op_count()).any(|n| matches!(op.op_kind(n), K::xmm_reg | K::xmm_rm | K::xmm_or_mem));
+            if !xmm || fp::mmx_flavoured(self.code) {
+                for (n, r) in f.st.iter().enumerate() {
+                    let _ = write!(s, " st{n}={:04X}:{:016X}", r.sign_exp, r.signif);
+                }
+            }
+            if xmm || self.code.mnemonic() == Mnemonic::Fxrstor {
+                for (n, x) in f.xmm.iter().enumerate() {
+                    let _ = write!(s, " xmm{n}={x:032X}");
+                }
+            }
+            if let Some(at) = self.mem_operand() {
+                let end = (at + 16).min(self.data.len());
+                let _ = write!(s, " mem=");
+                for b in &self.data[at..end] {
+                    let _ = write!(s, "{b:02X}");
+                }
+            }
+        }
         s
+    }
+
+    /// Offset in the data page of the explicit memory operand, if it has
+    /// one that iced can resolve from the case's registers.
+    pub fn mem_operand(&self) -> Option<usize> {
+        let i = self.instruction();
+        let n = (0..i.op_count()).find(|&n| i.op_kind(n) == OpKind::Memory)?;
+        let ea = i.virtual_address(n, 0, |r, _, _| match r {
+            Register::FS => Some(u64::from(DATA_ADDR)),
+            _ if r.is_segment_register() => Some(0),
+            _ => gpr32(r.full_register32()).map(|_| u64::from(reg_value(&self.regs, r))),
+        })? as u32;
+        let off = ea.wrapping_sub(DATA_ADDR) as usize;
+        (off < DATA_SIZE).then_some(off)
     }
 }
 
@@ -142,6 +190,14 @@ pub fn supported(code: Code) -> bool {
                 | K::es_rDI
                 | K::seg_rDI
                 | K::seg_rBX_al
+                | K::st0
+                | K::sti_opcode
+                | K::mm_reg
+                | K::mm_rm
+                | K::mm_or_mem
+                | K::xmm_reg
+                | K::xmm_rm
+                | K::xmm_or_mem
         )
     })
 }
@@ -153,6 +209,20 @@ const GPR16: [Register; 8] =
 const GPR32: [Register; 8] =
     [Register::EAX, Register::ECX, Register::EDX, Register::EBX, Register::ESP, Register::EBP, Register::ESI, Register::EDI];
 const ESP: usize = 4;
+const ST: [Register; 8] =
+    [Register::ST0, Register::ST1, Register::ST2, Register::ST3, Register::ST4, Register::ST5, Register::ST6, Register::ST7];
+const MM: [Register; 8] =
+    [Register::MM0, Register::MM1, Register::MM2, Register::MM3, Register::MM4, Register::MM5, Register::MM6, Register::MM7];
+const XMM: [Register; 8] = [
+    Register::XMM0,
+    Register::XMM1,
+    Register::XMM2,
+    Register::XMM3,
+    Register::XMM4,
+    Register::XMM5,
+    Register::XMM6,
+    Register::XMM7,
+];
 
 /// The GPR number of a 32-bit register, if it is one.
 fn gpr32(r: Register) -> Option<usize> {
@@ -191,6 +261,9 @@ struct Builder<'a> {
     mem_at: Option<u32>,
     /// FS covers the data page.
     fs_data: bool,
+    /// An x87/MMX/SSE form: FP state, FP memory values, full-size and
+    /// aligned memory operands.
+    fp: bool,
 }
 
 impl Builder<'_> {
@@ -224,7 +297,13 @@ impl Builder<'_> {
     /// Builds an explicit `[base + index*scale + disp]` operand whose
     /// address lies in the data window, fixing the registers it uses.
     fn memory(&mut self, i: &mut Instruction, size: u32) {
-        let off = WINDOW.0 + self.rng.below(WINDOW.1 - WINDOW.0 - size.max(1));
+        let size = if self.fp { self.code.op_code().memory_size().size() as u32 } else { size };
+        let mut off = WINDOW.0 + self.rng.below(WINDOW.1 - WINDOW.0 - size.max(1));
+        // 16-byte operands (and FXRSTOR's image) must be aligned for most
+        // SSE forms: aligned mostly, misaligned now and then for #GP.
+        if self.fp && size >= 16 && !self.rng.one_in(8) {
+            off &= !15;
+        }
         self.mem_at = Some(off);
         let fs = self.fs_data && self.rng.one_in(3);
         if fs {
@@ -405,9 +484,14 @@ fn try_generate(code: Code, rng: &mut Rng, fs_data: bool) -> Result<Option<Case>
     if !b.bit_offset(&decoded) {
         return Ok(None);
     }
-    b.memory_values(&decoded);
+    if b.fp {
+        b.fp_memory_values(&decoded);
+    } else {
+        b.memory_values(&decoded);
+    }
     b.exits(&decoded, len as u32);
-    Ok(Some(Case { code, addr: b.addr, bytes, len, regs: b.regs, eflags, data: b.data }))
+    let fp = b.fp.then(|| fp::state(b.rng, fp::mmx_flavoured(code)));
+    Ok(Some(Case { code, addr: b.addr, bytes, len, regs: b.regs, eflags, data: b.data, fp }))
 }
 
 impl<'a> Builder<'a> {
@@ -428,6 +512,7 @@ impl<'a> Builder<'a> {
             data,
             mem_at: None,
             fs_data,
+            fp: forms::fp_form(code),
         };
         for n in 0..8 {
             b.regs[n] = b.value();
@@ -523,6 +608,16 @@ impl<'a> Builder<'a> {
             }
             K::imm8 | K::imm8sex16 | K::imm8sex32 | K::imm8_const_1 | K::imm16 | K::imm32 => {
                 self.immediate(i, n, kind, prev);
+            }
+            K::st0 => reg(i, Register::ST0),
+            K::sti_opcode => reg(i, ST[self.rng.below(8) as usize]),
+            K::mm_reg | K::mm_rm => reg(i, MM[self.rng.below(8) as usize]),
+            K::xmm_reg | K::xmm_rm => reg(i, XMM[self.rng.below(8) as usize]),
+            K::mm_or_mem if self.rng.one_in(2) => reg(i, MM[self.rng.below(8) as usize]),
+            K::xmm_or_mem if self.rng.one_in(2) => reg(i, XMM[self.rng.below(8) as usize]),
+            K::mm_or_mem | K::xmm_or_mem => {
+                i.set_op_kind(n, OpKind::Memory);
+                self.memory(i, self.width);
             }
             K::al => reg(i, Register::AL),
             K::ax => reg(i, Register::AX),
@@ -716,6 +811,86 @@ impl<'a> Builder<'a> {
                 };
                 self.fix(n, v);
             }
+        }
+    }
+
+    /// Values of the memory operand's type: special floating-point
+    /// values for m32fp/m64fp/m80fp and packed singles and doubles,
+    /// integer edges for m16int.. and integer vectors, a valid MXCSR for
+    /// LDMXCSR (mostly), a consistent image for FXRSTOR/FRSTOR/FLDENV
+    /// (mostly: a random one tests their #GP and odd tag words).
+    fn fp_memory_values(&mut self, decoded: &Instruction) {
+        use iced_x86::MemorySize as M;
+        let Some(at) = self.mem_at else { return };
+        let ms = decoded.memory_size();
+        let mut buf = [0u8; 512];
+        let size = ms.size().min(512);
+        match ms {
+            M::Fxsave_512Byte if !self.rng.one_in(8) => {
+                let mmx = self.rng.one_in(4);
+                buf = fp::state(self.rng, mmx).to_fxsave();
+            }
+            M::FpuEnv28 | M::FpuEnv14 | M::FpuState94 | M::FpuState108 if !self.rng.one_in(8) => {
+                // Random bytes, with a plausible control word, status
+                // word and full tag word in the first three slots (16-bit
+                // images pack them in 2-byte slots, 32-bit ones in 4).
+                self.rng_fill(&mut buf[..size]);
+                let slot = if matches!(ms, M::FpuEnv14 | M::FpuState94) { 2 } else { 4 };
+                let fcw = fp::fcw_value(self.rng);
+                let fsw = fp::fsw_value(self.rng, fcw);
+                let s = fp::state(self.rng, false);
+                buf[0..2].copy_from_slice(&fcw.to_le_bytes());
+                buf[slot..slot + 2].copy_from_slice(&fsw.to_le_bytes());
+                buf[2 * slot..2 * slot + 2].copy_from_slice(&s.full_tag().to_le_bytes());
+                let regs = if slot == 2 { 14 } else { 28 };
+                if size > regs {
+                    for (k, r) in s.st.iter().enumerate() {
+                        buf[regs + 10 * k..regs + 10 * k + 10].copy_from_slice(&r.to_bytes());
+                    }
+                }
+            }
+            M::UInt32 if self.mnemonic == Mnemonic::Ldmxcsr && !self.rng.one_in(8) => {
+                buf[..4].copy_from_slice(&fp::mxcsr_value(self.rng).to_le_bytes());
+            }
+            _ => {
+                let el = ms.element_size().max(1);
+                let mut k = 0;
+                while k + el <= size {
+                    match ms.element_type() {
+                        M::Float32 => buf[k..k + 4].copy_from_slice(&fp::f32_value(self.rng).to_le_bytes()),
+                        M::Float64 => buf[k..k + 8].copy_from_slice(&fp::f64_value(self.rng).to_le_bytes()),
+                        M::Float80 => buf[k..k + 10].copy_from_slice(&fp::f80_value(self.rng).to_bytes()),
+                        M::Bcd => {
+                            for d in &mut buf[k..k + 9] {
+                                // Mostly valid digits; now and then not.
+                                *d = if self.rng.one_in(16) {
+                                    self.rng.u32() as u8
+                                } else {
+                                    (self.rng.below(10) << 4 | self.rng.below(10)) as u8
+                                };
+                            }
+                            buf[k + 9] = if self.rng.one_in(2) { 0x80 } else { 0 };
+                        }
+                        _ => {
+                            let v = fp::int64_value(self.rng).to_le_bytes();
+                            let n = el.min(8);
+                            buf[k..k + n].copy_from_slice(&v[..n]);
+                            if el > 8 {
+                                let v = fp::int64_value(self.rng).to_le_bytes();
+                                buf[k + 8..k + el.min(16)].copy_from_slice(&v[..el.min(16) - 8]);
+                            }
+                        }
+                    }
+                    k += el;
+                }
+            }
+        }
+        self.write_data(at, &buf[..size]);
+    }
+
+    fn rng_fill(&mut self, b: &mut [u8]) {
+        for x in b {
+            *x = self.rng.u32() as u8;
         }
     }
 

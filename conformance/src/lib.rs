@@ -1,5 +1,6 @@
 //! The conformance sweep: the host CPU is the oracle for ironpc's
-//! user-level integer instructions (DESIGN.md, "Tests in three tiers").
+//! user-level integer, x87, MMX, SSE and SSE2 instructions (DESIGN.md,
+//! "Tests in three tiers").
 //!
 //! For every instruction form the interpreter implements ([`forms`]), the
 //! generator ([`gen`]) builds cases: one encoded instruction with random
@@ -22,10 +23,18 @@
 //! 16-bit addressing and segment bases are covered too. Near branches with
 //! a 16-bit operand size truncate EIP, so they run in a low code area
 //! below 64 KiB (when `vm.mmap_min_addr` allows).
+//!
+//! Floating point and SIMD ([`fp`]): x87, MMX, SSE and SSE2 cases also
+//! carry the x87 registers, FCW/FSW/tags, MXCSR and XMM0-7, loaded with
+//! FXRSTOR on the host and read back from the signal frame's FXSAVE
+//! image; both sides run with Linux's CR0/CR4 (NE, OSFXSR, OSXMMEXCPT).
+//! The transcendentals are compared bit for bit, or with `Config::ulps`
+//! measured: the report gives the worst distance in ulps per form.
 
 pub mod compare;
 pub mod emu;
 pub mod forms;
+pub mod fp;
 pub mod gen;
 pub mod native;
 
@@ -104,11 +113,14 @@ pub struct Config {
     /// Also sweep forms the interpreter does not implement yet (they
     /// raise #UD in ironpc): shows what is left to do.
     pub unimplemented: bool,
+    /// Measure the x87 transcendentals' results in ulps instead of
+    /// counting their differences ([`forms::transcendental`]).
+    pub ulps: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { cases: 1000, seed: 0x1B09C, filter: None, examples: 3, unimplemented: false }
+        Self { cases: 1000, seed: 0x1B09C, filter: None, examples: 3, unimplemented: false, ulps: false }
     }
 }
 
@@ -124,6 +136,14 @@ pub struct FormResult {
     pub undefined: usize,
     /// The first few differences, readable.
     pub examples: Vec<String>,
+    /// Transcendentals: the largest distance between ironpc's results and
+    /// the host's, in ulps of the 64-bit significand (`None`: no finite
+    /// results differed).
+    pub worst_ulps: Option<u128>,
+    /// How the host ended the cases: exception vector (`None`: no
+    /// exception) and count, to see at a glance that the inputs reach
+    /// results and not only faults.
+    pub host_faults: BTreeMap<Option<u8>, usize>,
 }
 
 /// The result of a sweep.
@@ -184,6 +204,12 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.table())?;
+        for r in self.forms.iter().filter(|r| forms::transcendental(r.code.mnemonic())) {
+            match r.worst_ulps {
+                Some(u) => writeln!(f, "{:?}: worst difference {u} ulps (64-bit significand)", r.code)?,
+                None => writeln!(f, "{:?}: no finite result differs from the host", r.code)?,
+            }
+        }
         for r in self.forms.iter().filter(|r| !r.examples.is_empty()) {
             writeln!(f, "{:?}:", r.code)?;
             for e in &r.examples {
@@ -241,7 +267,15 @@ pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summ
     let mut summary = Summary { excluded, fs_data, low_code, ..Summary::default() };
     for code in forms.into_iter().filter(|&c| selected(c, &cfg.filter)) {
         let mut rng = Rng::new(form_seed(cfg.seed, code));
-        let mut result = FormResult { code, cases: 0, mismatches: 0, undefined: 0, examples: Vec::new() };
+        let mut result = FormResult {
+            code,
+            cases: 0,
+            mismatches: 0,
+            undefined: 0,
+            examples: Vec::new(),
+            worst_ulps: None,
+            host_faults: BTreeMap::new(),
+        };
         let mut done = 0;
         while done < cfg.cases {
             let n = (cfg.cases - done).min(native::MAX_BATCH);
@@ -250,12 +284,19 @@ pub fn sweep(cfg: &Config, mut progress: impl FnMut(&FormResult)) -> Result<Summ
             let natives = oracle.run(&cases)?;
             for (c, nat) in cases.iter().zip(natives) {
                 result.cases += 1;
+                *result.host_faults.entry(nat.fault.map(|f| f.0)).or_default() += 1;
                 // A panic is an ironpc bug like any other difference (the
                 // guest must never crash the emulator): report it and go on
                 // with a fresh machine.
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emu.run(c)));
                 let verdict = match run {
-                    Ok(ours) => compare::compare(c, &nat, &ours),
+                    Ok(ours) => {
+                        let (v, u) = compare::compare_with(c, &nat, &ours, cfg.ulps);
+                        if let Some(u) = u {
+                            result.worst_ulps = Some(result.worst_ulps.map_or(u, |w| w.max(u)));
+                        }
+                        v
+                    }
                     Err(p) => {
                         emu = emu::Emu::new(oracle.selectors());
                         let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
@@ -357,7 +398,7 @@ mod tests {
             let mut d = iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE);
             d.decode().code()
         };
-        gen::Case { code, addr: INSN_ADDR, bytes: b, len: bytes.len(), regs, eflags, data: vec![0; DATA_SIZE] }
+        gen::Case { code, addr: INSN_ADDR, bytes: b, len: bytes.len(), regs, eflags, data: vec![0; DATA_SIZE], fp: None }
     }
 
     const ESP0: u32 = DATA_ADDR + 0x800;
@@ -444,7 +485,7 @@ mod tests {
     }
 
     fn outcome(regs: [u32; 8], eflags: u32, eip: u32) -> native::Outcome {
-        native::Outcome { regs, eflags, eip, fault: None, data: vec![0; DATA_SIZE] }
+        native::Outcome { regs, eflags, eip, fault: None, data: vec![0; DATA_SIZE], fp: None }
     }
 
     #[test]
@@ -497,7 +538,16 @@ mod tests {
         assert_eq!(exclusion(Code::Retnd), None);
         assert!(exclusion(Code::In_AL_DX).is_some_and(|w| w.contains("I/O")));
         assert!(exclusion(Code::Hlt).is_some_and(|w| w.contains("privileged")));
-        assert!(exclusion(Code::Fld_m32fp).is_some_and(|w| w.contains("CPUID")));
+        assert_eq!(exclusion(Code::Fld_m32fp), None);
+        assert_eq!(exclusion(Code::Addps_xmm_xmmm128), None);
+        assert_eq!(exclusion(Code::Paddb_mm_mmm64), None);
+        assert_eq!(exclusion(Code::Fxrstor_m512byte), None);
+        assert!(exclusion(Code::Haddps_xmm_xmmm128).is_some_and(|w| w.contains("CPUID")));
+        assert!(exclusion(Code::Fisttp_m32int).is_some_and(|w| w.contains("CPUID")));
+        assert_eq!(exclusion(Code::Fxsave_m512byte), None);
+        assert_eq!(exclusion(Code::Fnsave_m108byte), None);
+        assert!(exclusion(Code::Fsave_m108byte).is_some_and(|w| w.contains("WAIT")));
+        assert!(exclusion(Code::Rcpps_xmm_xmmm128).is_some_and(|w| w.contains("AMD")));
         assert!(exclusion(Code::Cpuid).is_some_and(|w| w.contains("CPUID")));
         assert!(exclusion(Code::Mov_Sreg_rm16).is_some_and(|w| w.contains("segment")));
         assert!(exclusion(Code::Pop_rm32).is_none());
@@ -512,5 +562,230 @@ mod tests {
         assert!(yes.contains(&Code::Mov_r32_rm32));
         assert!(yes.iter().all(|&c| ironpc_cpu::implemented(c)));
         assert!(no.iter().any(|(c, _)| *c == Code::In_AL_DX));
+    }
+}
+
+#[cfg(test)]
+mod fp_tests {
+    use super::*;
+    use fp::{FpState, FSW_B, FSW_ES};
+    use ironpc_cpu::fpstate::F80;
+
+    const ESP0: u32 = DATA_ADDR + 0x800;
+
+    fn fp_case(bytes: &[u8], f: FpState) -> gen::Case {
+        let mut b = [0u8; 16];
+        b[..bytes.len()].copy_from_slice(bytes);
+        let code = iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE).decode().code();
+        gen::Case {
+            code,
+            addr: INSN_ADDR,
+            bytes: b,
+            len: bytes.len(),
+            regs: [0, 0, 0, 0, ESP0, 0, 0, 0],
+            eflags: 0x202,
+            data: vec![0; DATA_SIZE],
+            fp: Some(f),
+        }
+    }
+
+    /// The host hands back exactly the state it was given when the
+    /// instruction changes none of it: FXRSTOR before, the signal frame's
+    /// FXSAVE image after, nothing in between.
+    #[test]
+    fn host_state_round_trip_through_nop() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = Rng::new(3);
+        let mut cases = Vec::new();
+        for k in 0..200 {
+            let mut s = fp::state(&mut rng, k % 3 == 0);
+            // No pending exception: NOP would not care, but keep the
+            // image one FXRSTOR loads without question.
+            if k % 2 == 0 {
+                s.fsw &= !(FSW_ES | FSW_B | 0x3F);
+            }
+            cases.push(fp_case(&[0x90], s));
+        }
+        let r = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        for (c, h) in cases.iter().zip(&r) {
+            assert_eq!(h.fault, None);
+            assert_eq!(h.fp.as_ref(), c.fp.as_ref(), "{}", c.describe());
+        }
+    }
+
+    /// The initial configuration (which XSAVE may leave unwritten in the
+    /// signal frame) comes back as it went in, and FNINIT gives it.
+    #[test]
+    fn host_initial_state_and_fninit() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let init = FpState { fcw: 0x037F, fsw: 0, tag: 0, st: [F80::default(); 8], mxcsr: 0x1F80, xmm: [0; 8] };
+        let mut rng = Rng::new(14);
+        let mut busy = fp::state(&mut rng, false);
+        busy.st = [F80::default(); 8];
+        busy.xmm = [0; 8];
+        busy.mxcsr = 0x1F80;
+        let cases = [fp_case(&[0x90], init.clone()), fp_case(&[0xDB, 0xE3], busy)]; // nop; fninit
+        let r = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r[0].fp.as_ref(), Some(&init));
+        assert_eq!(r[1].fp.as_ref(), Some(&init), "FNINIT: FCW 037F, FSW 0, all empty");
+    }
+
+    /// FNOP (a waiting x87 instruction) changes no state when nothing is
+    /// pending: all registers, tags and control/status words come back.
+    #[test]
+    fn host_state_round_trip_through_fnop() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = Rng::new(4);
+        let cases: Vec<_> = (0..100)
+            .map(|_| {
+                let mut s = fp::state(&mut rng, false);
+                s.fsw &= !(FSW_ES | FSW_B);
+                s.fsw &= !(0x3F & !s.fcw);
+                fp_case(&[0xD9, 0xD0], s)
+            })
+            .collect();
+        let r = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        for (c, h) in cases.iter().zip(&r) {
+            assert_eq!(h.fault, None);
+            assert_eq!(h.fp.as_ref(), c.fp.as_ref(), "{}", c.describe());
+        }
+    }
+
+    /// A pending unmasked x87 exception is reported by the next waiting
+    /// instruction as #MF (vector 16) and leaves the state alone; an
+    /// unmasked SIMD exception is #XM (vector 19), with MXCSR's flag set.
+    #[test]
+    fn host_reports_mf_and_xm() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = Rng::new(5);
+        let mut mf = fp::state(&mut rng, false);
+        mf.fcw = 0x037E; // IM unmasked
+        mf.fsw = 0x0001 | FSW_ES | FSW_B;
+        let mut xm = fp::state(&mut rng, false);
+        xm.mxcsr = 0x1F80 & !(1 << 7); // IM unmasked, no flag yet
+        xm.xmm[0] = 0x7FA0_0000; // an SNaN in lane 0
+        xm.xmm[1] = 0x3F80_0000;
+        let cases = [fp_case(&[0xD9, 0xE8], mf.clone()), fp_case(&[0x0F, 0x58, 0xC1], xm.clone())]; // fld1; addps xmm0, xmm1
+        let r = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r[0].fault, Some((16, 0)));
+        assert_eq!(r[0].eip, INSN_ADDR);
+        assert_eq!(r[0].fp.as_ref(), Some(&mf), "#MF changes nothing");
+        assert_eq!(r[1].fault, Some((19, 0)));
+        let after = r[1].fp.as_ref().map(|f| (f.mxcsr, f.xmm[0]));
+        assert_eq!(after, Some((xm.mxcsr | 1, xm.xmm[0])), "IE set, destination unchanged");
+    }
+
+    /// FXSAVE run as a case stores the state the case gave, outside the
+    /// bytes `undefined_bytes` sets aside; a difference there is
+    /// undefined, one in FCW a mismatch.
+    #[test]
+    fn fxsave_stores_the_case_state_and_its_pointers_are_undefined() {
+        use compare::{compare, Verdict};
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = Rng::new(12);
+        let mut s = fp::state(&mut rng, false);
+        s.fsw &= !(FSW_ES | FSW_B | 0x3F);
+        // fxsave [DATA_ADDR + 0x200]
+        let mut bytes = vec![0x0F, 0xAE, 0x05];
+        bytes.extend_from_slice(&(DATA_ADDR + 0x200).to_le_bytes());
+        let c = fp_case(&bytes, s.clone());
+        let i = c.instruction();
+        let loose = compare::undefined_bytes(&c, &i);
+        let h = o.run(std::slice::from_ref(&c)).unwrap_or_else(|e| panic!("{e}")).remove(0);
+        assert_eq!(h.fault, None);
+        let image = s.to_fxsave();
+        for (k, b) in image.iter().enumerate() {
+            if !loose.iter().any(|r| r.contains(&(0x200 + k))) {
+                assert_eq!(h.data[0x200 + k], *b, "byte {k} of the FXSAVE image");
+            }
+        }
+        let mut fip = h.clone();
+        fip.data[0x200 + 8] ^= 0x55;
+        assert!(matches!(compare(&c, &h, &fip), Verdict::Undefined(_)));
+        let mut fcw = h.clone();
+        fcw.data[0x200] ^= 1;
+        assert!(matches!(compare(&c, &h, &fcw), Verdict::Mismatch(_)));
+    }
+
+    /// ironpc gets the same state and hands it back through NOP: the
+    /// write-in and read-out (tags, ST order) are each other's inverse,
+    /// and the whole comparison agrees with the host.
+    #[test]
+    fn ironpc_state_round_trip_through_nop() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut emu = emu::Emu::new(o.selectors());
+        let mut rng = Rng::new(6);
+        // nop; mov eax, 0x12345678: integer instructions leave the state.
+        let cases: Vec<_> = (0..50)
+            .map(|k| {
+                let s = fp::state(&mut rng, k % 2 == 0);
+                if k % 3 == 0 {
+                    fp_case(&[0xB8, 0x78, 0x56, 0x34, 0x12], s)
+                } else {
+                    fp_case(&[0x90], s)
+                }
+            })
+            .collect();
+        let host = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        for (c, h) in cases.iter().zip(&host) {
+            let ours = emu.run(c);
+            assert_eq!(ours.fp, c.fp, "{}", c.describe());
+            assert_eq!(compare::compare(c, h, &ours), compare::Verdict::Match, "{}", c.describe());
+        }
+    }
+
+    /// With `ulps`, a transcendental's finite result a few ulps off is
+    /// measured, not counted; bit for bit it is a mismatch.
+    #[test]
+    fn transcendental_results_are_measured_in_ulps() {
+        let mut rng = Rng::new(8);
+        let mut s = fp::state(&mut rng, false);
+        s.fsw = 0;
+        s.tag = 0xFF;
+        let c = fp_case(&[0xD9, 0xFE], s.clone()); // fsin
+        let mut h =
+            native::Outcome { regs: c.regs, eflags: 0x202, eip: INSN_ADDR + 2, fault: None, data: c.data.clone(), fp: Some(s) };
+        if let Some(f) = h.fp.as_mut() {
+            f.st[0] = F80 { signif: 0xC000_0000_0000_0000, sign_exp: 0x3FFE };
+        }
+        let mut ours = h.clone();
+        if let Some(f) = ours.fp.as_mut() {
+            f.st[0].signif += 3;
+        }
+        let (v, u) = compare::compare_with(&c, &h, &ours, true);
+        assert_eq!((v, u), (compare::Verdict::Match, Some(3)));
+        assert!(matches!(compare::compare(&c, &h, &ours), compare::Verdict::Mismatch(_)));
+    }
+}
+
+#[cfg(test)]
+mod host_determinism {
+    use super::*;
+
+    /// Every x87/MMX/SSE/SSE2 form's cases give the same outcome on the
+    /// host when run again in another order: no state leaks from one case
+    /// into the next through the harness (a pending exception, MXCSR, the
+    /// last-instruction pointers), and the comparison finds nothing in a
+    /// host-against-host run.
+    #[test]
+    fn fp_cases_are_reproducible_on_the_host() {
+        let mut o = native::Oracle::start().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = Rng::new(21);
+        let fs = o.selectors().fs_data();
+        let cases: Vec<gen::Case> = forms::all_forms()
+            .into_iter()
+            .filter(|(c, why)| why.is_none() && forms::fp_form(*c))
+            .flat_map(|(c, _)| (0..6).map(move |_| c))
+            .map(|c| gen::generate(c, &mut rng, fs).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        assert!(cases.len() > 6 * 300, "{} fp cases", cases.len());
+        let first = o.run(&cases).unwrap_or_else(|e| panic!("{e}"));
+        let reversed: Vec<gen::Case> = cases.iter().rev().cloned().collect();
+        let mut second = o.run(&reversed).unwrap_or_else(|e| panic!("{e}"));
+        second.reverse();
+        for ((c, a), b) in cases.iter().zip(&first).zip(&second) {
+            assert!(a.fp.is_some(), "{}: no FXSAVE image", c.describe());
+            assert_eq!(compare::compare(c, a, b), compare::Verdict::Match, "{}", c.describe());
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The host CPU as the oracle: drives the 32-bit helper built from
 //! `oracle/oracle.c` over a pipe, in batches.
 
-use crate::{gen::Case, in_code, Error, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, LOW_CODE_ADDR, LOW_CODE_SIZE};
+use crate::{fp::FpState, gen::Case, in_code, Error, CODE_ADDR, CODE_SIZE, DATA_ADDR, DATA_SIZE, LOW_CODE_ADDR, LOW_CODE_SIZE};
 use std::{
     io::{Read, Write},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
@@ -10,8 +10,10 @@ use std::{
 /// Cases sent to the helper at once (its own limit is larger).
 pub const MAX_BATCH: usize = 512;
 const MAGIC: u32 = 0x4F43_5049;
-const IN_SIZE: usize = 4 * 11 + 16 + DATA_SIZE;
-const OUT_SIZE: usize = 4 * 12 + DATA_SIZE;
+/// Bytes of FXSAVE image in each record.
+const FX_SIZE: usize = 512;
+const IN_SIZE: usize = 4 * 11 + 16 + DATA_SIZE + 4 + FX_SIZE;
+const OUT_SIZE: usize = 4 * 12 + DATA_SIZE + 4 + FX_SIZE;
 /// #GP: what HLT at CPL 3 raises where a case ends.
 const GP: u8 = 13;
 
@@ -27,6 +29,9 @@ pub struct Outcome {
     /// The exception the instruction raised: vector and error code.
     pub fault: Option<(u8, u32)>,
     pub data: Vec<u8>,
+    /// The x87/MMX/SSE state after the instruction (or at the fault),
+    /// for cases that set it.
+    pub fp: Option<FpState>,
 }
 
 /// The host's segment selectors, which ironpc's GDT copies so that
@@ -133,6 +138,8 @@ impl Oracle {
                 }
                 msg.extend_from_slice(&c.bytes);
                 msg.extend_from_slice(&c.data);
+                msg.extend_from_slice(&u32::from(c.fp.is_some()).to_le_bytes());
+                msg.extend_from_slice(&c.fp.as_ref().map_or([0; FX_SIZE], |f| f.to_fxsave()));
             }
             self.send(&msg)?;
             let mut buf = vec![0u8; batch.len() * OUT_SIZE];
@@ -155,7 +162,9 @@ fn decode(c: &Case, r: &[u8]) -> Outcome {
     let (eflags, eip, vector, error) = (u32_at(r, 8), u32_at(r, 9), u32_at(r, 10) as u8, u32_at(r, 11));
     let in_insn = (c.addr..c.addr + c.len as u32).contains(&eip);
     let landed = vector == GP && !in_insn && in_code(eip);
-    Outcome { regs, eflags, eip, fault: (!landed).then_some((vector, error)), data: r[48..].to_vec() }
+    let fx_at = 48 + DATA_SIZE + 4;
+    let fp = (c.fp.is_some() && u32_at(r, (48 + DATA_SIZE) / 4) != 0).then(|| FpState::from_fxsave(&r[fx_at..fx_at + FX_SIZE]));
+    Outcome { regs, eflags, eip, fault: (!landed).then_some((vector, error)), data: r[48..48 + DATA_SIZE].to_vec(), fp }
 }
 
 impl Drop for Oracle {

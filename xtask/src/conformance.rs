@@ -1,9 +1,12 @@
 //! `cargo xtask conformance [--cases N] [--seed S] [--filter MNEMONIC]
-//! [--examples N] [--excluded] [--forms] [--unimplemented]`: the full sweep
+//! [--examples N] [--excluded] [--forms] [--unimplemented] [--ulps]`: the full sweep
 //! of every implemented user-level instruction form against the host CPU,
 //! a table per mnemonic and a closing line. `--excluded` lists the
 //! implemented forms left out and why; `--forms` prints a row per form as
-//! well; `--unimplemented` also sweeps forms ironpc lacks (they #UD).
+//! well; `--unimplemented` also sweeps forms ironpc lacks (they #UD);
+//! `--ulps` measures the x87 transcendentals (FSIN, FCOS, FSINCOS, FPTAN,
+//! FPATAN, F2XM1, FYL2X, FYL2XP1) in ulps against the host instead of
+//! counting their result differences, and prints the worst per form.
 
 use std::env;
 
@@ -34,6 +37,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--filter" => cfg.filter = Some(it.next().ok_or("--filter needs a mnemonic")?.clone()),
             "--excluded" => show_excluded = true,
             "--unimplemented" => cfg.unimplemented = true,
+            "--ulps" => cfg.ulps = true,
             "--forms" => show_forms = true,
             other => return Err(format!("conformance: unknown option `{other}`")),
         }
@@ -48,11 +52,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if show_forms {
         for f in &summary.forms {
             println!(
-                "{:<28} {:>7} cases {:>6} mismatches {:>6} undefined",
+                "{:<28} {:>7} cases {:>6} mismatches {:>6} undefined; host: {}",
                 format!("{:?}", f.code),
                 f.cases,
                 f.mismatches,
-                f.undefined
+                f.undefined,
+                f.host_faults
+                    .iter()
+                    .map(|(v, n)| format!("{} {n}", v.map_or("ok".to_string(), |v| format!("#{v}"))))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
