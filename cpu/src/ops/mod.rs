@@ -68,6 +68,9 @@ fn register_all(t: &mut Table) {
     bit::register(t);
     atomic::register(t);
     convert::register(t);
+    x87_arith::register(t);
+    x87_ldst::register(t);
+    x87_ctrl::register(t);
 }
 
 mod alu;
@@ -88,6 +91,10 @@ mod shift;
 mod stack;
 mod string;
 mod system;
+mod x87;
+mod x87_arith;
+mod x87_ctrl;
+mod x87_ldst;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {

@@ -16,6 +16,8 @@
 
 use softfloat_sys as sys;
 
+pub mod ext80;
+
 /// Rounding modes, in the encoding of x87 FCW.RC and MXCSR.RC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rounding {
