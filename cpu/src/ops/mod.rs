@@ -94,6 +94,8 @@ mod system;
 mod x87;
 mod x87_arith;
 mod x87_ctrl;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod x87_host;
 mod x87_ldst;
 
 /// Whether the interpreter implements `code`.

@@ -77,6 +77,17 @@ pub(super) fn quiet(a: F80) -> F80 {
     F80 { signif: a.signif | QUIET_BIT, ..a }
 }
 
+/// A pseudo-denormal (exponent 0, J set) re-encoded with its true
+/// exponent, 1. SoftFloat mis-adds them (a carry out of the significand
+/// is lost), and the x87 treats them as that value.
+pub(super) fn canon(a: F80) -> F80 {
+    if exp(a) == 0 && a.signif & INT_BIT != 0 {
+        F80 { sign_exp: a.sign_exp | 1, ..a }
+    } else {
+        a
+    }
+}
+
 /// The tag a value gets when it is written to a register.
 pub(super) fn tag_of(a: F80) -> u16 {
     let e = exp(a);
@@ -138,7 +149,9 @@ pub(super) fn rounded(rc: Rounding, f: impl Fn() -> F80) -> (F80, u16, bool) {
 /// significand).
 fn unpack(a: F80) -> (u16, i32, u64) {
     let s = a.sign_exp & 0x8000;
-    if exp(a) == 0 {
+    if a.signif == 0 {
+        (s, 0, 0)
+    } else if exp(a) == 0 {
         let sh = a.signif.leading_zeros();
         (s, 1 - sh as i32, a.signif << sh)
     } else {
@@ -331,8 +344,8 @@ impl Cpu {
 
     /// FOP: the low three bits of the escape byte and the ModR/M byte,
     /// read back from the instruction's bytes (iced does not keep them).
-    /// The bytes were just fetched, so the read hits the TLB; if it does
-    /// not, FOP is left as it was rather than faulting.
+    /// The bytes were just fetched, so the read succeeds; were it to fail,
+    /// FOP would keep its old value rather than fault.
     fn fop_of(&mut self, env: &mut Env, i: &Instruction) -> u16 {
         let start = self.state.seg[sreg::CS].base.wrapping_add(i.ip());
         let user = self.user();
@@ -365,18 +378,22 @@ impl Cpu {
         if is_unsupported(a) || is_unsupported(b) {
             return Outcome { val: INDEFINITE, flags: flags | sw::IE, c1: false };
         }
-        if !is_nan(a) && !is_nan(b) && (is_denormal(a) || is_denormal(b)) {
+        let (ca, cb) = (canon(a), canon(b));
+        let (mut val, f, mut c1) = rounded(rc, || apply(op, ca, cb));
+        // Invalid operations and division by zero outrank the denormal
+        // operand, which outranks overflow, underflow and precision
+        // (SDM 8.7): a pure computation first tells which applies.
+        if !is_nan(a) && !is_nan(b) && (is_denormal(a) || is_denormal(b)) && f & (sw::IE | sw::ZE) == 0 {
             flags |= sw::DE;
         }
         if !self.fpu_masked(flags & (sw::DE | sw::IE)) {
             return Outcome { val: INDEFINITE, flags, c1: false };
         }
-        let (mut val, f, mut c1) = rounded(rc, || apply(op, a, b));
         flags |= f;
         let tiny = f & sw::UE != 0 || (is_denormal(val) && !is_nan(a) && !is_nan(b));
         let wrap = (f & sw::OE != 0 && !self.fpu_masked(sw::OE)) || (tiny && !self.fpu_masked(sw::UE));
         if wrap {
-            let (w, wf, wc1) = wrapped(op, a, b, rc);
+            let (w, wf, wc1) = wrapped(op, ca, cb, rc);
             val = w;
             c1 = wc1;
             flags = (flags & !(sw::PE | sw::UE)) | (wf & sw::PE) | if tiny { sw::UE } else { 0 };

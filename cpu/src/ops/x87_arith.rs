@@ -150,6 +150,7 @@ fn compare(a: F80, b: F80, quiet: bool) -> (u16, u16) {
         return (CC_UN, if invalid { sw::IE } else { 0 });
     }
     let f = if is_denormal(a) || is_denormal(b) { sw::DE } else { 0 };
+    let (a, b) = (x87::canon(a), x87::canon(b));
     let cc = if ext80::lt(a, b) {
         CC_LT
     } else if ext80::eq(a, b) {
@@ -305,11 +306,12 @@ fn unop(cpu: &mut Cpu, env: &mut Env, i: &Instruction, f: impl Fn(F80) -> F80) -
     let o = if is_unsupported(a) {
         Outcome { val: INDEFINITE, flags: sw::IE, c1: false }
     } else {
-        let de = if is_denormal(a) { sw::DE } else { 0 };
+        let (val, flags, c1) = x87::rounded(rc, || f(x87::canon(a)));
+        // An invalid operation outranks the denormal operand (SDM 8.7).
+        let de = if is_denormal(a) && flags & sw::IE == 0 { sw::DE } else { 0 };
         if !cpu.fpu_masked(de) {
             Outcome { val: a, flags: de, c1: false }
         } else {
-            let (val, flags, c1) = x87::rounded(rc, || f(a));
             Outcome { val, flags: flags | de, c1 }
         }
     };
@@ -426,6 +428,8 @@ fn scale(cpu: &Cpu, a: F80, b: F80, rc: softfloat::Rounding, de: u16) -> Outcome
     let (e1, k2) = if over { (0x7FFE, (e - 0x7FFE).min(0x3FFF)) } else { (1, (e - 1).max(1 - BIAS)) };
     let x = F80 { signif: ma, sign_exp: s | e1 as u16 };
     let p = F80 { signif: 1 << 63, sign_exp: (BIAS + k2) as u16 };
+    // FSCALE ignores precision control, even in its overflow response.
+    softfloat::set_x87_precision(64);
     let (val, flags, c1) = x87::rounded(rc, || ext80::mul(x, p));
     Outcome { val, flags: flags | de, c1 }
 }
@@ -482,7 +486,7 @@ fn fxtract(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
 /// FPREM / FPREM1: the partial remainder ST(0) - q * ST(1), q the
 /// quotient truncated (FPREM) or rounded to nearest even (FPREM1). When
 /// the exponents differ by 64 or more only a partial reduction is done
-/// and C2 says so; otherwise the low three quotient bits go to C0, C3, C1.
+/// and C2 says so; otherwise quotient bits 2, 1, 0 go to C0, C3, C1.
 fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     cpu.x87_enter()?;
     cpu.x87_note(env, i);
@@ -493,14 +497,19 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Res
         return Ok(());
     }
     if is_inf(a) || is_zero(b) {
-        cpu.x87_commit(0, &Outcome { val: INDEFINITE, flags: sw::IE | de, c1: false });
+        // The invalid operation outranks a denormal operand.
+        cpu.x87_commit(0, &Outcome { val: INDEFINITE, flags: sw::IE, c1: false });
         return Ok(());
     }
     if !cpu.fpu_raise(de) {
         return Ok(());
     }
+    // A dividend returned as it is comes back normalised: a pseudo-
+    // denormal gets its true exponent, 1.
+    let a = x87::canon(a);
     if is_zero(a) || is_inf(b) {
         cpu.set_cc(sw::CC, 0);
+        cpu.set_st(0, a);
         return Ok(());
     }
     let (val, q, partial) = remainder::<IEEE>(a, b);
@@ -512,10 +521,10 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Res
             cc |= sw::C0;
         }
         if q & 1 != 0 {
-            cc |= sw::C3;
+            cc |= sw::C1;
         }
         if q & 2 != 0 {
-            cc |= sw::C1;
+            cc |= sw::C3;
         }
     }
     cpu.set_cc(sw::CC, cc);
@@ -801,12 +810,12 @@ mod tests {
         set_stack(&mut m, &[f80(23.0), f80(4.0)]);
         run(&mut m, &[0xD9, 0xF8]);
         assert_eq!(m.cpu.st(0), f80(3.0));
-        assert_eq!(fsw(&m) & sw::CC, sw::C0 | sw::C3);
+        assert_eq!(fsw(&m) & sw::CC, sw::C0 | sw::C1, "Q2 in C0, Q1 in C3, Q0 in C1");
         let mut m = fpu_machine();
         set_stack(&mut m, &[f80(23.0), f80(4.0)]);
         run(&mut m, &[0xD9, 0xF5]);
         assert_eq!(m.cpu.st(0), f80(-1.0));
-        assert_eq!(fsw(&m) & sw::CC, sw::C0 | sw::C1);
+        assert_eq!(fsw(&m) & sw::CC, sw::C0 | sw::C3);
         // 2^100 mod 3 takes two rounds; 2^100 = 3 * q + 1.
         let mut m = fpu_machine();
         set_stack(&mut m, &[f80(2f64.powi(100)), f80(3.0)]);

@@ -98,6 +98,7 @@ fn narrow(cpu: &Cpu, size: MemorySize, a: F80, rc: Rounding) -> (u64, u16, bool)
         return (if f32_ { 0xFFC0_0000 } else { 0xFFF8_0000_0000_0000 }, sw::IE, false);
     }
     let _ = cpu;
+    let a = x87::canon(a);
     softfloat::take_flags();
     let conv = |x: F80| if f32_ { u64::from(ext80::to_f32(x)) } else { ext80::to_f64(x) };
     let v = conv(a);
@@ -189,6 +190,7 @@ fn to_int(a: F80, bits: u32, rc: Rounding) -> (i64, u16, bool) {
     if is_unsupported(a) || is_nan(a) || x87::is_inf(a) {
         return (indefinite, sw::IE, false);
     }
+    let a = x87::canon(a);
     let (r, flags, up) = x87::rounded(rc, || ext80::round_to_int(a));
     let v = ext80::to_i64(r);
     let invalid = softfloat::take_flags() as u16 & sw::IE != 0;
