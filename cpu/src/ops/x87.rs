@@ -368,25 +368,24 @@ impl Cpu {
         self.state.fpu.fop
     }
 
-    /// `a op b` under x87 rules: unsupported operands and SNaNs are
-    /// invalid, NaNs propagate, denormal operands raise DE (and stop here
-    /// when it is unmasked), then SoftFloat computes, and an unmasked
-    /// overflow or underflow delivers the wrapped result. `pre` carries
-    /// exceptions already raised by converting a memory operand.
-    pub(super) fn x87_binop(&self, op: Op, a: F80, b: F80, pre: u16, rc: Rounding) -> Outcome {
-        let mut flags = pre;
+    /// `a op b` under x87 rules: unsupported operands are invalid, NaNs
+    /// propagate (IE for an SNaN), denormal operands raise DE (and stop
+    /// here when it is unmasked), then SoftFloat computes, and an unmasked
+    /// overflow or underflow delivers the wrapped result. `mem_denormal`
+    /// says the memory operand was a denormal before its conversion.
+    pub(super) fn x87_binop(&self, op: Op, a: F80, b: F80, mem_denormal: bool, rc: Rounding) -> Outcome {
         if is_unsupported(a) || is_unsupported(b) {
-            return Outcome { val: INDEFINITE, flags: flags | sw::IE, c1: false };
+            return Outcome { val: INDEFINITE, flags: sw::IE, c1: false };
         }
         let (ca, cb) = (canon(a), canon(b));
         let (mut val, f, mut c1) = rounded(rc, || apply(op, ca, cb));
-        // Invalid operations and division by zero outrank the denormal
-        // operand, which outranks overflow, underflow and precision
-        // (SDM 8.7): a pure computation first tells which applies.
-        if !is_nan(a) && !is_nan(b) && (is_denormal(a) || is_denormal(b)) && f & (sw::IE | sw::ZE) == 0 {
-            flags |= sw::DE;
-        }
-        if !self.fpu_masked(flags & (sw::DE | sw::IE)) {
+        // NaN operands, invalid operations and division by zero outrank
+        // the denormal operand, which outranks overflow, underflow and
+        // precision (SDM 8.7): a pure computation first tells which
+        // applies.
+        let den = mem_denormal || is_denormal(a) || is_denormal(b);
+        let mut flags = if den && !is_nan(a) && !is_nan(b) && f & (sw::IE | sw::ZE) == 0 { sw::DE } else { 0 };
+        if !self.fpu_masked(flags) {
             return Outcome { val: INDEFINITE, flags, c1: false };
         }
         flags |= f;

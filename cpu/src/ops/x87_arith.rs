@@ -52,17 +52,17 @@ pub(super) fn register(t: &mut Table) {
 
 const OPS: [Op; 4] = [Op::Add, Op::Sub, Op::Mul, Op::Div];
 
-/// A 32-bit real as an 80-bit one, with the exceptions the conversion
-/// raises: DE for a denormal, IE for an SNaN (delivered quiet).
+/// A 32-bit real as an 80-bit one, with the exceptions its load raises:
+/// DE for a denormal, IE for an SNaN. The SNaN stays signalling here, so
+/// that an arithmetic instruction picks between two SNaN operands as the
+/// x87 does; FLD quiets it.
 pub(super) fn from_f32(v: u32) -> (F80, u16) {
     let (e, frac) = ((v >> 23) & 0xFF, v & 0x7F_FFFF);
-    let mut f = 0;
-    if e == 0 && frac != 0 {
-        f |= sw::DE;
-    }
+    let sign = ((v >> 16) & 0x8000) as u16;
     if e == 0xFF && frac != 0 && frac & 0x40_0000 == 0 {
-        f |= sw::IE;
+        return (F80 { signif: 1 << 63 | u64::from(frac) << 40, sign_exp: sign | 0x7FFF }, sw::IE);
     }
+    let f = if e == 0 && frac != 0 { sw::DE } else { 0 };
     let r = ext80::from_f32(v);
     softfloat::take_flags();
     (r, f)
@@ -70,13 +70,11 @@ pub(super) fn from_f32(v: u32) -> (F80, u16) {
 
 pub(super) fn from_f64(v: u64) -> (F80, u16) {
     let (e, frac) = ((v >> 52) & 0x7FF, v & ((1 << 52) - 1));
-    let mut f = 0;
-    if e == 0 && frac != 0 {
-        f |= sw::DE;
-    }
+    let sign = ((v >> 48) & 0x8000) as u16;
     if e == 0x7FF && frac != 0 && frac & (1 << 51) == 0 {
-        f |= sw::IE;
+        return (F80 { signif: 1 << 63 | frac << 11, sign_exp: sign | 0x7FFF }, sw::IE);
     }
+    let f = if e == 0 && frac != 0 { sw::DE } else { 0 };
     let r = ext80::from_f64(v);
     softfloat::take_flags();
     (r, f)
@@ -125,7 +123,7 @@ fn arith<const OP: usize, const REV: bool, const POP: bool>(cpu: &mut Cpu, env: 
     let d = cpu.st(dst);
     let s = mem.unwrap_or_else(|| cpu.st(src));
     let (a, b) = if REV { (s, d) } else { (d, s) };
-    let o = cpu.x87_binop(OPS[OP & 3], a, b, pre, rc);
+    let o = cpu.x87_binop(OPS[OP & 3], a, b, pre & sw::DE != 0, rc);
     if cpu.x87_commit(dst, &o) && POP {
         cpu.fpu_pop();
     }
@@ -180,9 +178,13 @@ fn fcom<const QUIET: bool, const POPS: u8>(cpu: &mut Cpu, env: &mut Env, i: &Ins
         }
         (CC_UN, 0)
     } else {
-        let (cc, f) = compare(cpu.st(0), mem.unwrap_or_else(|| cpu.st(src)), QUIET);
-        let f = f | pre;
+        let b = mem.unwrap_or_else(|| cpu.st(src));
+        let (cc, f) = compare(cpu.st(0), b, QUIET);
+        let f = if f == 0 && pre & sw::DE != 0 && !is_nan(b) { sw::DE } else { f };
+        // The codes are written even when an unmasked exception stops
+        // the instruction (observed on hardware); it does not pop then.
         if !cpu.fpu_raise(f) {
+            cpu.set_cc(sw::CC, cc);
             return Ok(());
         }
         (cc, f)
@@ -210,10 +212,23 @@ fn fcomi<const QUIET: bool, const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
         let (cc, f) = compare(cpu.st(0), cpu.st(src), QUIET);
         cpu.set_c1(false);
         if !cpu.fpu_raise(f) {
+            // EFLAGS are written even then (observed on hardware), but
+            // nothing is popped.
+            set_eflags(cpu, cc);
             return Ok(());
         }
         cc
     };
+    set_eflags(cpu, cc);
+    if POP {
+        cpu.fpu_pop();
+    }
+    Ok(())
+}
+
+/// ZF, PF, CF from the condition-code form of a comparison; OF, SF, AF
+/// cleared.
+fn set_eflags(cpu: &mut Cpu, cc: u16) {
     let mut bits = 0;
     if cc & sw::C3 != 0 {
         bits |= fl::ZF;
@@ -225,10 +240,6 @@ fn fcomi<const QUIET: bool, const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
         bits |= fl::CF;
     }
     cpu.state.set_arith(fl::ARITH, bits);
-    if POP {
-        cpu.fpu_pop();
-    }
-    Ok(())
 }
 
 /// FTST: ST(0) against +0.0.
@@ -242,9 +253,9 @@ fn ftst(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
         return Ok(());
     }
     let (cc, f) = compare(cpu.st(0), F80::default(), false);
-    if cpu.fpu_raise(f) {
-        cpu.set_cc(sw::CC, cc);
-    }
+    // Written even with an unmasked exception (observed on hardware).
+    cpu.fpu_raise(f);
+    cpu.set_cc(sw::CC, cc);
     Ok(())
 }
 
@@ -419,11 +430,21 @@ fn scale(cpu: &Cpu, a: F80, b: F80, rc: softfloat::Rounding, de: u16) -> Outcome
     }
     let over = e > 0x7FFE;
     if !cpu.fpu_masked(if over { sw::OE } else { sw::UE }) {
+        // Unmasked: the exact result with its exponent wrapped by 24576
+        // when that brings it into range; otherwise an infinity or a zero
+        // whatever the rounding mode (both observed on hardware).
         let w = if over { e - 24576 } else { e + 24576 };
-        let flags = de | if over { sw::OE } else { sw::UE };
-        return Outcome { val: F80 { signif: ma, sign_exp: s | w.clamp(1, 0x7FFE) as u16 }, flags, c1: false };
+        if (1..=0x7FFE).contains(&w) {
+            let flags = de | if over { sw::OE } else { sw::UE };
+            return Outcome { val: F80 { signif: ma, sign_exp: s | w as u16 }, flags, c1: false };
+        }
+        return if over {
+            Outcome { val: F80 { signif: 1 << 63, sign_exp: s | 0x7FFF }, flags: de | sw::OE | sw::PE, c1: true }
+        } else {
+            Outcome { val: F80 { signif: 0, sign_exp: s }, flags: de | sw::UE | sw::PE, c1: false }
+        };
     }
-    // Masked: let SoftFloat round the out-of-range value in one step, as
+    // Let SoftFloat round the out-of-range value in one step, as
     // (1.m * 2^k1) * 2^k2 with the first product exact.
     let (e1, k2) = if over { (0x7FFE, (e - 0x7FFE).min(0x3FFF)) } else { (1, (e - 1).max(1 - BIAS)) };
     let x = F80 { signif: ma, sign_exp: s | e1 as u16 };
@@ -512,7 +533,15 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Res
         cpu.set_st(0, a);
         return Ok(());
     }
-    let (val, q, partial) = remainder::<IEEE>(a, b);
+    let (mut val, q, partial, wrapped) = remainder::<IEEE>(a, b);
+    // A tiny remainder is exact; unmasked, underflow is signalled anyway
+    // and the result delivered with its exponent wrapped (SDM 8.5.5.2).
+    if let Some(w) = wrapped {
+        if !cpu.fpu_masked(sw::UE) {
+            cpu.fpu_raise(sw::UE);
+            val = w;
+        }
+    }
     let mut cc = 0;
     if partial {
         cc |= sw::C2;
@@ -533,8 +562,9 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Res
 }
 
 /// The exact remainder of finite non-zero `a` by `b`: (value, low quotient
-/// bits, partial).
-fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool) {
+/// bits, partial, and for a denormal result the normalised value with the
+/// exponent wrapped by 24576).
+fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool, Option<F80>) {
     let unpack = |x: F80| {
         if x87::exp(x) == 0 {
             let sh = x.signif.leading_zeros();
@@ -556,7 +586,7 @@ fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool) {
         partial = true;
     }
     if d < -1 {
-        return (a, 0, false);
+        return (a, 0, false, None);
     }
     // a = ma * 2^(ea-63), b = mb * 2^(eb-63); both scaled by 2^(eb-64).
     let num = u128::from(ma) << (d + 1);
@@ -570,18 +600,19 @@ fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool) {
         sign ^= 0x8000;
     }
     if r == 0 {
-        return (F80 { signif: 0, sign_exp: a.sign_exp & 0x8000 }, q as u64, partial);
+        return (F80 { signif: 0, sign_exp: a.sign_exp & 0x8000 }, q as u64, partial, None);
     }
     // value = r * 2^(eb - 64 - bias) with r < 2^65 and even when >= 2^64.
     let p = 127 - r.leading_zeros() as i32;
     let signif = if p >= 63 { (r >> (p - 63)) as u64 } else { (r << (63 - p)) as u64 };
     let e = p + eb - 64;
-    let val = if e >= 1 {
-        F80 { signif, sign_exp: sign | e as u16 }
+    if e >= 1 {
+        (F80 { signif, sign_exp: sign | e as u16 }, q as u64, partial, None)
     } else {
-        F80 { signif: signif >> (1 - e).min(63), sign_exp: sign }
-    };
-    (val, q as u64, partial)
+        let val = F80 { signif: signif >> (1 - e).min(63), sign_exp: sign };
+        let wrapped = F80 { signif, sign_exp: sign | (e + 24576).clamp(1, 0x7FFE) as u16 };
+        (val, q as u64, partial, Some(wrapped))
+    }
 }
 
 #[cfg(test)]

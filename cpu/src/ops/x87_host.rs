@@ -1,83 +1,174 @@
 //! Host-differential tests of the x87: the host's own FPU (every x86-64
-//! has one) runs the same instruction on the same 80-bit operands under
-//! the same control word, and the result registers and status word must
-//! match ironpc's bit for bit. Only masked exceptions are exercised: an
-//! unmasked one would trap in the test process.
+//! has one) runs the same instruction on the same 80-bit operands, memory
+//! operand and control word, and the registers, status word, EFLAGS (for
+//! FCOMI) and memory must match ironpc's bit for bit. Unmasked exceptions
+//! are covered too: the host block reads FSW and clears the pending
+//! exception with FNSTSW/FNCLEX before any waiting instruction could trap.
 
 use super::x87::sw;
-use crate::{fpstate::F80, testing::Rng, testing::TestMachine};
+use crate::{fpstate::F80, state::fl, testing::Rng, testing::TestMachine};
 use std::arch::asm;
 
-/// Runs the two instruction bytes `op` on the host with ST(0) = `a`,
-/// ST(1) = `b` and FCW = `cw`: returns ST(0), ST(1) and FSW after it.
-fn host(op: [u8; 2], cw: u16, a: F80, b: F80) -> (F80, F80, u16) {
-    let (ab, bb) = (a.to_bytes(), b.to_bytes());
-    let mut r0 = [0u8; 10];
-    let mut r1 = [0u8; 10];
-    let mut fsw: u16 = 0;
-    macro_rules! run {
-        ($bytes:literal) => {
-            // SAFETY: the block touches only the x87 stack, which it leaves
-            // empty with the default control word (FNINIT), as the ABI
-            // requires, and the five buffers passed by pointer, each large
-            // enough for what is stored there. All exceptions are masked
-            // by the caller's `cw`, so nothing traps.
+/// What one instruction left behind: ST(0), ST(1), FSW, EFLAGS, memory.
+type Outcome = (F80, F80, u16, u32, [u8; 16]);
+
+/// A host runner: control word, ST(0), ST(1), memory operand buffer.
+type HostFn = fn(u16, F80, F80, [u8; 16]) -> Outcome;
+
+macro_rules! host_fn {
+    ($name:ident, $insn:literal) => {
+        fn $name(cw: u16, a: F80, b: F80, mut mem: [u8; 16]) -> Outcome {
+            let (ab, bb) = (a.to_bytes(), b.to_bytes());
+            let mut r0 = [0u8; 10];
+            let mut r1 = [0u8; 10];
+            let mut fsw: u16 = 0;
+            let flags: u64;
+            // SAFETY: the block touches only the x87 state, which it leaves
+            // initialised (FNINIT: empty stack, default control word) as
+            // the ABI requires, the buffers passed by pointer (each as
+            // large as what is loaded or stored there), and the stack for
+            // one PUSHFQ/POP pair. A pending unmasked exception is cleared
+            // by FNCLEX before the next waiting instruction, so nothing
+            // traps.
             unsafe {
                 asm!(
+                    "/* memory operand at {m} */",
                     "fninit",
                     "fldcw word ptr [{cw}]",
                     "fld tbyte ptr [{b}]",
                     "fld tbyte ptr [{a}]",
-                    $bytes,
+                    "push 0",
+                    "popfq",
+                    $insn,
                     "fnstsw word ptr [{sw}]",
+                    "pushfq",
+                    "pop {fl}",
+                    "fnclex",
                     "fstp tbyte ptr [{r0}]",
                     "fstp tbyte ptr [{r1}]",
                     "fninit",
                     cw = in(reg) &cw,
                     a = in(reg) ab.as_ptr(),
                     b = in(reg) bb.as_ptr(),
+                    m = in(reg) mem.as_mut_ptr(),
                     sw = in(reg) &mut fsw,
                     r0 = in(reg) r0.as_mut_ptr(),
                     r1 = in(reg) r1.as_mut_ptr(),
-                    options(nostack),
+                    fl = out(reg) flags,
                 )
             }
-        };
-    }
-    match op {
-        [0xD8, 0xC1] => run!(".byte 0xD8, 0xC1"),
-        [0xD8, 0xE1] => run!(".byte 0xD8, 0xE1"),
-        [0xD8, 0xE9] => run!(".byte 0xD8, 0xE9"),
-        [0xD8, 0xC9] => run!(".byte 0xD8, 0xC9"),
-        [0xD8, 0xF1] => run!(".byte 0xD8, 0xF1"),
-        [0xD8, 0xF9] => run!(".byte 0xD8, 0xF9"),
-        [0xD9, 0xFA] => run!(".byte 0xD9, 0xFA"),
-        [0xD9, 0xFC] => run!(".byte 0xD9, 0xFC"),
-        [0xD9, 0xFD] => run!(".byte 0xD9, 0xFD"),
-        [0xD9, 0xF8] => run!(".byte 0xD9, 0xF8"),
-        [0xD9, 0xF5] => run!(".byte 0xD9, 0xF5"),
-        [0xD8, 0xD1] => run!(".byte 0xD8, 0xD1"),
-        [0xDD, 0xE1] => run!(".byte 0xDD, 0xE1"),
-        [0xD9, 0xE5] => run!(".byte 0xD9, 0xE5"),
-        [0xD9, 0xE4] => run!(".byte 0xD9, 0xE4"),
-        _ => panic!("no host block for {op:x?}"),
-    }
-    (F80::from_bytes(r0), F80::from_bytes(r1), fsw)
+            (F80::from_bytes(r0), F80::from_bytes(r1), fsw, flags as u32, mem)
+        }
+    };
 }
 
-/// The same on ironpc.
-fn ours(op: [u8; 2], cw: u16, a: F80, b: F80) -> (F80, F80, u16) {
+host_fn!(h_fadd, ".byte 0xD8, 0xC1");
+host_fn!(h_fsub, ".byte 0xD8, 0xE1");
+host_fn!(h_fsubr, ".byte 0xD8, 0xE9");
+host_fn!(h_fmul, ".byte 0xD8, 0xC9");
+host_fn!(h_fdiv, ".byte 0xD8, 0xF1");
+host_fn!(h_fdivr, ".byte 0xD8, 0xF9");
+host_fn!(h_fsqrt, ".byte 0xD9, 0xFA");
+host_fn!(h_frndint, ".byte 0xD9, 0xFC");
+host_fn!(h_fscale, ".byte 0xD9, 0xFD");
+host_fn!(h_fprem, ".byte 0xD9, 0xF8");
+host_fn!(h_fprem1, ".byte 0xD9, 0xF5");
+host_fn!(h_fcom, ".byte 0xD8, 0xD1");
+host_fn!(h_fucom, ".byte 0xDD, 0xE1");
+host_fn!(h_fxam, ".byte 0xD9, 0xE5");
+host_fn!(h_ftst, ".byte 0xD9, 0xE4");
+host_fn!(h_fxtract, ".byte 0xD9, 0xF4");
+host_fn!(h_fcomi, ".byte 0xDB, 0xF1");
+host_fn!(h_fucomi, ".byte 0xDB, 0xE9");
+host_fn!(h_faddp, ".byte 0xDE, 0xC1");
+host_fn!(h_fadd_m32, "fadd dword ptr [{m}]");
+host_fn!(h_fdivr_m32, "fdivr dword ptr [{m}]");
+host_fn!(h_fmul_m64, "fmul qword ptr [{m}]");
+host_fn!(h_fcom_m64, "fcom qword ptr [{m}]");
+host_fn!(h_fiadd_m32, "fiadd dword ptr [{m}]");
+host_fn!(h_fidiv_m16, "fidiv word ptr [{m}]");
+host_fn!(h_fld_m32, "fld dword ptr [{m}]");
+host_fn!(h_fld_m64, "fld qword ptr [{m}]");
+host_fn!(h_fild_m64, "fild qword ptr [{m}]");
+host_fn!(h_fst_m32, "fst dword ptr [{m}]");
+host_fn!(h_fstp_m64, "fstp qword ptr [{m}]");
+host_fn!(h_fistp_m16, "fistp word ptr [{m}]");
+host_fn!(h_fist_m32, "fist dword ptr [{m}]");
+host_fn!(h_fistp_m64, "fistp qword ptr [{m}]");
+host_fn!(h_fbstp, "fbstp tbyte ptr [{m}]");
+
+/// The memory operand's format, for drawing its contents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mem {
+    None,
+    F32,
+    F64,
+    I16,
+    I32,
+    I64,
+}
+
+/// (name, ironpc bytes with [0x2000] as the memory operand, host runner,
+/// memory format, whether C0/C2/C3 are defined).
+const OPS: &[(&str, &[u8], HostFn, Mem, bool)] = &[
+    ("fadd", &[0xD8, 0xC1], h_fadd, Mem::None, false),
+    ("fsub", &[0xD8, 0xE1], h_fsub, Mem::None, false),
+    ("fsubr", &[0xD8, 0xE9], h_fsubr, Mem::None, false),
+    ("fmul", &[0xD8, 0xC9], h_fmul, Mem::None, false),
+    ("fdiv", &[0xD8, 0xF1], h_fdiv, Mem::None, false),
+    ("fdivr", &[0xD8, 0xF9], h_fdivr, Mem::None, false),
+    ("fsqrt", &[0xD9, 0xFA], h_fsqrt, Mem::None, false),
+    ("frndint", &[0xD9, 0xFC], h_frndint, Mem::None, false),
+    ("fscale", &[0xD9, 0xFD], h_fscale, Mem::None, false),
+    ("fprem", &[0xD9, 0xF8], h_fprem, Mem::None, true),
+    ("fprem1", &[0xD9, 0xF5], h_fprem1, Mem::None, true),
+    ("fcom", &[0xD8, 0xD1], h_fcom, Mem::None, true),
+    ("fucom", &[0xDD, 0xE1], h_fucom, Mem::None, true),
+    ("fxam", &[0xD9, 0xE5], h_fxam, Mem::None, true),
+    ("ftst", &[0xD9, 0xE4], h_ftst, Mem::None, true),
+    ("fxtract", &[0xD9, 0xF4], h_fxtract, Mem::None, false),
+    ("fcomi", &[0xDB, 0xF1], h_fcomi, Mem::None, false),
+    ("fucomi", &[0xDB, 0xE9], h_fucomi, Mem::None, false),
+    ("faddp", &[0xDE, 0xC1], h_faddp, Mem::None, false),
+    ("fadd m32", &[0xD8, 0x05, 0, 0x20, 0, 0], h_fadd_m32, Mem::F32, false),
+    ("fdivr m32", &[0xD8, 0x3D, 0, 0x20, 0, 0], h_fdivr_m32, Mem::F32, false),
+    ("fmul m64", &[0xDC, 0x0D, 0, 0x20, 0, 0], h_fmul_m64, Mem::F64, false),
+    ("fcom m64", &[0xDC, 0x15, 0, 0x20, 0, 0], h_fcom_m64, Mem::F64, true),
+    ("fiadd m32", &[0xDA, 0x05, 0, 0x20, 0, 0], h_fiadd_m32, Mem::I32, false),
+    ("fidiv m16", &[0xDE, 0x35, 0, 0x20, 0, 0], h_fidiv_m16, Mem::I16, false),
+    ("fld m32", &[0xD9, 0x05, 0, 0x20, 0, 0], h_fld_m32, Mem::F32, false),
+    ("fld m64", &[0xDD, 0x05, 0, 0x20, 0, 0], h_fld_m64, Mem::F64, false),
+    ("fild m64", &[0xDF, 0x2D, 0, 0x20, 0, 0], h_fild_m64, Mem::I64, false),
+    ("fst m32", &[0xD9, 0x15, 0, 0x20, 0, 0], h_fst_m32, Mem::None, false),
+    ("fstp m64", &[0xDD, 0x1D, 0, 0x20, 0, 0], h_fstp_m64, Mem::None, false),
+    ("fistp m16", &[0xDF, 0x1D, 0, 0x20, 0, 0], h_fistp_m16, Mem::None, false),
+    ("fist m32", &[0xDB, 0x15, 0, 0x20, 0, 0], h_fist_m32, Mem::None, false),
+    ("fistp m64", &[0xDF, 0x3D, 0, 0x20, 0, 0], h_fistp_m64, Mem::None, false),
+    ("fbstp", &[0xDF, 0x35, 0, 0x20, 0, 0], h_fbstp, Mem::None, false),
+];
+
+/// The same on ironpc, in flat 32-bit mode with the memory operand at
+/// 0x2000. Empty registers read back as the host's FSTP of an empty
+/// register leaves its buffer: the QNaN indefinite when IE is masked,
+/// untouched (zeros) when it is not.
+fn ours(code: &[u8], cw: u16, a: F80, b: F80, mem: [u8; 16]) -> Outcome {
     let mut m = TestMachine::flat32();
     m.cpu.state.fpu.finit();
     m.cpu.state.fpu.fcw = cw;
     m.cpu.fpu_push(b);
     m.cpu.fpu_push(a);
-    m.load_code(&[op[0], op[1], 0xF4]);
+    m.cpu.state.set_flags(0);
+    m.mem.write(0x2000, &mem);
+    m.load_code(&[code, &[0xF4]].concat());
     m.run(2);
-    (m.cpu.st(0), m.cpu.st(1), m.cpu.state.fpu.fsw)
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&m.read_phys(0x2000, 16));
+    let empty = if cw & sw::IE != 0 { super::x87::INDEFINITE } else { F80::default() };
+    let st = |k: usize| if m.cpu.st_empty(k) { empty } else { m.cpu.st(k) };
+    (st(0), st(1), m.cpu.state.fpu.fsw, m.cpu.state.flags(), out)
 }
 
-/// Operands drawn from every class, with exponents clustered so that
+/// An 80-bit operand from every class, with exponents clustered so that
 /// sums cancel, products overflow and quotients underflow.
 fn operand(r: &mut Rng) -> F80 {
     let sign = if r.chance(50) { 0x8000 } else { 0 };
@@ -93,64 +184,81 @@ fn operand(r: &mut Rng) -> F80 {
         5 => return F80 { signif: signif >> 1, sign_exp: sign | (1 + r.below(0x7FFE)) as u16 },
         6 => 0x7FFE - r.below(64) as u16,
         7 => 1 + r.below(64) as u16,
-        8 => return F80 { signif: signif & !((1 << r.below(60)) - 1), sign_exp: sign | (0x3FFF + r.below(64)) as u16 },
+        8 => return F80 { signif: signif & !((1 << r.below(64)) - 1), sign_exp: sign | (0x3FFF + r.below(70)) as u16 },
+        9 => 0x3FFF - 0x3FFF / 2 + r.below(0x3FFF) as u16,
+        10 => 0x3F80 + r.below(0x100) as u16,
         _ => 0x3FFF - 32 + r.below(64) as u16,
     };
     F80 { signif, sign_exp: sign | e }
 }
 
-/// FSW bits each instruction defines (C0, C2, C3 are undefined after
-/// arithmetic; C2 after FPREM matters).
-fn defined(op: [u8; 2]) -> u16 {
-    match op {
-        [0xD9, 0xF8] | [0xD9, 0xF5] | [0xD8, 0xD1] | [0xDD, 0xE1] | [0xD9, 0xE5] | [0xD9, 0xE4] => 0xFFFF,
-        _ => !(sw::C0 | sw::C2 | sw::C3),
-    }
+/// An IEEE value with `eb` exponent and `mb` fraction bits, from every
+/// class.
+fn ieee(r: &mut Rng, eb: u32, mb: u32) -> u64 {
+    let emax = (1u64 << eb) - 1;
+    let sign = u64::from(r.chance(50)) << (eb + mb);
+    let frac = r.next_u64() & ((1 << mb) - 1);
+    let e = match r.below(8) {
+        0 => return sign,
+        1 => 0,
+        2 => return sign | emax << mb,
+        3 => emax,
+        _ => emax / 2 - 20 + r.below(40),
+    };
+    sign | e << mb | if e == emax { frac.max(1) } else { frac }
 }
 
-const OPS: [([u8; 2], &str); 15] = [
-    ([0xD8, 0xC1], "fadd"),
-    ([0xD8, 0xE1], "fsub"),
-    ([0xD8, 0xE9], "fsubr"),
-    ([0xD8, 0xC9], "fmul"),
-    ([0xD8, 0xF1], "fdiv"),
-    ([0xD8, 0xF9], "fdivr"),
-    ([0xD9, 0xFA], "fsqrt"),
-    ([0xD9, 0xFC], "frndint"),
-    ([0xD9, 0xFD], "fscale"),
-    ([0xD9, 0xF8], "fprem"),
-    ([0xD9, 0xF5], "fprem1"),
-    ([0xD8, 0xD1], "fcom"),
-    ([0xDD, 0xE1], "fucom"),
-    ([0xD9, 0xE5], "fxam"),
-    ([0xD9, 0xE4], "ftst"),
-];
+fn memory(r: &mut Rng, kind: Mem) -> [u8; 16] {
+    let mut mem = [0u8; 16];
+    r.fill(&mut mem);
+    let v = match kind {
+        Mem::None => return mem,
+        Mem::F32 => ieee(r, 8, 23),
+        Mem::F64 => ieee(r, 11, 52),
+        Mem::I16 => r.next_u64() >> r.below(64) & 0xFFFF,
+        Mem::I32 => r.next_u64() >> r.below(64) & 0xFFFF_FFFF,
+        Mem::I64 => r.next_u64() >> r.below(64),
+    };
+    let v = if r.chance(30) { v.wrapping_neg() } else { v };
+    mem[..8].copy_from_slice(&v.to_le_bytes());
+    mem
+}
 
 #[test]
 fn host_x87_agrees() {
     let mut r = Rng::new(0x87);
     let mut failures = Vec::new();
-    for n in 0..60_000 {
-        let (op, name) = OPS[n % OPS.len()];
+    for n in 0..100_000 {
+        let (name, code, host, kind, cc_defined) = OPS[n % OPS.len()];
         let mut a = operand(&mut r);
         let mut b = operand(&mut r);
-        if op == [0xD9, 0xFD] && r.chance(80) {
-            // FSCALE: a small integral scale factor most of the time.
-            b = crate::softfloat::ext80::from_i64(r.below(40000) as i64 - 20000);
+        if name == "fscale" && r.chance(80) {
+            b = crate::softfloat::ext80::from_i64(r.below(70000) as i64 - 35000);
         }
-        if op == [0xD9, 0xF8] || op == [0xD9, 0xF5] {
-            // FPREM: mostly exponent differences a partial step finishes.
+        if name.starts_with("fprem") {
+            // Mostly exponent differences one partial step finishes.
             a.sign_exp = (a.sign_exp & 0x8000) | (b.sign_exp & 0x7FFF).wrapping_add(r.below(70) as u16) & 0x7FFF;
         }
-        let cw = 0x003F | (r.below(4) as u16) << 8 | (r.below(4) as u16) << 10;
-        let cw = if cw & 0x0300 == 0x0100 { cw | 0x0200 } else { cw };
-        let h = host(op, cw, a, b);
-        let o = ours(op, cw, a, b);
-        let mask = defined(op);
-        if (h.0, h.1, h.2 & mask) != (o.0, o.1, o.2 & mask) {
+        let mem = memory(&mut r, kind);
+        let masks = if r.chance(70) { 0x3F } else { r.below(64) as u16 };
+        let cw = 0x0040 | masks | (r.below(4) as u16) << 8 | (r.below(4) as u16) << 10;
+        let h = host(cw, a, b, mem);
+        let o = ours(code, cw, a, b, mem);
+        let fsw_mask = if cc_defined { 0xFFFF } else { !(sw::C0 | sw::C2 | sw::C3) };
+        let fl_mask = if name.contains("comi") { fl::ZF | fl::PF | fl::CF } else { 0 };
+        let key = |x: &Outcome| (x.0, x.1, x.2 & fsw_mask, x.3 & fl_mask, x.4);
+        if key(&h) != key(&o) {
             failures.push(format!(
-                "{name} cw={cw:04x} a={a:x?} b={b:x?}\n  host {:x?} {:x?} {:04x}\n  ours {:x?} {:x?} {:04x}",
-                h.0, h.1, h.2, o.0, o.1, o.2
+                "{name} cw={cw:04x} a={a:x?} b={b:x?} mem={:02x?}\n  host {:x?} {:x?} {:04x} {:02x?}\n  ours {:x?} {:x?} {:04x} {:02x?}",
+                &mem[..10],
+                h.0,
+                h.1,
+                h.2,
+                &h.4[..10],
+                o.0,
+                o.1,
+                o.2,
+                &o.4[..10]
             ));
         }
     }

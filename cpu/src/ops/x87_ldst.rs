@@ -55,7 +55,10 @@ fn push_checked(cpu: &mut Cpu, v: F80, flags: u16) {
         return;
     }
     cpu.set_c1(false);
-    if cpu.fpu_raise(flags) {
+    // An unmasked denormal-operand exception does not stop a load
+    // (observed on hardware); an unmasked invalid operation does.
+    cpu.fpu_raise(flags);
+    if cpu.fpu_masked(flags & sw::IE) {
         cpu.fpu_push(v);
     }
 }
@@ -67,6 +70,7 @@ fn fld_mem(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     cpu.x87_enter()?;
     let (v, f) = load_mem(cpu, env, i)?;
     cpu.x87_note(env, i);
+    let v = if f & sw::IE != 0 { x87::quiet(v) } else { v };
     push_checked(cpu, v, f);
     Ok(())
 }
@@ -140,7 +144,18 @@ fn fst_mem<const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Re
         let (v, f, up) = narrow(cpu, size, a, rc);
         (a, v, f, up)
     };
-    let store = cpu.fpu_raise(flags) && cpu.fpu_masked(flags & (sw::OE | sw::UE));
+    // Unmasked, underflow is signalled for any tiny result, exact or not;
+    // an unmasked overflow or underflow stores nothing, and so reports no
+    // precision loss either.
+    let tiny = match bytes {
+        4 => v & 0x7F80_0000 == 0 && v & 0x7F_FFFF != 0,
+        8 => v & 0x7FF0_0000_0000_0000 == 0 && v & 0xF_FFFF_FFFF_FFFF != 0,
+        _ => false,
+    };
+    let flags = if tiny && !cpu.fpu_masked(sw::UE) { flags | sw::UE } else { flags };
+    let stop = !cpu.fpu_masked(flags & (sw::OE | sw::UE));
+    let flags = if stop { flags & !sw::PE } else { flags };
+    let store = cpu.fpu_raise(flags) && !stop;
     if !store {
         cpu.set_c1(false);
         return Ok(());
