@@ -173,7 +173,10 @@ fn fcom<const QUIET: bool, const POPS: u8>(cpu: &mut Cpu, env: &mut Env, i: &Ins
     let src = if i.op_count() > 1 { st_index(i.op1_register()) } else { 1 };
     cpu.x87_note(env, i);
     let (cc, flags) = if cpu.st_empty(0) || (mem.is_none() && cpu.st_empty(src)) {
+        // The codes say unordered even when the fault is unmasked
+        // (observed on hardware).
         if !cpu.stack_fault(false) {
+            cpu.set_cc(sw::CC, CC_UN);
             return Ok(());
         }
         (CC_UN, 0)
@@ -205,6 +208,7 @@ fn fcomi<const QUIET: bool, const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
     cpu.x87_note(env, i);
     let cc = if cpu.st_empty(0) || cpu.st_empty(src) {
         if !cpu.stack_fault(false) {
+            set_eflags(cpu, CC_UN);
             return Ok(());
         }
         CC_UN
@@ -247,9 +251,8 @@ fn ftst(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     cpu.x87_enter()?;
     cpu.x87_note(env, i);
     if cpu.st_empty(0) {
-        if cpu.stack_fault(false) {
-            cpu.set_cc(sw::CC, CC_UN);
-        }
+        cpu.stack_fault(false);
+        cpu.set_cc(sw::CC, CC_UN);
         return Ok(());
     }
     let (cc, f) = compare(cpu.st(0), F80::default(), false);
@@ -530,18 +533,12 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Res
     let a = x87::canon(a);
     if is_zero(a) || is_inf(b) {
         cpu.set_cc(sw::CC, 0);
-        cpu.set_st(0, a);
+        let v = wrap_tiny(cpu, a);
+        cpu.set_st(0, v);
         return Ok(());
     }
-    let (mut val, q, partial, wrapped) = remainder::<IEEE>(a, b);
-    // A tiny remainder is exact; unmasked, underflow is signalled anyway
-    // and the result delivered with its exponent wrapped (SDM 8.5.5.2).
-    if let Some(w) = wrapped {
-        if !cpu.fpu_masked(sw::UE) {
-            cpu.fpu_raise(sw::UE);
-            val = w;
-        }
-    }
+    let (val, q, partial) = remainder::<IEEE>(a, b);
+    let val = wrap_tiny(cpu, val);
     let mut cc = 0;
     if partial {
         cc |= sw::C2;
@@ -561,10 +558,22 @@ fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Res
     Ok(())
 }
 
+/// A denormal FPREM result is exact; with underflow unmasked it is
+/// signalled anyway and the result delivered normalised, its exponent
+/// wrapped by 24576 (SDM 8.5.5.2; hardware does this even when the
+/// dividend comes back unchanged).
+fn wrap_tiny(cpu: &mut Cpu, v: F80) -> F80 {
+    if !is_denormal(v) || cpu.fpu_masked(sw::UE) {
+        return v;
+    }
+    cpu.fpu_raise(sw::UE);
+    let sh = v.signif.leading_zeros();
+    F80 { signif: v.signif << sh, sign_exp: (v.sign_exp & 0x8000) | (1 - sh as i32 + 24576) as u16 }
+}
+
 /// The exact remainder of finite non-zero `a` by `b`: (value, low quotient
-/// bits, partial, and for a denormal result the normalised value with the
-/// exponent wrapped by 24576).
-fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool, Option<F80>) {
+/// bits, partial).
+fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool) {
     let unpack = |x: F80| {
         if x87::exp(x) == 0 {
             let sh = x.signif.leading_zeros();
@@ -586,7 +595,7 @@ fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool, Option<F80>) 
         partial = true;
     }
     if d < -1 {
-        return (a, 0, false, None);
+        return (a, 0, false);
     }
     // a = ma * 2^(ea-63), b = mb * 2^(eb-63); both scaled by 2^(eb-64).
     let num = u128::from(ma) << (d + 1);
@@ -600,19 +609,18 @@ fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool, Option<F80>) 
         sign ^= 0x8000;
     }
     if r == 0 {
-        return (F80 { signif: 0, sign_exp: a.sign_exp & 0x8000 }, q as u64, partial, None);
+        return (F80 { signif: 0, sign_exp: a.sign_exp & 0x8000 }, q as u64, partial);
     }
     // value = r * 2^(eb - 64 - bias) with r < 2^65 and even when >= 2^64.
     let p = 127 - r.leading_zeros() as i32;
     let signif = if p >= 63 { (r >> (p - 63)) as u64 } else { (r << (63 - p)) as u64 };
     let e = p + eb - 64;
-    if e >= 1 {
-        (F80 { signif, sign_exp: sign | e as u16 }, q as u64, partial, None)
+    let val = if e >= 1 {
+        F80 { signif, sign_exp: sign | e as u16 }
     } else {
-        let val = F80 { signif: signif >> (1 - e).min(63), sign_exp: sign };
-        let wrapped = F80 { signif, sign_exp: sign | (e + 24576).clamp(1, 0x7FFE) as u16 };
-        (val, q as u64, partial, Some(wrapped))
-    }
+        F80 { signif: signif >> (1 - e).min(63), sign_exp: sign }
+    };
+    (val, q as u64, partial)
 }
 
 #[cfg(test)]

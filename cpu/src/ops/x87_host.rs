@@ -12,12 +12,18 @@ use std::arch::asm;
 /// What one instruction left behind: ST(0), ST(1), FSW, EFLAGS, memory.
 type Outcome = (F80, F80, u16, u32, [u8; 16]);
 
-/// A host runner: control word, ST(0), ST(1), memory operand buffer.
-type HostFn = fn(u16, F80, F80, [u8; 16]) -> Outcome;
+/// A host runner: control word, ST(0), ST(1), memory operand buffer,
+/// stack setup (see [`SETUP`]).
+type HostFn = fn(u16, F80, F80, [u8; 16], u64) -> Outcome;
+
+/// Stack setups run before the instruction, to reach stack faults: none,
+/// ST(1) freed (FFREE ST1), ST(0) freed (FFREE ST0), ST(7) in use (FLD
+/// ST0; FINCSTP).
+const SETUP: [&[u8]; 4] = [&[], &[0xDD, 0xC1], &[0xDD, 0xC0], &[0xD9, 0xC0, 0xD9, 0xF7]];
 
 macro_rules! host_fn {
     ($name:ident, $insn:literal) => {
-        fn $name(cw: u16, a: F80, b: F80, mut mem: [u8; 16]) -> Outcome {
+        fn $name(cw: u16, a: F80, b: F80, mut mem: [u8; 16], setup: u64) -> Outcome {
             let (ab, bb) = (a.to_bytes(), b.to_bytes());
             let mut r0 = [0u8; 10];
             let mut r1 = [0u8; 10];
@@ -27,7 +33,8 @@ macro_rules! host_fn {
             // initialised (FNINIT: empty stack, default control word) as
             // the ABI requires, the buffers passed by pointer (each as
             // large as what is loaded or stored there), and the stack for
-            // one PUSHFQ/POP pair. A pending unmasked exception is cleared
+            // one PUSHFQ/POP pair. A pending unmasked exception (from the
+            // instruction or from an FSTP of an empty register) is cleared
             // by FNCLEX before the next waiting instruction, so nothing
             // traps.
             unsafe {
@@ -37,6 +44,18 @@ macro_rules! host_fn {
                     "fldcw word ptr [{cw}]",
                     "fld tbyte ptr [{b}]",
                     "fld tbyte ptr [{a}]",
+                    "cmp {setup}, 1",
+                    "jne 2f",
+                    ".byte 0xDD, 0xC1",
+                    "2:",
+                    "cmp {setup}, 2",
+                    "jne 3f",
+                    ".byte 0xDD, 0xC0",
+                    "3:",
+                    "cmp {setup}, 3",
+                    "jne 4f",
+                    ".byte 0xD9, 0xC0, 0xD9, 0xF7",
+                    "4:",
                     "push 0",
                     "popfq",
                     $insn,
@@ -45,6 +64,7 @@ macro_rules! host_fn {
                     "pop {fl}",
                     "fnclex",
                     "fstp tbyte ptr [{r0}]",
+                    "fnclex",
                     "fstp tbyte ptr [{r1}]",
                     "fninit",
                     cw = in(reg) &cw,
@@ -54,6 +74,7 @@ macro_rules! host_fn {
                     sw = in(reg) &mut fsw,
                     r0 = in(reg) r0.as_mut_ptr(),
                     r1 = in(reg) r1.as_mut_ptr(),
+                    setup = in(reg) setup,
                     fl = out(reg) flags,
                 )
             }
@@ -96,6 +117,34 @@ host_fn!(h_fistp_m16, "fistp word ptr [{m}]");
 host_fn!(h_fist_m32, "fist dword ptr [{m}]");
 host_fn!(h_fistp_m64, "fistp qword ptr [{m}]");
 host_fn!(h_fbstp, "fbstp tbyte ptr [{m}]");
+host_fn!(h_fsubrp, ".byte 0xDE, 0xE1");
+host_fn!(h_fdivp, ".byte 0xDE, 0xF9");
+host_fn!(h_fcompp, ".byte 0xDE, 0xD9");
+host_fn!(h_fucompp, ".byte 0xDA, 0xE9");
+host_fn!(h_fcomip, ".byte 0xDF, 0xF1");
+host_fn!(h_fld_st1, ".byte 0xD9, 0xC1");
+host_fn!(h_fst_st1, ".byte 0xDD, 0xD1");
+host_fn!(h_fstp_st1, ".byte 0xDD, 0xD9");
+host_fn!(h_fxch, ".byte 0xD9, 0xC9");
+host_fn!(h_fchs, ".byte 0xD9, 0xE0");
+host_fn!(h_fabs, ".byte 0xD9, 0xE1");
+host_fn!(h_fldpi, ".byte 0xD9, 0xEB");
+host_fn!(h_fldl2e, ".byte 0xD9, 0xEA");
+host_fn!(h_fldz, ".byte 0xD9, 0xEE");
+host_fn!(h_fincstp, ".byte 0xD9, 0xF7");
+host_fn!(h_fdecstp, ".byte 0xD9, 0xF6");
+host_fn!(h_fcmovb, ".byte 0xDA, 0xC1");
+host_fn!(h_fcmovnb, ".byte 0xDB, 0xC1");
+host_fn!(h_fld_m80, "fld tbyte ptr [{m}]");
+host_fn!(h_fstp_m80, "fstp tbyte ptr [{m}]");
+host_fn!(h_fild_m16, "fild word ptr [{m}]");
+host_fn!(h_fild_m32, "fild dword ptr [{m}]");
+host_fn!(h_ficom_m16, "ficom word ptr [{m}]");
+host_fn!(h_fisub_m32, "fisub dword ptr [{m}]");
+host_fn!(h_fist_m16, "fist word ptr [{m}]");
+host_fn!(h_fbld, "fbld tbyte ptr [{m}]");
+host_fn!(h_fsubr_m64, "fsubr qword ptr [{m}]");
+host_fn!(h_fucomp, ".byte 0xDD, 0xE9");
 
 /// The memory operand's format, for drawing its contents.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -106,6 +155,8 @@ enum Mem {
     I16,
     I32,
     I64,
+    F80,
+    Bcd,
 }
 
 /// (name, ironpc bytes with [0x2000] as the memory operand, host runner,
@@ -145,13 +196,41 @@ const OPS: &[(&str, &[u8], HostFn, Mem, bool)] = &[
     ("fist m32", &[0xDB, 0x15, 0, 0x20, 0, 0], h_fist_m32, Mem::None, false),
     ("fistp m64", &[0xDF, 0x3D, 0, 0x20, 0, 0], h_fistp_m64, Mem::None, false),
     ("fbstp", &[0xDF, 0x35, 0, 0x20, 0, 0], h_fbstp, Mem::None, false),
+    ("fsubrp", &[0xDE, 0xE1], h_fsubrp, Mem::None, false),
+    ("fdivp", &[0xDE, 0xF9], h_fdivp, Mem::None, false),
+    ("fcompp", &[0xDE, 0xD9], h_fcompp, Mem::None, true),
+    ("fucompp", &[0xDA, 0xE9], h_fucompp, Mem::None, true),
+    ("fcomip", &[0xDF, 0xF1], h_fcomip, Mem::None, false),
+    ("fld st1", &[0xD9, 0xC1], h_fld_st1, Mem::None, false),
+    ("fst st1", &[0xDD, 0xD1], h_fst_st1, Mem::None, false),
+    ("fstp st1", &[0xDD, 0xD9], h_fstp_st1, Mem::None, false),
+    ("fxch", &[0xD9, 0xC9], h_fxch, Mem::None, false),
+    ("fchs", &[0xD9, 0xE0], h_fchs, Mem::None, false),
+    ("fabs", &[0xD9, 0xE1], h_fabs, Mem::None, false),
+    ("fldpi", &[0xD9, 0xEB], h_fldpi, Mem::None, false),
+    ("fldl2e", &[0xD9, 0xEA], h_fldl2e, Mem::None, false),
+    ("fldz", &[0xD9, 0xEE], h_fldz, Mem::None, false),
+    ("fincstp", &[0xD9, 0xF7], h_fincstp, Mem::None, false),
+    ("fdecstp", &[0xD9, 0xF6], h_fdecstp, Mem::None, false),
+    ("fcmovb", &[0xDA, 0xC1], h_fcmovb, Mem::None, false),
+    ("fcmovnb", &[0xDB, 0xC1], h_fcmovnb, Mem::None, false),
+    ("fld m80", &[0xDB, 0x2D, 0, 0x20, 0, 0], h_fld_m80, Mem::F80, false),
+    ("fstp m80", &[0xDB, 0x3D, 0, 0x20, 0, 0], h_fstp_m80, Mem::None, false),
+    ("fild m16", &[0xDF, 0x05, 0, 0x20, 0, 0], h_fild_m16, Mem::I16, false),
+    ("fild m32", &[0xDB, 0x05, 0, 0x20, 0, 0], h_fild_m32, Mem::I32, false),
+    ("ficom m16", &[0xDE, 0x15, 0, 0x20, 0, 0], h_ficom_m16, Mem::I16, true),
+    ("fisub m32", &[0xDA, 0x25, 0, 0x20, 0, 0], h_fisub_m32, Mem::I32, false),
+    ("fist m16", &[0xDF, 0x15, 0, 0x20, 0, 0], h_fist_m16, Mem::None, false),
+    ("fbld", &[0xDF, 0x25, 0, 0x20, 0, 0], h_fbld, Mem::Bcd, false),
+    ("fsubr m64", &[0xDC, 0x2D, 0, 0x20, 0, 0], h_fsubr_m64, Mem::F64, false),
+    ("fucomp", &[0xDD, 0xE9], h_fucomp, Mem::None, true),
 ];
 
 /// The same on ironpc, in flat 32-bit mode with the memory operand at
 /// 0x2000. Empty registers read back as the host's FSTP of an empty
 /// register leaves its buffer: the QNaN indefinite when IE is masked,
-/// untouched (zeros) when it is not.
-fn ours(code: &[u8], cw: u16, a: F80, b: F80, mem: [u8; 16]) -> Outcome {
+/// untouched (zeros, and no pop) when it is not.
+fn ours(code: &[u8], cw: u16, a: F80, b: F80, mem: [u8; 16], setup: usize) -> Outcome {
     let mut m = TestMachine::flat32();
     m.cpu.state.fpu.finit();
     m.cpu.state.fpu.fcw = cw;
@@ -159,13 +238,25 @@ fn ours(code: &[u8], cw: u16, a: F80, b: F80, mem: [u8; 16]) -> Outcome {
     m.cpu.fpu_push(a);
     m.cpu.state.set_flags(0);
     m.mem.write(0x2000, &mem);
-    m.load_code(&[code, &[0xF4]].concat());
-    m.run(2);
+    m.load_code(&[SETUP[setup], code, &[0xF4]].concat());
+    m.run([1, 2, 2, 3][setup] + 1);
     let mut out = [0u8; 16];
     out.copy_from_slice(&m.read_phys(0x2000, 16));
-    let empty = if cw & sw::IE != 0 { super::x87::INDEFINITE } else { F80::default() };
-    let st = |k: usize| if m.cpu.st_empty(k) { empty } else { m.cpu.st(k) };
-    (st(0), st(1), m.cpu.state.fpu.fsw, m.cpu.state.flags(), out)
+    // FSTP of an empty register pops only when IE is masked.
+    let mut k = 0;
+    let mut fstp = || {
+        if !m.cpu.st_empty(k) {
+            k += 1;
+            m.cpu.st(k - 1)
+        } else if cw & sw::IE != 0 {
+            k += 1;
+            super::x87::INDEFINITE
+        } else {
+            F80::default()
+        }
+    };
+    let (r0, r1) = (fstp(), fstp());
+    (r0, r1, m.cpu.state.fpu.fsw, m.cpu.state.flags(), out)
 }
 
 /// An 80-bit operand from every class, with exponents clustered so that
@@ -218,6 +309,17 @@ fn memory(r: &mut Rng, kind: Mem) -> [u8; 16] {
         Mem::I16 => r.next_u64() >> r.below(64) & 0xFFFF,
         Mem::I32 => r.next_u64() >> r.below(64) & 0xFFFF_FFFF,
         Mem::I64 => r.next_u64() >> r.below(64),
+        Mem::F80 => {
+            mem[..10].copy_from_slice(&operand(r).to_bytes());
+            return mem;
+        }
+        Mem::Bcd => {
+            for (k, byte) in mem[..9].iter_mut().enumerate() {
+                *byte = if k as u64 >= r.below(10) { 0 } else { (r.below(10) << 4 | r.below(10)) as u8 };
+            }
+            mem[9] = if r.chance(50) { 0x80 } else { 0 };
+            return mem;
+        }
     };
     let v = if r.chance(30) { v.wrapping_neg() } else { v };
     mem[..8].copy_from_slice(&v.to_le_bytes());
@@ -242,14 +344,15 @@ fn host_x87_agrees() {
         let mem = memory(&mut r, kind);
         let masks = if r.chance(70) { 0x3F } else { r.below(64) as u16 };
         let cw = 0x0040 | masks | (r.below(4) as u16) << 8 | (r.below(4) as u16) << 10;
-        let h = host(cw, a, b, mem);
-        let o = ours(code, cw, a, b, mem);
+        let setup = if r.chance(85) { 0 } else { 1 + r.below(3) as usize };
+        let h = host(cw, a, b, mem, setup as u64);
+        let o = ours(code, cw, a, b, mem, setup);
         let fsw_mask = if cc_defined { 0xFFFF } else { !(sw::C0 | sw::C2 | sw::C3) };
         let fl_mask = if name.contains("comi") { fl::ZF | fl::PF | fl::CF } else { 0 };
         let key = |x: &Outcome| (x.0, x.1, x.2 & fsw_mask, x.3 & fl_mask, x.4);
         if key(&h) != key(&o) {
             failures.push(format!(
-                "{name} cw={cw:04x} a={a:x?} b={b:x?} mem={:02x?}\n  host {:x?} {:x?} {:04x} {:02x?}\n  ours {:x?} {:x?} {:04x} {:02x?}",
+                "{name} setup={setup} cw={cw:04x} a={a:x?} b={b:x?} mem={:02x?}\n  host {:x?} {:x?} {:04x} {:02x?}\n  ours {:x?} {:x?} {:04x} {:02x?}",
                 &mem[..10],
                 h.0,
                 h.1,
