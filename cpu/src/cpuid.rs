@@ -29,9 +29,11 @@ pub mod edx1 {
     pub const PSE36: u32 = 1 << 17;
 }
 
-/// The integer and system features the interpreter implements. The FPU and
-/// SIMD bits arrive with their implementation.
-pub const FEATURES_EDX: u32 = edx1::VME
+/// The features the interpreter implements. FPU: the x87 instruction set
+/// (the transcendentals FSIN..FYL2XP1 are still missing and raise #UD);
+/// the SIMD bits arrive with their implementation.
+pub const FEATURES_EDX: u32 = edx1::FPU
+    | edx1::VME
     | edx1::DE
     | edx1::PSE
     | edx1::TSC
@@ -95,6 +97,13 @@ mod tests {
         assert_eq!(cpuid(0x4000_0000, 0), cpuid(2, 0));
         assert_eq!(cpuid(0x8000_0008, 0), cpuid(2, 0));
         assert_ne!(cpuid(0x8000_0001, 0), cpuid(2, 0));
+    }
+
+    #[test]
+    fn leaf1_reports_fpu_and_cmov() {
+        let edx = cpuid(1, 0)[3];
+        assert_eq!(edx & (edx1::FPU | edx1::CMOV), edx1::FPU | edx1::CMOV);
+        assert!(crate::implemented(iced_x86::Code::Fcomi_st0_sti) && crate::implemented(iced_x86::Code::Fcmovb_st0_sti));
     }
 
     #[test]

@@ -376,6 +376,53 @@ mod tests {
     }
 
     #[test]
+    fn fstenv_16bit_protected_layout_and_fop() {
+        let mut m = TestMachine::prot16();
+        m.cpu.state.fpu.finit();
+        // fld1 at 0018:8000; fnstenv [0x0200] (14-byte form in 16-bit code)
+        run(&mut m, &[0xD9, 0xE8, 0xD9, 0x36, 0x00, 0x02]);
+        let img = m.read_phys(0x200, 14);
+        let w = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]);
+        assert_eq!((w(0), w(2), w(4)), (0x037F, 7 << 11, 0x3FFF));
+        assert_eq!((w(6), w(8)), (0x8000, crate::testing::sel::CODE16), "FIP offset, FCS selector");
+        assert_eq!((w(10), w(12)), (0, 0), "no memory operand yet");
+        assert_eq!(m.cpu.state.fpu.fop, 0x1E8, "D9 E8");
+    }
+
+    #[test]
+    fn fldenv_32bit_real_mode_round_trip() {
+        let mut m = TestMachine::real();
+        m.cpu.state.fpu.finit();
+        // fldz; fld dword [0x300]; o32 fnstenv [0x200]; fninit; o32 fldenv [0x200]
+        m.mem.write(0x300, &1.0f32.to_bits().to_le_bytes());
+        run(
+            &mut m,
+            &[0xD9, 0xEE, 0xD9, 0x06, 0x00, 0x03, 0x66, 0xD9, 0x36, 0x00, 0x02, 0xDB, 0xE3, 0x66, 0xD9, 0x26, 0x00, 0x02],
+        );
+        let img = m.read_phys(0x200, 28);
+        let d = |o: usize| u32::from_le_bytes([img[o], img[o + 1], img[o + 2], img[o + 3]]);
+        assert_eq!(d(12) & 0xFFFF, 0x0002, "linear IP 15..0 of 1000:0002");
+        assert_eq!(d(16), (0x1 << 12) | 0x106, "IP 31..16 above FOP D9 06");
+        assert_eq!((d(20) & 0xFFFF, d(24)), (0x300, 0), "linear data pointer");
+        let f = &m.cpu.state.fpu;
+        assert_eq!((f.fip, f.fdp, f.fop, f.fcw, f.fsw & sw::TOP), (0x1_0002, 0x300, 0x106, 0x037F, 6 << 11));
+        assert_eq!(f.ftw, 0x0FFF | tag::ZERO << 14, "tags recomputed: R7 zero, R6 valid");
+    }
+
+    #[test]
+    fn fnsave_past_the_limit_faults_without_touching_the_fpu() {
+        let mut m = TestMachine::prot16();
+        m.cpu.state.fpu.finit();
+        m.cpu.state.fpu.fcw = 0x0360;
+        m.set_int_gate(0x4000, Fault::gp(0).vector, 0x5000, 0);
+        // fnsave [0xFFF0]: 94 bytes run past the 64 KiB limit.
+        m.load_code(&[0xDD, 0x36, 0xF0, 0xFF]);
+        m.run(1);
+        assert_eq!(m.cpu.state.rip, 0x5000, "#GP");
+        assert_eq!(m.cpu.state.fpu.fcw, 0x0360, "not reinitialised");
+    }
+
+    #[test]
     fn fnstsw_ax_and_fnclex() {
         let mut m = fpu_machine();
         m.cpu.state.fpu.fsw = 0xB8FF;
