@@ -71,6 +71,7 @@ fn register_all(t: &mut Table) {
     x87_arith::register(t);
     x87_ldst::register(t);
     x87_ctrl::register(t);
+    x87_trans::register(t);
 }
 
 mod alu;
@@ -97,6 +98,7 @@ mod x87_ctrl;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod x87_host;
 mod x87_ldst;
+mod x87_trans;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {

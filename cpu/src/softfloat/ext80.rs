@@ -105,6 +105,58 @@ pub fn eq(a: F80, b: F80) -> bool {
     unsafe { sys::extF80_eq(to_sys(a), to_sys(b)) }
 }
 
+/// A quadruple-precision value (113-bit significand, the extended
+/// exponent range): the working precision of the transcendental
+/// instructions, which round to 64 bits only at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Q(pub u128);
+
+fn q_sys(a: Q) -> sys::float128_t {
+    sys::float128_t { v: [a.0 as u64, (a.0 >> 64) as u64] }
+}
+
+fn q_from(a: sys::float128_t) -> Q {
+    Q(u128::from(a.v[0]) | u128::from(a.v[1]) << 64)
+}
+
+/// Exact widening.
+pub fn to_q(a: F80) -> Q {
+    // SAFETY: a pure function on one value plus thread-local state.
+    q_from(unsafe { sys::extF80_to_f128(to_sys(a)) })
+}
+
+pub fn q_from_i32(v: i32) -> Q {
+    // SAFETY: as above.
+    q_from(unsafe { sys::i32_to_f128(v) })
+}
+
+/// Rounds to 64 significand bits by the current rounding mode (precision
+/// control does not apply).
+pub fn from_q(a: Q) -> F80 {
+    // SAFETY: as above.
+    from_sys(unsafe { sys::f128_to_extF80(q_sys(a)) })
+}
+
+pub fn q_add(a: Q, b: Q) -> Q {
+    // SAFETY: a pure function on two values plus thread-local state.
+    q_from(unsafe { sys::f128_add(q_sys(a), q_sys(b)) })
+}
+
+pub fn q_sub(a: Q, b: Q) -> Q {
+    // SAFETY: as above.
+    q_from(unsafe { sys::f128_sub(q_sys(a), q_sys(b)) })
+}
+
+pub fn q_mul(a: Q, b: Q) -> Q {
+    // SAFETY: as above.
+    q_from(unsafe { sys::f128_mul(q_sys(a), q_sys(b)) })
+}
+
+pub fn q_div(a: Q, b: Q) -> Q {
+    // SAFETY: as above.
+    q_from(unsafe { sys::f128_div(q_sys(a), q_sys(b)) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
