@@ -30,7 +30,7 @@ pub mod edx1 {
 }
 
 /// The features the interpreter implements. FPU: the x87 instruction set
-/// (FSIN, FCOS, FSINCOS, FPTAN and FPATAN are still missing and raise #UD);
+/// (FSIN, FCOS, FSINCOS and FPTAN are still missing and raise #UD);
 /// the SIMD bits arrive with their implementation.
 pub const FEATURES_EDX: u32 = edx1::FPU
     | edx1::VME

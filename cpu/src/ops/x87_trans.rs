@@ -6,7 +6,10 @@
 //! x87 is not correctly rounded either; the host-differential test
 //! measures the distance in ulps.
 //!
-//! Not implemented yet: FSIN, FCOS, FSINCOS, FPTAN, FPATAN (they #UD).
+//! FPATAN is computed the same way.
+//!
+//! Not implemented yet: FSIN, FCOS, FSINCOS, FPTAN (they #UD): matching
+//! hardware for large arguments needs its 66-bit reduction constant.
 
 use super::x87::{self, is_denormal, is_inf, is_nan, is_unsupported, is_zero, sw, Outcome, INDEFINITE};
 use super::*;
@@ -14,7 +17,7 @@ use crate::{
     fpstate::F80,
     softfloat::{
         self,
-        ext80::{self, q_add, q_div, q_from_i32, q_mul, q_sub, to_q, Q},
+        ext80::{self, q_add, q_div, q_from_i32, q_mul, q_sqrt, q_sub, to_q, Q},
         Rounding,
     },
 };
@@ -24,11 +27,17 @@ pub(super) fn register(t: &mut Table) {
     t.set(F2xm1, f2xm1);
     t.set(Fyl2x, fyl2x::<false>);
     t.set(Fyl2xp1, fyl2x::<true>);
+    t.set(Fpatan, fpatan);
 }
 
 /// ln 2 and 1 / ln 2 rounded to quadruple precision.
 const LN2: Q = Q(0x3FFE_62E4_2FEF_A39E_F357_93C7_6730_07E6);
 const INV_LN2: Q = Q(0x3FFF_7154_7652_B82F_E177_7D0F_FDA0_D23A);
+/// pi, pi/2, pi/4 and 3pi/4 rounded to quadruple precision.
+const PI: Q = Q(0x4000_921F_B544_42D1_8469_898C_C517_01B8);
+const PI_2: Q = Q(0x3FFF_921F_B544_42D1_8469_898C_C517_01B8);
+const PI_4: Q = Q(0x3FFE_921F_B544_42D1_8469_898C_C517_01B8);
+const PI3_4: Q = Q(0x4000_2D97_C7F3_321D_234F_2729_93D1_414A);
 const Q_ONE: Q = Q(0x3FFF << 112);
 const Q_TWO: Q = Q(0x4000 << 112);
 /// sqrt(2) as a 64-bit significand: the split point of the logarithm.
@@ -290,4 +299,120 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
     }
     let (val, flags, c1) = round_q(rc, r, !q_zero(l));
     Outcome { val, flags: flags | de, c1 }
+}
+
+/// atan(z) for 0 <= z <= 1: two argument halvings, atan(z) =
+/// 2 atan(z / (1 + sqrt(1 + z^2))), bring z below tan(pi/16), where the
+/// odd series converges fast.
+fn atan_unit(z: Q) -> Q {
+    let mut z = z;
+    for _ in 0..2 {
+        z = q_div(z, q_add(Q_ONE, q_sqrt(q_add(Q_ONE, q_mul(z, z)))));
+    }
+    if q_zero(z) {
+        return z;
+    }
+    let z2 = q_mul(z, z);
+    let mut sum = z;
+    let mut p = z;
+    for k in 1..200 {
+        p = q_mul(p, z2);
+        let term = q_div(p, q_from_i32(2 * k + 1));
+        if negligible(term, sum) {
+            break;
+        }
+        sum = if k % 2 == 1 { q_sub(sum, term) } else { q_add(sum, term) };
+    }
+    q_mul(sum, q_from_i32(4))
+}
+
+fn q_neg(a: Q) -> Q {
+    Q(a.0 ^ 1 << 127)
+}
+
+/// FPATAN: ST(1) = the angle of the point (ST(0), ST(1)), in (-pi, pi],
+/// with the signed-zero and infinity cases of the SDM's table; pops.
+fn fpatan(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
+    let rc = cpu.x87_enter()?;
+    cpu.x87_note(env, i);
+    if cpu.st_empty(0) || cpu.st_empty(1) {
+        if cpu.stack_fault(false) {
+            cpu.set_st(1, INDEFINITE);
+            cpu.fpu_pop();
+        }
+        return Ok(());
+    }
+    let (x, y) = (cpu.st(0), cpu.st(1));
+    let o = atan2(cpu, y, x, rc);
+    if cpu.x87_commit(1, &o) {
+        cpu.fpu_pop();
+    }
+    Ok(())
+}
+
+fn atan2(cpu: &Cpu, y: F80, x: F80, rc: Rounding) -> Outcome {
+    if is_unsupported(x) || is_unsupported(y) {
+        return Outcome { val: INDEFINITE, flags: sw::IE, c1: false };
+    }
+    if is_nan(x) || is_nan(y) {
+        softfloat::take_flags();
+        let val = ext80::add(y, x);
+        return Outcome { val, flags: softfloat::take_flags() as u16 & sw::IE, c1: false };
+    }
+    let de = if is_denormal(x) || is_denormal(y) { sw::DE } else { 0 };
+    if !cpu.fpu_masked(de) {
+        return Outcome { val: y, flags: de, c1: false };
+    }
+    let (ny, nx) = (x87::neg(y), x87::neg(x));
+    let signed = |q: Q| if ny { q_neg(q) } else { q };
+    let exact = |v: F80| Outcome { val: v, flags: de, c1: false };
+    let rounded = |q: Q| {
+        let (val, flags, c1) = round_q(rc, signed(q), false);
+        Outcome { val, flags: flags | de | sw::PE, c1 }
+    };
+    if is_zero(y) {
+        return if nx { rounded(PI) } else { exact(y) };
+    }
+    if is_inf(y) {
+        return rounded(if is_inf(x) {
+            if nx {
+                PI3_4
+            } else {
+                PI_4
+            }
+        } else {
+            PI_2
+        });
+    }
+    if is_zero(x) {
+        return rounded(PI_2);
+    }
+    if is_inf(x) {
+        return if nx { rounded(PI) } else { exact(F80 { signif: 0, sign_exp: y.sign_exp & 0x8000 }) };
+    }
+    // |y| and |x|, pseudo-denormals re-encoded.
+    let abs = |v: F80| {
+        let c = x87::canon(v);
+        F80 { sign_exp: c.sign_exp & 0x7FFF, ..c }
+    };
+    let (a, b) = (abs(y), abs(x));
+    let exp_of = |v: F80| if x87::exp(v) == 0 { 1 - v.signif.leading_zeros() as i32 } else { i32::from(x87::exp(v)) };
+    let d = exp_of(a) - exp_of(b);
+    if d < -120 && !nx {
+        // atan(z) = z (1 - z^2/3 ...) with z below 2^-120: y / x rounds
+        // the same.
+        softfloat::set_x87_precision(64);
+        let (val, flags, c1) = x87::rounded(rc, || ext80::div(y, x));
+        let flags = if is_denormal(val) || is_zero(val) { flags | sw::UE | sw::PE } else { flags };
+        return Outcome { val, flags: flags | de | sw::PE, c1 };
+    }
+    softfloat::take_flags();
+    let (aq, bq) = (to_q(a), to_q(b));
+    let t = if d <= 0 && ext80::lt(a, b) || ext80::eq(a, b) {
+        atan_unit(q_div(aq, bq))
+    } else {
+        q_sub(PI_2, atan_unit(q_div(bq, aq)))
+    };
+    let t = if nx { q_sub(PI, t) } else { t };
+    rounded(t)
 }

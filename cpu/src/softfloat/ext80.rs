@@ -157,6 +157,11 @@ pub fn q_div(a: Q, b: Q) -> Q {
     q_from(unsafe { sys::f128_div(q_sys(a), q_sys(b)) })
 }
 
+pub fn q_sqrt(a: Q) -> Q {
+    // SAFETY: a pure function on one value plus thread-local state.
+    q_from(unsafe { sys::f128_sqrt(q_sys(a)) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
