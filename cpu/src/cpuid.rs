@@ -29,9 +29,8 @@ pub mod edx1 {
     pub const PSE36: u32 = 1 << 17;
 }
 
-/// The features the interpreter implements. FPU: the x87 instruction set
-/// (FSIN, FCOS, FSINCOS and FPTAN are still missing and raise #UD);
-/// the SIMD bits arrive with their implementation.
+/// The features the interpreter implements (FPU: the whole x87
+/// instruction set); the SIMD bits arrive with their implementation.
 pub const FEATURES_EDX: u32 = edx1::FPU
     | edx1::VME
     | edx1::DE

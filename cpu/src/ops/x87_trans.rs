@@ -6,10 +6,10 @@
 //! x87 is not correctly rounded either; the host-differential test
 //! measures the distance in ulps.
 //!
-//! FPATAN is computed the same way.
-//!
-//! Not implemented yet: FSIN, FCOS, FSINCOS, FPTAN (they #UD): matching
-//! hardware for large arguments needs its 66-bit reduction constant.
+//! FPATAN is computed the same way. FSIN, FCOS, FSINCOS and FPTAN reduce
+//! their argument modulo pi/2 exactly, but with the 66-bit pi the x87
+//! itself uses, so results near multiples of pi match hardware rather
+//! than the true functions (SDM vol. 1 8.3.10).
 
 use super::x87::{self, is_denormal, is_inf, is_nan, is_unsupported, is_zero, sw, Outcome, INDEFINITE};
 use super::*;
@@ -28,6 +28,10 @@ pub(super) fn register(t: &mut Table) {
     t.set(Fyl2x, fyl2x::<false>);
     t.set(Fyl2xp1, fyl2x::<true>);
     t.set(Fpatan, fpatan);
+    t.set(Fsin, ftrig::<SIN>);
+    t.set(Fcos, ftrig::<COS>);
+    t.set(Fsincos, ftrig::<SINCOS>);
+    t.set(Fptan, ftrig::<TAN>);
 }
 
 /// ln 2 and 1 / ln 2 rounded to quadruple precision.
@@ -415,4 +419,190 @@ fn atan2(cpu: &Cpu, y: F80, x: F80, rc: Rounding) -> Outcome {
     };
     let t = if nx { q_sub(PI, t) } else { t };
     rounded(t)
+}
+
+const SIN: u8 = 0;
+const COS: u8 = 1;
+const SINCOS: u8 = 2;
+const TAN: u8 = 3;
+
+/// pi/2 as the x87's 66-bit constant, scaled by 2^65.
+const PI66_2: u128 = 0x3_243F_6A88_85A3_08D3;
+
+/// `d * 2^s` as a quadruple value (|d| below 2^112, so exact).
+fn q_scaled(d: i128, s: i32) -> Q {
+    if d == 0 {
+        return Q(0);
+    }
+    let m = d.unsigned_abs();
+    let top = 127 - m.leading_zeros() as i32;
+    let sig = if top <= 112 { m << (112 - top) } else { m >> (top - 112) };
+    let e = (top + s + x87::BIAS) as u128;
+    Q(u128::from(d < 0) << 127 | e << 112 | (sig & ((1 << 112) - 1)))
+}
+
+/// sin(r) and cos(r) for |r| <= pi/4 (and a little more) by their Taylor
+/// series.
+fn sin_cos(r: Q) -> (Q, Q) {
+    let r2 = q_mul(r, r);
+    let (mut s, mut ts) = (r, r);
+    let (mut c, mut tc) = (Q_ONE, Q_ONE);
+    for n in 1..40 {
+        ts = q_div(q_mul(ts, r2), q_from_i32((2 * n) * (2 * n + 1)));
+        tc = q_div(q_mul(tc, r2), q_from_i32((2 * n - 1) * (2 * n)));
+        let (ns, nc) = if n % 2 == 1 { (q_sub(s, ts), q_sub(c, tc)) } else { (q_add(s, ts), q_add(c, tc)) };
+        let done = negligible(ts, s) && negligible(tc, c);
+        (s, c) = (ns, nc);
+        if done {
+            break;
+        }
+    }
+    (s, c)
+}
+
+/// sin and cos of a finite |x| < 2^63: x - k pi66/2 computed exactly in
+/// integers (the product and the difference wrap mod 2^128, the true
+/// difference being small), then the series and the quadrant.
+fn sin_cos_x(x: F80) -> (Q, Q) {
+    let c = x87::canon(x);
+    let (ex, m) = if x87::exp(c) == 0 {
+        let sh = c.signif.leading_zeros();
+        (1 - sh as i32 - x87::BIAS, c.signif << sh)
+    } else {
+        (i32::from(x87::exp(c)) - x87::BIAS, c.signif)
+    };
+    let (r, k) = if ex < -1 {
+        // |x| < 1/2 < pi/4: no reduction.
+        (to_q(F80 { sign_exp: c.sign_exp & 0x7FFF, ..c }), 0u128)
+    } else {
+        // k = round(|x| / (pi/2)), from a quadruple quotient.
+        let t = q_div(to_q(F80 { signif: m, sign_exp: (ex + x87::BIAS) as u16 }), PI_2);
+        let e = q_exp(t) - x87::BIAS;
+        let k = if e < -1 { 0 } else { (((1u128 << 112) | (t.0 & ((1 << 112) - 1))) >> (111 - e) as u32).div_ceil(2) };
+        let d = (u128::from(m) << (ex + 2) as u32).wrapping_sub(k.wrapping_mul(PI66_2)) as i128;
+        (q_scaled(d, -65), k)
+    };
+    let (s, co) = sin_cos(r);
+    let (s, co) = match k & 3 {
+        0 => (s, co),
+        1 => (co, q_neg(s)),
+        2 => (q_neg(s), q_neg(co)),
+        _ => (q_neg(co), s),
+    };
+    if x87::neg(x) {
+        (q_neg(s), co)
+    } else {
+        (s, co)
+    }
+}
+
+/// FSIN, FCOS, FSINCOS (ST(0) = sin, then cos pushed) and FPTAN (ST(0) =
+/// tan, then 1.0 pushed). |x| >= 2^63 sets C2 and leaves the stack alone.
+fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
+    let rc = cpu.x87_enter()?;
+    cpu.x87_note(env, i);
+    let pushes = F == SINCOS || F == TAN;
+    if cpu.st_empty(0) || (pushes && !cpu.st_empty(7)) {
+        let overflow = !cpu.st_empty(0);
+        if cpu.stack_fault(overflow) {
+            cpu.set_st(0, INDEFINITE);
+            if pushes {
+                cpu.fpu_push(INDEFINITE);
+            }
+        }
+        return Ok(());
+    }
+    let x = cpu.st(0);
+    let one = F80 { signif: 1 << 63, sign_exp: 0x3FFF };
+    cpu.set_cc(sw::C2, 0);
+    let (first, second): (Outcome, Option<Outcome>) = if is_unsupported(x) || is_inf(x) {
+        let o = Outcome { val: INDEFINITE, flags: sw::IE, c1: false };
+        (o, pushes.then_some(Outcome { val: INDEFINITE, flags: sw::IE, c1: false }))
+    } else if is_nan(x) {
+        let q = x87::quiet(x);
+        let flags = if x87::is_snan(x) { sw::IE } else { 0 };
+        (Outcome { val: q, flags, c1: false }, pushes.then_some(Outcome { val: q, flags, c1: false }))
+    } else if x87::exp(x) >= 0x3FFF + 63 {
+        cpu.set_cc(sw::C2, sw::C2);
+        return Ok(());
+    } else if is_zero(x) {
+        let exact = |val| Outcome { val, flags: 0, c1: false };
+        match F {
+            SIN => (exact(x), None),
+            COS => (exact(one), None),
+            SINCOS => (exact(x), Some(exact(one))),
+            _ => (exact(x), Some(exact(one))),
+        }
+    } else {
+        let de = if is_denormal(x) { sw::DE } else { 0 };
+        if !cpu.fpu_masked(de) {
+            cpu.fpu_raise(de);
+            return Ok(());
+        }
+        softfloat::take_flags();
+        let (s, c) = sin_cos_x(x);
+        let round = |q: Q| {
+            let (val, flags, c1) = round_q(rc, q, false);
+            Outcome { val, flags: flags | de | sw::PE, c1 }
+        };
+        match F {
+            SIN => (round(s), None),
+            COS => (round(c), None),
+            SINCOS => (round(s), Some(round(c))),
+            _ => (round(q_div(s, c)), Some(Outcome { val: one, flags: 0, c1: false })),
+        }
+    };
+    let flags = first.flags | second.as_ref().map_or(0, |o| o.flags);
+    let all = Outcome { val: first.val, flags, c1: first.c1 || second.as_ref().is_some_and(|o| o.c1) };
+    if cpu.x87_commit(0, &all) {
+        if let Some(o) = second {
+            cpu.fpu_push(o.val);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::x87::tests::fpu_machine;
+    use super::*;
+    use crate::testing::TestMachine;
+
+    fn run(m: &mut TestMachine, code: &[u8]) {
+        m.load_code(&[code, &[0xF4]].concat());
+        m.run(code.len() as u64 + 1);
+        m.cpu.halted = false;
+        m.cpu.state.rip -= 1;
+    }
+
+    #[test]
+    fn out_of_range_sets_c2_and_leaves_the_operand() {
+        let big = F80 { signif: 1 << 63, sign_exp: 0x3FFF + 63 };
+        let mut m = fpu_machine();
+        m.cpu.fpu_push(big);
+        run(&mut m, &[0xD9, 0xFE]); // fsin
+        assert_eq!(m.cpu.st(0), big);
+        assert_eq!(m.cpu.state.fpu.fsw & (sw::C2 | sw::EXC), sw::C2);
+        m.cpu.set_st(0, F80 { signif: 1 << 63, sign_exp: 0x3FFF });
+        run(&mut m, &[0xD9, 0xFE]); // fsin(1.0)
+        assert_eq!(m.cpu.state.fpu.fsw & sw::C2, 0);
+        // sin(1) = 0.84147098480789650665... = 0xD76AA478_48677020.C6 * 2^-64: nearest rounds up.
+        assert_eq!(m.cpu.st(0), F80 { signif: 0xD76A_A478_4867_7021, sign_exp: 0x3FFE });
+    }
+
+    #[test]
+    fn fptan_pushes_one_and_fsincos_checks_for_overflow() {
+        let mut m = fpu_machine();
+        m.cpu.fpu_push(F80::default());
+        run(&mut m, &[0xD9, 0xF2]); // fptan(+0) = +0, then 1.0
+        assert_eq!((m.cpu.st(0), m.cpu.st(1)), (F80 { signif: 1 << 63, sign_exp: 0x3FFF }, F80::default()));
+        assert_eq!(m.cpu.state.fpu.fsw & sw::EXC, 0);
+        let mut m = fpu_machine();
+        for _ in 0..8 {
+            m.cpu.fpu_push(F80::default());
+        }
+        run(&mut m, &[0xD9, 0xFB]); // fsincos with a full stack
+        assert_eq!(m.cpu.state.fpu.fsw & (sw::IE | sw::SF | sw::C1), sw::IE | sw::SF | sw::C1);
+        assert_eq!(m.cpu.st(0), INDEFINITE);
+    }
 }
