@@ -131,6 +131,7 @@ fn apply(op: Op, a: F80, b: F80) -> F80 {
 /// exception bits it raised and whether it rounded up (C1): an inexact
 /// result that differs from the truncated one was rounded away from zero.
 pub(super) fn rounded(rc: Rounding, f: impl Fn() -> F80) -> (F80, u16, bool) {
+    softfloat::set_rounding(rc);
     softfloat::take_flags();
     let r = f();
     let flags = softfloat::take_flags() as u16;

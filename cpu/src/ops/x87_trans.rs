@@ -10,6 +10,10 @@
 //! their argument modulo pi/2 exactly, but with the 66-bit pi the x87
 //! itself uses, so results near multiples of pi match hardware rather
 //! than the true functions (SDM vol. 1 8.3.10).
+//!
+//! Known gap: with underflow or overflow unmasked, hardware delivers these
+//! results normalised with the exponent wrapped by 24576; here they get
+//! the masked response (with the flag raised and the exception pending).
 
 use super::x87::{self, is_denormal, is_inf, is_nan, is_unsupported, is_zero, sw, Outcome, INDEFINITE};
 use super::*;
@@ -141,6 +145,9 @@ fn round_q(rc: Rounding, r: Q, lost: bool) -> (F80, u16, bool) {
 /// instruction's domain; they get the same formula).
 fn f2xm1(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
+    // The working precision rounds to nearest; RC applies only to the
+    // final rounding (`round_q`).
+    softfloat::set_rounding(Rounding::Nearest);
     cpu.x87_note(env, i);
     if cpu.st_empty(0) {
         if cpu.stack_fault(false) {
@@ -200,6 +207,9 @@ fn f2xm1_q(rc: Rounding, x: F80, de: u16) -> Outcome {
 /// is -inf with a division by zero, log2(+inf) is +inf, log2(1) is +0.
 fn fyl2x<const P1: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
+    // The working precision rounds to nearest; RC applies only to the
+    // final rounding (`round_q`).
+    softfloat::set_rounding(Rounding::Nearest);
     cpu.x87_note(env, i);
     if cpu.st_empty(0) || cpu.st_empty(1) {
         if cpu.stack_fault(false) {
@@ -338,6 +348,9 @@ fn q_neg(a: Q) -> Q {
 /// with the signed-zero and infinity cases of the SDM's table; pops.
 fn fpatan(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
+    // The working precision rounds to nearest; RC applies only to the
+    // final rounding (`round_q`).
+    softfloat::set_rounding(Rounding::Nearest);
     cpu.x87_note(env, i);
     if cpu.st_empty(0) || cpu.st_empty(1) {
         if cpu.stack_fault(false) {
@@ -500,6 +513,9 @@ fn sin_cos_x(x: F80) -> (Q, Q) {
 /// tan, then 1.0 pushed). |x| >= 2^63 sets C2 and leaves the stack alone.
 fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
+    // The working precision rounds to nearest; RC applies only to the
+    // final rounding (`round_q`).
+    softfloat::set_rounding(Rounding::Nearest);
     cpu.x87_note(env, i);
     let pushes = F == SINCOS || F == TAN;
     if cpu.st_empty(0) || (pushes && !cpu.st_empty(7)) {
