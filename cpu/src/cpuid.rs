@@ -35,9 +35,9 @@ pub mod edx1 {
 }
 
 /// The features the interpreter implements: the integer and system set,
-/// MMX, FXSAVE/FXRSTOR, CLFLUSH, SSE and SSE2. The FPU bit arrives with
-/// the x87.
-pub const FEATURES_EDX: u32 = edx1::VME
+/// the x87 FPU, MMX, FXSAVE/FXRSTOR, CLFLUSH, SSE and SSE2.
+pub const FEATURES_EDX: u32 = edx1::FPU
+    | edx1::VME
     | edx1::DE
     | edx1::PSE
     | edx1::TSC
@@ -118,6 +118,13 @@ mod tests {
         assert_eq!(d & simd, simd);
         assert_eq!((b >> 8) & 0xFF, 8, "64-byte lines");
         assert_eq!((b >> 16) & 0xFF, 1, "one logical processor");
+    }
+
+    #[test]
+    fn leaf1_reports_fpu_and_cmov() {
+        let edx = cpuid(1, 0)[3];
+        assert_eq!(edx & (edx1::FPU | edx1::CMOV), edx1::FPU | edx1::CMOV);
+        assert!(crate::implemented(iced_x86::Code::Fcomi_st0_sti) && crate::implemented(iced_x86::Code::Fcmovb_st0_sti));
     }
 
     #[test]

@@ -189,7 +189,7 @@ impl Channel {
             Some(l) => l,
             None => self.count_register(now),
         };
-        let byte = match self.access {
+        match self.access {
             ACCESS_LO => {
                 self.latch = None;
                 v as u8
@@ -209,8 +209,7 @@ impl Channel {
                     v as u8
                 }
             }
-        };
-        byte
+        }
     }
 
     /// The count as read back: binary or BCD.

@@ -979,14 +979,14 @@ mod tests {
 }
 
 /// WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set (so a lazy FPU
-/// context switch catches it); otherwise it waits for pending x87
-/// exceptions, and this model has no x87 yet, so there are none.
+/// context switch catches it); otherwise it reports a pending unmasked
+/// x87 exception (#MF).
 fn wait(cpu: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
     let c = cpu.state.cr0;
     if c & cr0::MP != 0 && c & cr0::TS != 0 {
         return Err(Fault::NM);
     }
-    Ok(())
+    cpu.check_x87_pending()
 }
 
 #[cfg(test)]

@@ -72,6 +72,10 @@ fn register_all(t: &mut Table) {
     sse2int::register(t);
     simdstate::register(t);
     ssefp::register(t);
+    x87_arith::register(t);
+    x87_ldst::register(t);
+    x87_ctrl::register(t);
+    x87_trans::register(t);
 }
 
 mod alu;
@@ -100,6 +104,13 @@ mod ssefp_move;
 mod stack;
 mod string;
 mod system;
+mod x87;
+mod x87_arith;
+mod x87_ctrl;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod x87_host;
+mod x87_ldst;
+mod x87_trans;
 
 /// Whether the interpreter implements `code`.
 pub fn implemented(code: Code) -> bool {

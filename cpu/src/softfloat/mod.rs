@@ -16,6 +16,7 @@
 
 use softfloat_sys as sys;
 
+pub mod ext80;
 pub mod sse;
 
 /// Rounding modes, in the encoding of x87 FCW.RC and MXCSR.RC.
