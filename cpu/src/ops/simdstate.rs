@@ -186,7 +186,7 @@ fn fxrstor(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
         w | tg << (r * 2)
     });
     let f = &mut cpu.state.fpu;
-    f.fcw = u16_at(0);
+    f.fcw = super::x87_ctrl::fcw_fixed(u16_at(0));
     f.fsw = fsw;
     f.ftw = ftw;
     f.fop = u16_at(6) & 0x7FF;
@@ -201,6 +201,9 @@ fn fxrstor(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
         b.copy_from_slice(chunk);
         cpu.state.sse.xmm[x] = u128::from_le_bytes(b);
     }
+    // ES and B are not taken from the image: they follow the restored
+    // exception flags and masks, as FLDCW and FLDENV make them.
+    super::x87_ctrl::update_summary(cpu);
     Ok(())
 }
 

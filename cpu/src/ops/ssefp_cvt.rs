@@ -82,6 +82,11 @@ fn cvtpi2p<const D: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Resu
         let (seg, off) = mem_operand(&cpu.state, i);
         cpu.read::<8>(env, seg, off)?
     };
+    // The x87-to-MMX transition happens once the operands are read, before
+    // a SIMD exception is reported (as the host CPU shows).
+    if from_mm {
+        mmx_enter(cpu);
+    }
     let mut cx = Mx::begin(cpu);
     let mut v = if D { 0 } else { xmm(cpu, i, 0) };
     for k in 0..2 {
@@ -89,9 +94,6 @@ fn cvtpi2p<const D: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Resu
         v = fmt::set_lane(D, v, k, r);
     }
     cx.finish(cpu)?;
-    if from_mm {
-        mmx_enter(cpu);
-    }
     set_xmm(cpu, i, 0, v);
     Ok(())
 }
@@ -102,13 +104,15 @@ fn cvtp2pi<const D: bool, const TRUNC: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
     cpu.check_sse()?;
     cpu.check_x87_pending()?;
     let src = read_xmm_src(cpu, env, i, 1, if D { 16 } else { 8 })?;
+    // The x87-to-MMX transition happens once the operands are read, before
+    // a SIMD exception is reported (as the host CPU shows).
+    mmx_enter(cpu);
     let mut cx = Mx::begin(cpu);
     let mut q = 0u64;
     for k in 0..2 {
         q |= u64::from(f2i(&mut cx, D, fmt::lane(D, src, k), TRUNC)) << (32 * k);
     }
     cx.finish(cpu)?;
-    mmx_enter(cpu);
     mm_write(cpu, mm_index(i.op0_register()), q);
     Ok(())
 }

@@ -514,6 +514,10 @@ fn fxtract(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
 fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     cpu.x87_enter()?;
     cpu.x87_note(env, i);
+    // C2 is set only by a partial reduction; every other outcome (stack
+    // underflow, a NaN or invalid operand, a complete reduction) clears it,
+    // as the host CPU shows.
+    cpu.set_cc(sw::C2, 0);
     let Some((a, b)) = need_st0_st1(cpu) else { return Ok(()) };
     let mut de = 0;
     if let Some(o) = screen2(a, b, &mut de) {

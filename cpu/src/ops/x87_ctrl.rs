@@ -71,12 +71,13 @@ fn fnstcw<const WAIT: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Re
 }
 
 /// FCW bits that read as fixed: 6 reads as one, 7 and 13-15 as zero.
-fn fcw_fixed(v: u16) -> u16 {
+/// FCW as the FPU holds it: reserved bits clear, bit 6 set.
+pub(super) fn fcw_fixed(v: u16) -> u16 {
     (v & !0xE0C0) | 0x0040
 }
 
 /// ES and B follow the exception flags against the (new) masks.
-fn update_summary(cpu: &mut Cpu) {
+pub(super) fn update_summary(cpu: &mut Cpu) {
     let f = &mut cpu.state.fpu;
     if f.fsw & !f.fcw & sw::EXC != 0 {
         f.fsw |= sw::ES | sw::B;
@@ -190,7 +191,9 @@ fn fnstenv<const WAIT: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> R
     let o32 = env_o32(i);
     let lin = image_lin(cpu, env, i, if o32 { 28 } else { 14 }, true)?;
     store_env(cpu, env, lin, o32)?;
+    // All exceptions masked: none is pending any more.
     cpu.state.fpu.fcw |= sw::EXC;
+    update_summary(cpu);
     Ok(())
 }
 

@@ -402,6 +402,9 @@ fn ffree<const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Resu
     let p = cpu.st_phys(st_index(i.op0_register()));
     cpu.set_phys_tag(p, crate::fpstate::tag::EMPTY);
     if POP {
+        // The pop empties ST(0) as well.
+        let p0 = cpu.st_phys(0);
+        cpu.set_phys_tag(p0, crate::fpstate::tag::EMPTY);
         let top = cpu.fpu_top() + 1;
         cpu.set_fpu_top(top);
     }
