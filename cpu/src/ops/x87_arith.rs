@@ -202,6 +202,10 @@ fn fcom<const QUIET: bool, const POPS: u8>(cpu: &mut Cpu, env: &mut Env, i: &Ins
 
 /// FCOMI/FUCOMI(P): the comparison lands in ZF, PF and CF (OF, SF, AF
 /// cleared); C1 is cleared.
+/// FCOMI and friends clear C1 on a stack underflow and otherwise leave it
+/// as it was: the SDM's flags line says "C1 set to 0", but the host CPU
+/// (the oracle of the conformance sweep) changes it only for the
+/// underflow, as FCMOVcc's page describes for that instruction.
 fn fcomi<const QUIET: bool, const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     cpu.x87_enter()?;
     let src = st_index(i.op1_register());
@@ -214,7 +218,6 @@ fn fcomi<const QUIET: bool, const POP: bool>(cpu: &mut Cpu, env: &mut Env, i: &I
         CC_UN
     } else {
         let (cc, f) = compare(cpu.st(0), cpu.st(src), QUIET);
-        cpu.set_c1(false);
         if !cpu.fpu_raise(f) {
             // EFLAGS are written even then (observed on hardware), but
             // nothing is popped.

@@ -82,6 +82,9 @@ fn fld_sti(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     if cpu.st_empty(src) {
         if !cpu.st_empty(7) {
             push_checked(cpu, INDEFINITE, 0);
+            // An empty source and a full destination at once: the host CPU
+            // reports it as the underflow, with C1 clear.
+            cpu.set_c1(false);
         } else if cpu.stack_fault(false) {
             cpu.fpu_push(INDEFINITE);
         }
@@ -387,7 +390,7 @@ fn fcmov(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
         }
         return Ok(());
     }
-    cpu.set_c1(false);
+    // C1 changes only on a stack underflow (SDM "FCMOVcc", and the host).
     if take {
         let v = cpu.st(j);
         cpu.set_st(0, v);
