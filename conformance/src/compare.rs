@@ -184,6 +184,25 @@ fn invalid_bcd(c: &Case) -> bool {
     c.mem_operand().and_then(|at| c.data.get(at..at + 9)).is_some_and(|d| d.iter().any(|b| b & 0xF > 9 || b >> 4 > 9))
 }
 
+/// Whether ST(0) lies outside the domain the SDM gives F2XM1 (-1 <= x <=
+/// +1) or FYL2XP1 (|x| < 1 - sqrt(2)/2): there "the result is undefined",
+/// and flags and results may differ between implementations.
+fn out_of_domain(c: &Case, m: Mnemonic) -> bool {
+    let Some(fp) = c.fp.as_ref() else { return false };
+    let x = fp.st[0];
+    let exp = i32::from(x.sign_exp & 0x7FFF);
+    let is_special = exp == 0x7FFF;
+    // |x| as exponent and significand: compare against the bounds.
+    let above_one = exp > 0x3FFF || (exp == 0x3FFF && x.signif != 1 << 63);
+    match m {
+        Mnemonic::F2xm1 => !is_special && above_one,
+        // 1 - sqrt(2)/2 = 0.2928..., just above 2^-2 (0x3FFD, 1.17 in the
+        // significand): anything at 2^-2 * 1.17 or beyond is outside.
+        Mnemonic::Fyl2xp1 => !is_special && (exp > 0x3FFD || (exp == 0x3FFD && x.signif >= 0x95F6_1998_0C43_3C00)),
+        _ => false,
+    }
+}
+
 /// Whether `code` is an x87 instruction (as opposed to MMX/SSE, which
 /// leave the condition codes alone).
 fn x87(code: iced_x86::Code) -> bool {
@@ -203,6 +222,9 @@ fn compare_fp(
     ulps: bool,
     note: &mut impl FnMut(bool, String),
 ) -> Option<u128> {
+    // Outside the domain the SDM defines, every difference is undefined.
+    let undefined_domain = out_of_domain(c, m);
+    let mut note = |defined: bool, text: String| note(defined && !undefined_domain, text);
     // Distances only between two results: not against a state a fault
     // left alone.
     let trans = forms::transcendental(m) && !faulted;
@@ -236,7 +258,7 @@ fn compare_fp(
             note(false, format!(" (FBLD of invalid BCD digits: result undefined){text}"));
             continue;
         }
-        let d = if trans { fp::ulps(*a, *b) } else { None };
+        let d = if trans && !undefined_domain { fp::ulps(*a, *b) } else { None };
         if let Some(d) = d {
             worst = Some(worst.map_or(d, |w| w.max(d)));
         }

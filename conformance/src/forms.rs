@@ -82,7 +82,8 @@ const SYSTEM_STATE: [(Mnemonic, &str); 9] = [
 
 /// Forms whose behaviour differs between CPU vendors, so the host cannot
 /// be the oracle for them.
-const VENDOR_SPECIFIC: [(Code, &str); 6] = [
+const VENDOR_SPECIFIC: [(Code, &str); 7] = [
+    (Code::Fstpnce_sti, "D9 D8+i is AMD's FSTPNCE (no exceptions) but an alias of FSTP ST(i) on Intel, which ironpc models"),
     (Code::Reservednop_rm16_r16_0F0D, "0F 0D is PREFETCH on AMD (#UD with a register operand), a reserved NOP on Intel"),
     (Code::Reservednop_rm32_r32_0F0D, "0F 0D is PREFETCH on AMD (#UD with a register operand), a reserved NOP on Intel"),
     (Code::Rcpps_xmm_xmmm128, RCP),

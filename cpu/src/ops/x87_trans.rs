@@ -517,6 +517,9 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
     // final rounding (`round_q`).
     softfloat::set_rounding(Rounding::Nearest);
     cpu.x87_note(env, i);
+    // C2 reports an operand out of range and nothing else: a stack fault
+    // clears it too (as the host CPU shows).
+    cpu.set_cc(sw::C2, 0);
     let pushes = F == SINCOS || F == TAN;
     if cpu.st_empty(0) || (pushes && !cpu.st_empty(7)) {
         let overflow = !cpu.st_empty(0);
@@ -530,7 +533,6 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
     }
     let x = cpu.st(0);
     let one = F80 { signif: 1 << 63, sign_exp: 0x3FFF };
-    cpu.set_cc(sw::C2, 0);
     let (first, second): (Outcome, Option<Outcome>) = if is_unsupported(x) || is_inf(x) {
         let o = Outcome { val: INDEFINITE, flags: sw::IE, c1: false };
         (o, pushes.then_some(Outcome { val: INDEFINITE, flags: sw::IE, c1: false }))
