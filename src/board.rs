@@ -19,12 +19,35 @@ pub struct Board {
     pub pit: Pit,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
+    /// Port 0x92, the PS/2 system control port A: bit 1 is the fast A20
+    /// gate, bit 0 a reset pulse.
+    port92: u8,
+    /// A device asked for a system reset; the machine carries it out.
+    reset_requested: bool,
 }
+
+/// Port 0x92 bits.
+const PORT92_RESET: u8 = 1 << 0;
+const PORT92_A20: u8 = 1 << 1;
 
 impl Board {
     /// A board with the interrupt controllers and timer, on `clock`.
     pub fn new(clock: ClockMode) -> Self {
-        Self { clock: Clock::new(clock), icount: 0, pic: PicPair::new(), pit: Pit::new(), debugcon: None, debug_exit: None }
+        Self {
+            clock: Clock::new(clock),
+            icount: 0,
+            pic: PicPair::new(),
+            pit: Pit::new(),
+            debugcon: None,
+            debug_exit: None,
+            port92: PORT92_A20,
+            reset_requested: false,
+        }
+    }
+
+    /// Whether a reset was requested since the last call.
+    pub fn take_reset(&mut self) -> bool {
+        std::mem::take(&mut self.reset_requested)
     }
 
     /// Now, in nanoseconds of the machine clock.
@@ -68,7 +91,10 @@ impl Board {
 const OPEN_BUS: u32 = 0xFFFF_FFFF;
 
 impl Bus for Board {
-    fn io_read(&mut self, _mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+    fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+        if port == 0x92 {
+            return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
+        }
         if matches!(port, 0x40..=0x43 | 0x61) {
             let now = self.now();
             return u32::from(self.pit.read(port, now));
@@ -82,7 +108,17 @@ impl Bus for Board {
         }
     }
 
-    fn io_write(&mut self, _mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+    fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+        if port == 0x92 {
+            let v = value as u8;
+            mem.set_a20(v & PORT92_A20 != 0);
+            // A rising edge of bit 0 resets the CPU.
+            if v & PORT92_RESET != 0 && self.port92 & PORT92_RESET == 0 {
+                self.reset_requested = true;
+            }
+            self.port92 = v;
+            return;
+        }
         if matches!(port, 0x40..=0x43 | 0x61) {
             let now = self.now();
             self.pit.write(port, value as u8, now);
@@ -114,6 +150,10 @@ impl Bus for Board {
     fn set_icount(&mut self, icount: u64) {
         self.icount = icount;
     }
+
+    fn stop_requested(&mut self) -> bool {
+        self.reset_requested || self.debug_exit.as_ref().is_some_and(|d| d.requested.is_some())
+    }
 }
 
 #[cfg(test)]
@@ -132,5 +172,23 @@ mod tests {
         assert!(b.interrupt_pending());
         assert_eq!(b.interrupt_ack(), 0x08);
         assert_eq!(b.io_read(&mut mem, 0x64, 1), 0xFFFF_FFFF, "unclaimed ports float");
+    }
+
+    #[test]
+    fn port_92_drives_a20_and_requests_a_reset_on_a_rising_bit_0() {
+        let mut mem = PhysMem::new(2 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        assert_eq!(b.io_read(&mut mem, 0x92, 1) & 2, 2, "A20 on");
+        b.io_write(&mut mem, 0x92, 1, 0);
+        assert!(!mem.a20());
+        assert_eq!(b.io_read(&mut mem, 0x92, 1) & 2, 0);
+        b.io_write(&mut mem, 0x92, 1, 2);
+        assert!(mem.a20());
+        assert!(!b.take_reset());
+        b.io_write(&mut mem, 0x92, 1, 3);
+        assert!(b.take_reset());
+        assert!(!b.take_reset(), "taken once");
+        b.io_write(&mut mem, 0x92, 1, 3);
+        assert!(!b.take_reset(), "bit 0 held high is no new pulse");
     }
 }

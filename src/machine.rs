@@ -92,6 +92,16 @@ impl Machine {
             };
             let mut env = Env { mem: &mut self.mem, bus: &mut self.board };
             let r = self.cpu.run(&mut env, budget.min(left).min(SLICE));
+            if self.board.take_reset() {
+                // The reset line: the CPU starts again at its reset vector;
+                // memory and devices keep their state, as on a PC's soft
+                // reset through the keyboard controller or port 0x92.
+                log::info!("system reset requested by the guest");
+                let icount = self.cpu.icount;
+                self.cpu.reset();
+                self.cpu.icount = icount;
+                continue;
+            }
             if let Some(status) = self.board.debug_exit.as_ref().and_then(|d| d.requested) {
                 break Exit::DebugExit(status);
             }

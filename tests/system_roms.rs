@@ -718,6 +718,11 @@ fn timer() {
     expect_rom("timer", TIMER);
 }
 
+#[test]
+fn reset_through_port_92_restarts_the_cpu_and_keeps_ram() {
+    expect_rom("reset92", "first boot\nsecond boot\nDONE\n");
+}
+
 /// On the virtual clock a run is a function of its inputs: the timer ROM
 /// takes exactly the same path twice, and its 20 ticks at 1193 PIT clocks
 /// each take 20 ms of virtual time, however long the host took.

@@ -41,6 +41,9 @@ impl Cpu {
                 // The instruction after STI / MOV SS runs with interrupts
                 // (and single-step traps) held off.
                 self.exec_block(env, 1, false);
+                if std::mem::take(&mut self.yield_run) {
+                    break;
+                }
                 continue;
             }
             self.check_interrupts(env);
@@ -63,6 +66,9 @@ impl Cpu {
                 }
             } else {
                 self.exec_block(env, stop - self.icount, false);
+            }
+            if std::mem::take(&mut self.yield_run) {
+                break;
             }
         }
         RunExit::Budget

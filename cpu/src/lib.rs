@@ -51,6 +51,12 @@ pub trait Bus {
     /// Tells the board how far the CPU has got ([`Cpu::icount`]) before a
     /// port or MMIO access, so devices see the exact time of the access.
     fn set_icount(&mut self, _icount: u64) {}
+    /// Asked after each port write: the machine needs control back now
+    /// (a reset or exit request), so [`Cpu::run`] returns after this
+    /// instruction.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// Everything outside the CPU that an instruction may touch.
@@ -90,6 +96,8 @@ pub struct Cpu {
     /// NMI received and not yet delivered; NMIs blocked until IRET.
     nmi_pending: bool,
     nmi_blocked: bool,
+    /// The board wants control back after the current instruction.
+    yield_run: bool,
 }
 
 impl Default for Cpu {
@@ -112,6 +120,7 @@ impl Cpu {
             inhibit_irq: false,
             nmi_pending: false,
             nmi_blocked: false,
+            yield_run: false,
         }
     }
 

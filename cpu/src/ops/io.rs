@@ -69,6 +69,10 @@ impl Cpu {
             self.tlb.sync(env.mem);
             self.end_block = true;
         }
+        if env.bus.stop_requested() {
+            self.end_block = true;
+            self.yield_run = true;
+        }
         Ok(())
     }
 }
