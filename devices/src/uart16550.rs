@@ -1,6 +1,8 @@
 //! The 16550A UART of a PC's COM port (National Semiconductor / TI PC16550D
-//! datasheet: section 8 "Registers", tables II-IV for the register map, the
-//! FCR, the IIR priorities and the LSR; section 8.6 for loopback).
+//! datasheet, section 8 "Registers": the register summary, the Line Status,
+//! FIFO Control, Interrupt Identification (with its interrupt control
+//! table), Modem Control (loopback) and Modem Status register descriptions,
+//! "FIFO Interrupt Mode Operation", and the UART reset configuration table).
 //!
 //! Modelled: RBR/THR, IER, IIR, FCR, LCR, MCR, LSR, MSR, SCR and the
 //! divisor latch behind LCR.DLAB; 16-byte receive FIFO with the 1/4/8/14
@@ -174,7 +176,7 @@ impl Default for Uart16550 {
 }
 
 impl Uart16550 {
-    /// A UART after master reset (datasheet table IV).
+    /// A UART after master reset (the datasheet's reset configuration).
     pub fn new() -> Self {
         Self {
             divisor: RESET_DIVISOR,
@@ -657,11 +659,43 @@ mod tests {
             u.write(LCR, lcr);
             assert_ne!(u.read(IIR_FCR), 0);
         }
-        // Not a 16750: FCR bit 5 does not show as IIR bit 5.
+        // Not an NS SuperIO: with LCR 0xE0 offset 2 is IIR, whose bit 4
+        // does not follow MCR.LOOP as EXCR1 would.
         u.write(LCR, 0);
-        u.write(IIR_FCR, FCR_ENABLE | 0x20);
-        assert_eq!(u.read(IIR_FCR) >> 5, 6);
-        u.write(IIR_FCR, FCR_ENABLE);
+        let mcr = u.read(MCR);
+        u.write(MCR, mcr ^ MCR_LOOP);
+        u.write(LCR, 0xE0);
+        assert_eq!(u.read(IIR_FCR) & MCR_LOOP, 0);
+        u.write(LCR, 0);
+        u.write(MCR, mcr);
+        // Not a 16750: FCR bit 5 never shows as IIR bit 5, with or
+        // without DLAB.
+        for lcr in [0, 0x80] {
+            u.write(LCR, lcr);
+            u.write(IIR_FCR, FCR_ENABLE | 0x20);
+            assert_eq!(u.read(IIR_FCR) >> 5, 6);
+            u.write(IIR_FCR, FCR_ENABLE);
+        }
+        u.write(LCR, 0);
+        // size_fifo(): 256 bytes sent in loopback at divisor 1; what
+        // arrives is counted while LSR.DR: 16, not a 64-byte U6 16550A.
+        u.write(IIR_FCR, FCR_ENABLE | FCR_RX_RESET | 0x04);
+        u.write(MCR, MCR_LOOP);
+        u.write(LCR, LCR_DLAB);
+        u.write(RBR_THR_DLL, 1);
+        u.write(IER_DLM, 0);
+        u.write(LCR, 0x03);
+        for b in 0..=255u8 {
+            u.write(RBR_THR_DLL, b);
+        }
+        let mut count = 0;
+        while u.read(LSR) & LSR_DR != 0 && count < 256 {
+            u.read(RBR_THR_DLL);
+            count += 1;
+        }
+        assert_eq!(count, FIFO_SIZE);
+        u.write(MCR, mcr);
+        assert!(u.take_output().is_empty(), "loopback bytes never left");
         // MCR bits 5-7 do not exist.
         u.write(MCR, 0xE0);
         assert_eq!(u.read(MCR), 0);
@@ -689,6 +723,18 @@ mod tests {
         u.write(RBR_THR_DLL, 0xFF);
         assert!(u.irq());
         assert_eq!(u.take_output(), [0xFF]);
+    }
+
+    /// SeaBIOS's detect_serial(): IER 0x02 reads back and IIR then
+    /// reports THR empty; a COM port is listed in the BDA.
+    #[test]
+    fn seabios_detect_serial() {
+        let mut u = Uart16550::new();
+        u.write(IER_DLM, IER_ETBEI);
+        assert_eq!(u.read(IER_DLM), 0x02);
+        assert_eq!(u.read(IIR_FCR) & 0x3F, 0x02);
+        u.write(IER_DLM, 0);
+        assert_eq!(u.read(IIR_FCR), 0x01);
     }
 
     #[test]
