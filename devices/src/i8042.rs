@@ -165,11 +165,7 @@ impl Keyboard {
             return;
         }
         match byte {
-            0xED | 0xF3 => {
-                self.pending = Some(byte);
-                self.reply(&[ACK]);
-            }
-            0xF0 => {
+            0xED | 0xF0 | 0xF3 => {
                 self.pending = Some(byte);
                 self.reply(&[ACK]);
             }
@@ -434,6 +430,9 @@ pub struct I8042 {
     output_port: u8,
     /// The output buffer: the byte the next read of 0x60 returns.
     ob: Option<(u8, Source)>,
+    /// The last byte read from the output buffer: a read of 0x60 with the
+    /// buffer empty returns it again.
+    last: u8,
     /// Replies of the controller itself (and 0xD2/0xD3 bytes), sent before
     /// anything from the devices.
     ctrl: VecDeque<(u8, Source)>,
@@ -461,6 +460,7 @@ impl I8042 {
             command_byte: CB_KBD_INT | CB_AUX_INT,
             output_port: OUT_RESET | OUT_A20,
             ob: None,
+            last: 0,
             ctrl: VecDeque::new(),
             pending: None,
             translate_break: false,
@@ -550,18 +550,11 @@ impl I8042 {
     }
 
     fn read_data(&mut self) -> u8 {
-        match self.ob.take() {
-            Some((byte, _)) => {
-                self.refill();
-                byte
-            }
-            None => {
-                // Reading an empty buffer returns its last contents on real
-                // hardware; nothing reads it without checking OBF.
-                self.refill();
-                0
-            }
+        if let Some((byte, _)) = self.ob.take() {
+            self.last = byte;
         }
+        self.refill();
+        self.last
     }
 
     fn write_output_port(&mut self, value: u8) {
@@ -897,8 +890,10 @@ mod tests {
         data(&mut k, CB_KBD_INT);
         assert!(k.irq1());
         assert!(!k.irq12());
-        k.io_read(DATA_PORT, 1);
+        assert_eq!(k.io_read(DATA_PORT, 1), 0x1C);
         assert!(!k.irq1());
+        assert_eq!(status(&mut k) & STATUS_OBF, 0);
+        assert_eq!(k.io_read(DATA_PORT, 1), 0x1C, "an empty buffer reads its last byte");
         // Mouse data raises IRQ 12 only with its enable bit.
         assert_eq!(mouse(&mut k, 0xF4), vec![ACK]);
         k.mouse_motion(1, 0, 0, 0);
