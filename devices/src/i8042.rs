@@ -731,6 +731,20 @@ mod tests {
         data(&mut k, 0x30); // interrupts off, both interfaces disabled
         cmd(&mut k, 0x20);
         assert_eq!(drain(&mut k), vec![0x30]);
+        // Linux's bit assignment test: 0xA8 / 0xA7 clear and set bit 5.
+        cmd(&mut k, 0xA8);
+        cmd(&mut k, 0x20);
+        assert_eq!(drain(&mut k), vec![0x10]);
+        cmd(&mut k, 0xA7);
+        cmd(&mut k, 0x20);
+        assert_eq!(drain(&mut k), vec![0x30]);
+        // Linux's aux loopback: the byte comes back as mouse data; 0xA4
+        // echoed unchanged means no active multiplexing controller.
+        for b in [0x5A, 0xF0, 0x56, 0xA4] {
+            cmd(&mut k, 0xD3);
+            data(&mut k, b);
+            assert_eq!(drain_aux(&mut k), vec![b]);
+        }
         // Keyboard reset and identify (sending data re-enables the port).
         data(&mut k, 0xFF);
         assert_eq!(drain(&mut k), vec![ACK, BAT_OK]);
