@@ -4,7 +4,16 @@
 
 use crate::clock::{Clock, ClockMode};
 use ironpc_cpu::Bus;
-use ironpc_devices::{debug_exit::DebugExit, debugcon::DebugCon, pic::PicPair, pit::Pit, PortIo};
+use ironpc_devices::{
+    debug_exit::DebugExit,
+    debugcon::DebugCon,
+    i8042::{self, I8042},
+    pic::PicPair,
+    pit::Pit,
+    uart16550::Uart16550,
+    PortIo,
+};
+use std::io::Write;
 use ironpc_mmu::PhysMem;
 
 /// The devices of the machine and its clock. So far: the interrupt
@@ -17,6 +26,11 @@ pub struct Board {
     icount: u64,
     pub pic: PicPair,
     pub pit: Pit,
+    pub kbc: I8042,
+    /// COM1 (0x3F8, IRQ 4).
+    pub com1: Uart16550,
+    /// Where COM1's output goes (a host handle, not machine state).
+    pub serial_out: Option<Box<dyn Write + Send>>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
     /// Port 0x92, the PS/2 system control port A: bit 1 is the fast A20
@@ -25,6 +39,10 @@ pub struct Board {
     /// A device asked for a system reset; the machine carries it out.
     reset_requested: bool,
 }
+
+/// COM1's ports and interrupt line.
+const COM1_BASE: u16 = 0x3F8;
+const COM1_IRQ: u8 = 4;
 
 /// Port 0x92 bits.
 const PORT92_RESET: u8 = 1 << 0;
@@ -38,10 +56,36 @@ impl Board {
             icount: 0,
             pic: PicPair::new(),
             pit: Pit::new(),
+            kbc: I8042::new(),
+            com1: Uart16550::new(),
+            serial_out: None,
             debugcon: None,
             debug_exit: None,
             port92: PORT92_A20,
             reset_requested: false,
+        }
+    }
+
+    /// Drives the PIC's lines from the keyboard controller and COM1, and
+    /// forwards what COM1 transmitted to the host.
+    fn sync_devices(&mut self, mem: &mut PhysMem) {
+        for action in self.kbc.take_actions() {
+            match action {
+                i8042::Action::SetA20(on) => mem.set_a20(on),
+                i8042::Action::Reset => self.reset_requested = true,
+            }
+        }
+        self.pic.set_irq(1, self.kbc.irq1());
+        self.pic.set_irq(12, self.kbc.irq12());
+        self.pic.set_irq(COM1_IRQ, self.com1.irq());
+        let out = self.com1.take_output();
+        if !out.is_empty() {
+            if let Some(w) = self.serial_out.as_mut() {
+                if w.write_all(&out).and_then(|_| w.flush()).is_err() {
+                    log::warn!("serial: host output failed; further output dropped");
+                    self.serial_out = None;
+                }
+            }
         }
     }
 
@@ -92,6 +136,22 @@ const OPEN_BUS: u32 = 0xFFFF_FFFF;
 
 impl Bus for Board {
     fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+        if (COM1_BASE..COM1_BASE + 8).contains(&port) {
+            let v = self.com1.read((port - COM1_BASE) as u8);
+            self.sync_devices(mem);
+            return u32::from(v);
+        }
+        if port == i8042::DATA_PORT || port == i8042::STATUS_PORT {
+            let v = self.kbc.io_read(port, size);
+            if port == i8042::DATA_PORT {
+                // The next queued byte is already in the output buffer:
+                // drop the lines so the edge-triggered PIC sees it anew.
+                self.pic.set_irq(1, false);
+                self.pic.set_irq(12, false);
+            }
+            self.sync_devices(mem);
+            return v;
+        }
         if port == 0x92 {
             return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
         }
@@ -109,6 +169,16 @@ impl Bus for Board {
     }
 
     fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+        if (COM1_BASE..COM1_BASE + 8).contains(&port) {
+            self.com1.write((port - COM1_BASE) as u8, value as u8);
+            self.sync_devices(mem);
+            return;
+        }
+        if port == i8042::DATA_PORT || port == i8042::STATUS_PORT {
+            self.kbc.io_write(port, size, value);
+            self.sync_devices(mem);
+            return;
+        }
         if port == 0x92 {
             let v = value as u8;
             mem.set_a20(v & PORT92_A20 != 0);

@@ -18,6 +18,8 @@ pub struct Config {
     pub exit_port: Option<u16>,
     /// Host time, or virtual time derived from executed instructions.
     pub clock: ClockMode,
+    /// Where COM1's output goes.
+    pub serial: Option<Box<dyn Write + Send>>,
 }
 
 /// Why a machine could not be built.
@@ -70,6 +72,7 @@ impl Machine {
         let mut board = Board::new(config.clock);
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
+        board.serial_out = config.serial;
         Ok(Self { cpu: Cpu::new(), mem, board })
     }
 
