@@ -9,6 +9,7 @@ pub mod debug_exit;
 pub mod debugcon;
 pub mod pic;
 pub mod pit;
+pub mod rtc;
 
 /// A device on the I/O port bus. `port` is the absolute port number;
 /// `size` is 1, 2 or 4 bytes.
