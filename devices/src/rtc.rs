@@ -529,7 +529,8 @@ impl Rtc {
                     for s in 0..60 {
                         let t = h * 3600 + m * 60 + s;
                         if !past(t) && matches(sa, self.encode(s)) {
-                            return Some((day + d) * 86_400 + t);
+                            // Checked: the board may start the clock anywhere.
+                            return (day + d).checked_mul(86_400).and_then(|x| x.checked_add(t));
                         }
                     }
                 }
@@ -852,6 +853,26 @@ mod tests {
                     r.advance(now);
                     let _ = r.next_deadline();
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_start_times_do_not_overflow() {
+        for base in [i64::MIN, -1, i64::MAX - 1, i64::MAX] {
+            let mut r = Rtc::new(base);
+            set(&mut r, 0x01, 0xFF, 0);
+            set(&mut r, 0x03, 0xFF, 0);
+            set(&mut r, 0x05, 0xFF, 0);
+            set(&mut r, 0x0B, B_AIE | B_UIE | B_PIE | B_24H, 0);
+            for t in [0, S, 3 * S, u64::MAX / 2, u64::MAX] {
+                let _ = clock(&mut r, t);
+                r.advance(t);
+                let _ = r.next_deadline();
+                set(&mut r, 0x09, 0x99, t);
+                set(&mut r, 0x0B, B_SET, t);
+                set(&mut r, 0x0B, B_AIE | B_24H, t);
+                let _ = reg(&mut r, 0x0C, t);
             }
         }
     }
