@@ -10,11 +10,12 @@ use ironpc_devices::{
     i8042::{self, I8042},
     pic::PicPair,
     pit::Pit,
+    rtc::Rtc,
     uart16550::Uart16550,
     PortIo,
 };
-use std::io::Write;
 use ironpc_mmu::PhysMem;
+use std::io::Write;
 
 /// The devices of the machine and its clock. So far: the interrupt
 /// controllers, the interval timer, and what a firmware test needs to
@@ -27,6 +28,7 @@ pub struct Board {
     pub pic: PicPair,
     pub pit: Pit,
     pub kbc: I8042,
+    pub rtc: Rtc,
     /// COM1 (0x3F8, IRQ 4).
     pub com1: Uart16550,
     /// Where COM1's output goes (a host handle, not machine state).
@@ -38,6 +40,16 @@ pub struct Board {
     port92: u8,
     /// A device asked for a system reset; the machine carries it out.
     reset_requested: bool,
+}
+
+/// The wall-clock time the RTC shows at machine time 0: the host's time on
+/// the host clock; on the virtual clock a fixed date (2026-01-01 00:00:00
+/// UTC), so a run repeats exactly.
+fn rtc_epoch(clock: ClockMode) -> i64 {
+    match clock {
+        ClockMode::Host => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        ClockMode::Virtual => 1_767_225_600,
+    }
 }
 
 /// COM1's ports and interrupt line.
@@ -57,6 +69,7 @@ impl Board {
             pic: PicPair::new(),
             pit: Pit::new(),
             kbc: I8042::new(),
+            rtc: Rtc::new(rtc_epoch(clock)),
             com1: Uart16550::new(),
             serial_out: None,
             debugcon: None,
@@ -102,16 +115,44 @@ impl Board {
     /// Brings the devices up to `icount`: fires what is due.
     pub fn advance(&mut self, icount: u64) {
         self.icount = icount;
-        if self.pit.take_irq0(self.now()) {
+        let now = self.now();
+        if self.pit.take_irq0(now) {
             // OUT0 rising edge; the PIC latches edges, so a pulse will do.
             self.pic.set_irq(0, true);
             self.pic.set_irq(0, false);
         }
+        self.rtc.advance(now);
+        self.pic.set_irq(8, self.rtc.irq());
     }
 
     /// The next time a device needs attention, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.pit.next_irq0()
+        [self.pit.next_irq0(), self.rtc.next_deadline()].into_iter().flatten().min()
+    }
+
+    /// Writes the CMOS bytes a PC BIOS reads for the memory size (IBM AT
+    /// layout and the extensions SeaBIOS and QEMU use) and the checksum.
+    pub fn set_cmos_memory(&mut self, ram: u64) {
+        let kib_above_1m = (ram.saturating_sub(1 << 20) >> 10).min(0xFFFF) as u16;
+        let above_16m = (ram.saturating_sub(16 << 20) >> 16).min(0xFFFF) as u16;
+        for (index, v) in [
+            // Base memory: 640 KiB.
+            (0x15, 0x80),
+            (0x16, 0x02),
+            // Extended memory in KiB (twice: 0x17/0x18 and 0x30/0x31).
+            (0x17, kib_above_1m as u8),
+            (0x18, (kib_above_1m >> 8) as u8),
+            (0x30, kib_above_1m as u8),
+            (0x31, (kib_above_1m >> 8) as u8),
+            // Memory above 16 MiB in 64 KiB units.
+            (0x34, above_16m as u8),
+            (0x35, (above_16m >> 8) as u8),
+            // Number of CPUs minus one (SeaBIOS waits for the others).
+            (0x5F, 0),
+        ] {
+            self.rtc.set_nvram(index, v);
+        }
+        self.rtc.update_checksum();
     }
 }
 
@@ -136,6 +177,12 @@ const OPEN_BUS: u32 = 0xFFFF_FFFF;
 
 impl Bus for Board {
     fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+        if port == 0x70 || port == 0x71 {
+            let now = self.now();
+            let v = self.rtc.read(port, now);
+            self.pic.set_irq(8, self.rtc.irq());
+            return u32::from(v);
+        }
         if (COM1_BASE..COM1_BASE + 8).contains(&port) {
             let v = self.com1.read((port - COM1_BASE) as u8);
             self.sync_devices(mem);
@@ -169,6 +216,12 @@ impl Bus for Board {
     }
 
     fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+        if port == 0x70 || port == 0x71 {
+            let now = self.now();
+            self.rtc.write(port, value as u8, now);
+            self.pic.set_irq(8, self.rtc.irq());
+            return;
+        }
         if (COM1_BASE..COM1_BASE + 8).contains(&port) {
             self.com1.write((port - COM1_BASE) as u8, value as u8);
             self.sync_devices(mem);
@@ -241,7 +294,7 @@ mod tests {
         b.pic.set_irq(0, true);
         assert!(b.interrupt_pending());
         assert_eq!(b.interrupt_ack(), 0x08);
-        assert_eq!(b.io_read(&mut mem, 0x64, 1), 0xFFFF_FFFF, "unclaimed ports float");
+        assert_eq!(b.io_read(&mut mem, 0x378, 1), 0xFFFF_FFFF, "unclaimed ports float");
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Machine {
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out = config.serial;
+        board.set_cmos_memory(config.memory);
         Ok(Self { cpu: Cpu::new(), mem, board })
     }
 

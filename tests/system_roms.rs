@@ -101,6 +101,7 @@ fn run_rom(name: &str) -> (String, Exit) {
             debugcon: Some((DEBUGCON, Box::new(sink))),
             exit_port: Some(EXIT_PORT),
             clock: ClockMode::Virtual,
+            serial: None,
         };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         let _ = tx.send(machine.run(Some(MAX_INSTRUCTIONS)));
@@ -718,6 +719,43 @@ fn timer() {
     expect_rom("timer", TIMER);
 }
 
+/// The chipset ROM: COM1, the RTC and CMOS, RTC interrupts through the
+/// cascade, the 8042 and A20. COM1's output is captured separately.
+#[test]
+fn chipset() {
+    let (console, serial) = (Capture::default(), Capture::default());
+    let config = Config {
+        memory: MEMORY,
+        bios: assemble("chipset"),
+        debugcon: Some((DEBUGCON, Box::new(console.clone()))),
+        exit_port: Some(EXIT_PORT),
+        clock: ClockMode::Virtual,
+        serial: Some(Box::new(serial.clone())),
+    };
+    let mut m = Machine::new(config).expect("cannot build the machine");
+    let exit = m.run(Some(MAX_INSTRUCTIONS));
+    let text = |c: &Capture| String::from_utf8_lossy(&c.0.lock().expect("capture poisoned")).into_owned();
+    assert_text(
+        "chipset",
+        &text(&console),
+        "chipset
+PASS uart.iir.fifo = 000000c0
+PASS rtc.year = 00000026
+PASS rtc.month = 00000001
+PASS rtc.day = 00000001
+PASS rtc.century = 00000020
+PASS cmos.ext.kib = 00003c00
+PASS rtc.periodic.ticks = 00000005
+PASS kbc.selftest = 00000055
+PASS a20.off.wraps = 00000011
+PASS a20.on.distinct = 00000022
+DONE
+",
+    );
+    assert_eq!(text(&serial), "hello from COM1\n");
+    assert_eq!(exit, PASSED);
+}
+
 #[test]
 fn reset_through_port_92_restarts_the_cpu_and_keeps_ram() {
     expect_rom("reset92", "first boot\nsecond boot\nDONE\n");
@@ -735,6 +773,7 @@ fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
             debugcon: None,
             exit_port: Some(EXIT_PORT),
             clock: ClockMode::Virtual,
+            serial: None,
         };
         let mut m = Machine::new(config).expect("cannot build the machine");
         let exit = m.run(Some(MAX_INSTRUCTIONS));

@@ -10,6 +10,7 @@ pub mod debugcon;
 pub mod i8042;
 pub mod pic;
 pub mod pit;
+pub mod rtc;
 pub mod uart16550;
 
 /// A device on the I/O port bus. `port` is the absolute port number;

@@ -37,20 +37,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// The host end of a byte stream the guest writes.
+fn open_sink(sink: &Sink) -> Result<Option<Box<dyn std::io::Write + Send>>> {
+    Ok(match sink {
+        Sink::None => None,
+        Sink::Stdio => Some(Box::new(std::io::stdout())),
+        Sink::File(path) => {
+            let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Some(Box::new(std::io::BufWriter::new(f)))
+        }
+    })
+}
+
 fn run(opts: Options) -> Result<ExitCode> {
     if opts.display != Display::None {
         anyhow::bail!("only --display none is available in this build");
     }
     let bios = std::fs::read(&opts.bios).with_context(|| format!("cannot read firmware {}", opts.bios.display()))?;
-    let debugcon = match &opts.debugcon {
-        Sink::None => None,
-        Sink::Stdio => Some((opts.debugcon_port, Box::new(std::io::stdout()) as Box<dyn std::io::Write + Send>)),
-        Sink::File(path) => {
-            let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            Some((opts.debugcon_port, Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>))
-        }
-    };
-    let config = Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into() };
+    let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
+    let serial = open_sink(&opts.serial)?;
+    let config = Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial };
     let mut machine =
         Machine::new(config).with_context(|| format!("cannot start a machine with firmware {}", opts.bios.display()))?;
     let exit = machine.run(opts.max_instructions);

@@ -24,6 +24,10 @@ pub struct Options {
     #[arg(long, default_value = "none", value_parser = parse_sink)]
     pub debugcon: Sink,
 
+    /// COM1 (16550A UART at 0x3F8, IRQ 4) output: stdio, file:PATH or none.
+    #[arg(long, default_value = "none", value_parser = parse_sink)]
+    pub serial: Sink,
+
     /// I/O port of the debug console.
     #[arg(long, default_value = "0xe9", value_parser = parse_port)]
     pub debugcon_port: u16,

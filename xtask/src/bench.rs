@@ -63,8 +63,14 @@ fn assemble(src: &Path, out: &Path, iterations: u64) -> Result<Vec<u8>, String> 
 
 /// Runs the ROM to its exit; returns instructions and seconds.
 fn run_ironpc(rom: &[u8]) -> Result<(u64, f64), String> {
-    let config =
-        Config { memory: 16 << 20, bios: rom.to_vec(), debugcon: None, exit_port: Some(0xF4), clock: ClockMode::Virtual };
+    let config = Config {
+        memory: 16 << 20,
+        bios: rom.to_vec(),
+        debugcon: None,
+        exit_port: Some(0xF4),
+        clock: ClockMode::Virtual,
+        serial: None,
+    };
     let mut m = Machine::new(config).map_err(|e| e.to_string())?;
     let t = Instant::now();
     let exit = m.run(Some(u64::MAX));
