@@ -425,6 +425,15 @@ pub(super) mod tests {
         m
     }
 
+    /// Runs `code` followed by HLT, which ends the run, and leaves EIP at
+    /// the HLT.
+    pub fn run(m: &mut TestMachine, code: &[u8]) {
+        m.load_code(&[code, &[0xF4]].concat());
+        m.run(code.len() as u64 + 1);
+        m.cpu.halted = false;
+        m.cpu.state.rip -= 1;
+    }
+
     #[test]
     fn nm_with_em_or_ts_and_mf_for_a_pending_exception() {
         for (bits, nm) in [(cr0::EM, true), (cr0::TS, true), (0, false)] {

@@ -632,7 +632,7 @@ fn remainder<const IEEE: bool>(a: F80, b: F80) -> (F80, u64, bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::x87::tests::fpu_machine;
+    use super::super::x87::tests::{fpu_machine, run};
     use super::*;
     use crate::{fpstate::tag, testing::TestMachine};
 
@@ -645,14 +645,6 @@ mod tests {
         for v in vals.iter().rev() {
             m.cpu.fpu_push(*v);
         }
-    }
-
-    /// Runs `code` followed by HLT, which ends the run.
-    fn run(m: &mut TestMachine, code: &[u8]) {
-        m.load_code(&[code, &[0xF4]].concat());
-        m.run(code.len() as u64 + 1);
-        m.cpu.halted = false;
-        m.cpu.state.rip -= 1;
     }
 
     fn fsw(m: &TestMachine) -> u16 {

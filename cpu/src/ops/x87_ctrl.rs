@@ -304,17 +304,9 @@ fn frstor(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::x87::tests::fpu_machine;
+    use super::super::x87::tests::{fpu_machine, run};
     use super::*;
     use crate::{fault::Fault, softfloat::ext80, state::cr0, testing::TestMachine};
-
-    /// Runs `code` followed by HLT, which ends the run.
-    fn run(m: &mut TestMachine, code: &[u8]) {
-        m.load_code(&[code, &[0xF4]].concat());
-        m.run(code.len() as u64 + 1);
-        m.cpu.halted = false;
-        m.cpu.state.rip -= 1;
-    }
 
     #[test]
     fn fsave_frstor_round_trip_and_layout() {

@@ -432,17 +432,9 @@ fn fnop(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::x87::tests::fpu_machine;
+    use super::super::x87::tests::{fpu_machine, run};
     use super::*;
     use crate::testing::TestMachine;
-
-    /// Runs `code` followed by HLT, which ends the run.
-    fn run(m: &mut TestMachine, code: &[u8]) {
-        m.load_code(&[code, &[0xF4]].concat());
-        m.run(code.len() as u64 + 1);
-        m.cpu.halted = false;
-        m.cpu.state.rip -= 1;
-    }
 
     fn fsw(m: &TestMachine) -> u16 {
         m.cpu.state.fpu.fsw

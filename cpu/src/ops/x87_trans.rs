@@ -582,16 +582,8 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use super::super::x87::tests::fpu_machine;
+    use super::super::x87::tests::{fpu_machine, run};
     use super::*;
-    use crate::testing::TestMachine;
-
-    fn run(m: &mut TestMachine, code: &[u8]) {
-        m.load_code(&[code, &[0xF4]].concat());
-        m.run(code.len() as u64 + 1);
-        m.cpu.halted = false;
-        m.cpu.state.rip -= 1;
-    }
 
     #[test]
     fn out_of_range_sets_c2_and_leaves_the_operand() {
