@@ -206,6 +206,17 @@ fn f2xm1_q(rc: Rounding, x: F80, de: u16) -> Outcome {
 /// pop. Special operands follow IEEE arithmetic on log2's limits: log2(0)
 /// is -inf with a division by zero, log2(+inf) is +inf, log2(1) is +0.
 fn fyl2x<const P1: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
+    st1_op_and_pop(cpu, env, i, log_op::<P1>)
+}
+
+/// The shape FYL2X, FYL2XP1 and FPATAN share: ST(1) = op(ST(0), ST(1)),
+/// then a pop; an empty operand is a stack underflow.
+fn st1_op_and_pop(
+    cpu: &mut Cpu,
+    env: &mut Env,
+    i: &Instruction,
+    op: impl FnOnce(&Cpu, F80, F80, Rounding) -> Outcome,
+) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
     // The working precision rounds to nearest; RC applies only to the
     // final rounding (`round_q`).
@@ -219,7 +230,7 @@ fn fyl2x<const P1: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Resul
         return Ok(());
     }
     let (x, y) = (cpu.st(0), cpu.st(1));
-    let o = log_op::<P1>(cpu, x, y, rc);
+    let o = op(cpu, x, y, rc);
     if cpu.x87_commit(1, &o) {
         cpu.fpu_pop();
     }
@@ -347,24 +358,7 @@ fn q_neg(a: Q) -> Q {
 /// FPATAN: ST(1) = the angle of the point (ST(0), ST(1)), in (-pi, pi],
 /// with the signed-zero and infinity cases of the SDM's table; pops.
 fn fpatan(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
-    let rc = cpu.x87_enter()?;
-    // The working precision rounds to nearest; RC applies only to the
-    // final rounding (`round_q`).
-    softfloat::set_rounding(Rounding::Nearest);
-    cpu.x87_note(env, i);
-    if cpu.st_empty(0) || cpu.st_empty(1) {
-        if cpu.stack_fault(false) {
-            cpu.set_st(1, INDEFINITE);
-            cpu.fpu_pop();
-        }
-        return Ok(());
-    }
-    let (x, y) = (cpu.st(0), cpu.st(1));
-    let o = atan2(cpu, y, x, rc);
-    if cpu.x87_commit(1, &o) {
-        cpu.fpu_pop();
-    }
-    Ok(())
+    st1_op_and_pop(cpu, env, i, |cpu, x, y, rc| atan2(cpu, y, x, rc))
 }
 
 fn atan2(cpu: &Cpu, y: F80, x: F80, rc: Rounding) -> Outcome {
