@@ -132,19 +132,37 @@ fn log2_q(x: Q) -> Q {
 /// The final rounding of a quadruple result to 64 bits, with its flags
 /// and C1. A product that underflowed past even quadruple precision's
 /// denormals (`lost`) is a tiny inexact result.
-fn round_q(rc: Rounding, r: Q, lost: bool) -> (F80, u16, bool) {
+fn round_q(fcw: u16, rc: Rounding, r: Q, lost: bool) -> (F80, u16, bool) {
     softfloat::set_x87_precision(64);
     let (v, f, c1) = x87::rounded(rc, || ext80::from_q(r));
     // The host x87 treats these results as never exact: a tiny one
     // signals underflow even when the quadruple value rounds exactly.
     let f = if (lost && q_zero(r)) || is_denormal(v) { f | sw::UE | sw::PE } else { f };
-    (v, f, c1)
+    let unmasked = f & !fcw & (sw::UE | sw::OE);
+    if unmasked == 0 || q_zero(r) {
+        return (v, f, c1);
+    }
+    // Unmasked underflow or overflow delivers the result rounded as if the
+    // exponent range were unbounded, with its exponent wrapped by 24576
+    // (SDM 8.5.4.2, 8.5.5.2). Scaling the quadruple value by 2^(+-24576),
+    // in two exact power-of-two steps, puts it in range; rounding it then
+    // rounds the significand as the unbounded rounding would.
+    let step = if unmasked & sw::UE != 0 { Q_2P12288 } else { Q_2M12288 };
+    let w = q_mul(q_mul(r, step), step);
+    let (v, wf, c1) = x87::rounded(rc, || ext80::from_q(w));
+    (v, (f & (sw::UE | sw::OE)) | (wf & sw::PE), c1)
 }
+
+/// 2^12288 and 2^-12288 in quadruple precision: two of either scale by the
+/// x87's exponent wrap.
+const Q_2P12288: Q = Q(((0x3FFF + 12288) as u128) << 112);
+const Q_2M12288: Q = Q(((0x3FFF - 12288) as u128) << 112);
 
 /// F2XM1: 2^x - 1 for -1 <= x <= 1 (larger |x| are outside the
 /// instruction's domain; they get the same formula).
 fn f2xm1(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
+    let fcw = cpu.state.fpu.fcw;
     // The working precision rounds to nearest; RC applies only to the
     // final rounding (`round_q`).
     softfloat::set_rounding(Rounding::Nearest);
@@ -174,16 +192,16 @@ fn f2xm1(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
             // Far outside the domain (|x| >= 16384), where the result is
             // undefined: clamp to keep the scaling below in range.
             let big = ext80::from_i64(if x87::neg(x) { -16000 } else { 16000 });
-            f2xm1_q(rc, big, de)
+            f2xm1_q(fcw, rc, big, de)
         } else {
-            f2xm1_q(rc, x, de)
+            f2xm1_q(fcw, rc, x, de)
         }
     };
     cpu.x87_commit(0, &o);
     Ok(())
 }
 
-fn f2xm1_q(rc: Rounding, x: F80, de: u16) -> Outcome {
+fn f2xm1_q(fcw: u16, rc: Rounding, x: F80, de: u16) -> Outcome {
     softfloat::take_flags();
     let t = q_mul(to_q(x87::canon(x)), LN2);
     let r = if q_exp(t) >= 0x3FFF {
@@ -198,7 +216,7 @@ fn f2xm1_q(rc: Rounding, x: F80, de: u16) -> Outcome {
     } else {
         expm1(t)
     };
-    let (val, flags, c1) = round_q(rc, r, true);
+    let (val, flags, c1) = round_q(fcw, rc, r, true);
     Outcome { val, flags: flags | de, c1 }
 }
 
@@ -238,6 +256,7 @@ fn st1_op_and_pop(
 }
 
 fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
+    let fcw = cpu.state.fpu.fcw;
     let invalid = Outcome { val: INDEFINITE, flags: sw::IE, c1: false };
     if is_unsupported(x) || is_unsupported(y) {
         return invalid;
@@ -288,7 +307,7 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
         // log2(1 + x) = x / ln 2 to far below an ulp; x stays out of the
         // series, which would run in quadruple denormals and lose bits.
         let r = q_mul(q_mul(to_q(x87::canon(y)), to_q(x87::canon(x))), INV_LN2);
-        let (val, flags, c1) = round_q(rc, r, true);
+        let (val, flags, c1) = round_q(fcw, rc, r, true);
         return Outcome { val, flags: flags | de, c1 };
     }
     let l = if P1 {
@@ -322,7 +341,7 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
         let (val, flags, c1) = x87::rounded(rc, || ext80::mul(big, F80 { signif: 1 << 63, sign_exp: 0x7FFE }));
         return Outcome { val, flags: flags | de, c1 };
     }
-    let (val, flags, c1) = round_q(rc, r, !q_zero(l));
+    let (val, flags, c1) = round_q(fcw, rc, r, !q_zero(l));
     Outcome { val, flags: flags | de, c1 }
 }
 
@@ -362,6 +381,7 @@ fn fpatan(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
 }
 
 fn atan2(cpu: &Cpu, y: F80, x: F80, rc: Rounding) -> Outcome {
+    let fcw = cpu.state.fpu.fcw;
     if is_unsupported(x) || is_unsupported(y) {
         return Outcome { val: INDEFINITE, flags: sw::IE, c1: false };
     }
@@ -378,7 +398,7 @@ fn atan2(cpu: &Cpu, y: F80, x: F80, rc: Rounding) -> Outcome {
     let signed = |q: Q| if ny { q_neg(q) } else { q };
     let exact = |v: F80| Outcome { val: v, flags: de, c1: false };
     let rounded = |q: Q| {
-        let (val, flags, c1) = round_q(rc, signed(q), false);
+        let (val, flags, c1) = round_q(fcw, rc, signed(q), false);
         Outcome { val, flags: flags | de | sw::PE, c1 }
     };
     if is_zero(y) {
@@ -507,6 +527,7 @@ fn sin_cos_x(x: F80) -> (Q, Q) {
 /// tan, then 1.0 pushed). |x| >= 2^63 sets C2 and leaves the stack alone.
 fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     let rc = cpu.x87_enter()?;
+    let fcw = cpu.state.fpu.fcw;
     // The working precision rounds to nearest; RC applies only to the
     // final rounding (`round_q`).
     softfloat::set_rounding(Rounding::Nearest);
@@ -554,7 +575,7 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
         softfloat::take_flags();
         let (s, c) = sin_cos_x(x);
         let round = |q: Q| {
-            let (val, flags, c1) = round_q(rc, q, false);
+            let (val, flags, c1) = round_q(fcw, rc, q, false);
             Outcome { val, flags: flags | de | sw::PE, c1 }
         };
         match F {
