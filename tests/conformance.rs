@@ -20,9 +20,6 @@ const CASES: usize = 200;
 /// form must match the host exactly. Remove an entry once it is fixed.
 const KNOWN: &[(&str, &str)] = &[
     ("Fsin", "underflow (UE) on the smallest normal: x87 tininess detection before rounding is not modelled"),
-    ("Fxtract", "C1 in rare cases"),
-    ("Fprem", "one edge case of the partial remainder's condition codes"),
-    ("Fprem1", "one edge case of the partial remainder's condition codes"),
     ("Mulss", "MXCSR.PE with an unmasked underflow in rare cases"),
     ("Mulsd", "MXCSR.PE with an unmasked underflow in rare cases"),
     ("Cvtsd2ss", "MXCSR.PE with an unmasked underflow in rare cases"),

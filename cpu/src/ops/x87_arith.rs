@@ -502,8 +502,10 @@ fn fxtract(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
         let ev = ext80::from_i64(i64::from(ea - BIAS));
         (ev, F80 { signif: ma, sign_exp: s | BIAS as u16 }, de)
     };
+    // C1 is cleared even when an unmasked exception withholds the result
+    // (as the host CPU shows).
+    cpu.set_c1(false);
     if cpu.fpu_raise(flags) {
-        cpu.set_c1(false);
         cpu.set_st(0, e);
         cpu.fpu_push(sig);
     }
@@ -517,10 +519,10 @@ fn fxtract(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
 fn fprem<const IEEE: bool>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
     cpu.x87_enter()?;
     cpu.x87_note(env, i);
-    // C2 is set only by a partial reduction; every other outcome (stack
-    // underflow, a NaN or invalid operand, a complete reduction) clears it,
-    // as the host CPU shows.
-    cpu.set_cc(sw::C2, 0);
+    // C2 is set only by a partial reduction, C1 only as quotient bit 0 of
+    // a complete one; every other outcome (stack underflow, a NaN, invalid
+    // or unmasked-denormal operand) clears both, as the host CPU shows.
+    cpu.set_cc(sw::C1 | sw::C2, 0);
     let Some((a, b)) = need_st0_st1(cpu) else { return Ok(()) };
     let mut de = 0;
     if let Some(o) = screen2(a, b, &mut de) {
