@@ -20,9 +20,9 @@ const CASES: usize = 200;
 /// form must match the host exactly. Remove an entry once it is fixed.
 const KNOWN: &[(&str, &str)] = &[
     ("Fsin", "underflow (UE) on the smallest normal: x87 tininess detection before rounding is not modelled"),
-    ("Mulss", "MXCSR.PE with an unmasked underflow in rare cases"),
-    ("Mulsd", "MXCSR.PE with an unmasked underflow in rare cases"),
-    ("Cvtsd2ss", "MXCSR.PE with an unmasked underflow in rare cases"),
+    ("Mulss", "with UE/OE unmasked, PE must come from rounding at unbounded exponent range (no result is stored); ironpc takes it from the denormalised result"),
+    ("Mulsd", "with UE/OE unmasked, PE must come from rounding at unbounded exponent range (no result is stored); ironpc takes it from the denormalised result"),
+    ("Cvtsd2ss", "with UE/OE unmasked, PE must come from rounding at unbounded exponent range (no result is stored); ironpc takes it from the denormalised result"),
 ];
 
 fn known(code: iced_x86::Code) -> Option<&'static str> {
