@@ -330,6 +330,23 @@ mod tests {
     }
 
     #[test]
+    fn a_dirty_scan_clears_the_pages_and_revokes_fast_writes_until_written_again() {
+        let mut m = PhysMem::new(1 << 20).unwrap();
+        let mut tlb = crate::Tlb::new();
+        m.write(0x3000, &[1]);
+        tlb.sync(&m);
+        tlb.insert(&m, 0x3000, false, &crate::paging::identity(0x3000), 0x3000);
+        assert!(tlb.write::<1>(0x3001, false, 2), "dirty page: fast writes");
+        assert_eq!(m.take_dirty(0, 256), vec![3]);
+        assert_eq!(m.take_dirty(0, 256), Vec::<u64>::new(), "the scan cleared it");
+        tlb.sync(&m);
+        assert!(!tlb.write::<1>(0x3001, false, 3), "a fast write would go unseen by the next scan");
+        // The slow path writes and marks the page again.
+        m.write(0x3001, &[3]);
+        assert_eq!(m.take_dirty(0, 256), vec![3]);
+    }
+
+    #[test]
     fn writes_to_code_pages_are_queued_and_unmapped_reads_all_ones() {
         let mut m = PhysMem::new(1 << 20).unwrap();
         m.mark_code(5);

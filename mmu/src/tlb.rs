@@ -240,20 +240,6 @@ impl Tlb {
         let e = &self.entries[user as usize][index(lin)];
         e.write_tag == lin & PAGE_MASK && (lin & (PAGE_SIZE - 1)) <= PAGE_SIZE - N as u64
     }
-
-    /// Reads bytes of a page that `insert` gave a read or exec tag, for the
-    /// decoder. `None` if `lin`'s page has no host-backed translation.
-    pub fn copy_host(&self, lin: u64, user: bool, buf: &mut [u8]) -> Option<()> {
-        let e = &self.entries[user as usize][index(lin)];
-        let page = lin & PAGE_MASK;
-        if (e.read_tag != page && e.exec_tag != page) || (lin & (PAGE_SIZE - 1)) + buf.len() as u64 > PAGE_SIZE {
-            return None;
-        }
-        let p = e.addend.wrapping_add(lin) as usize as *const u8;
-        // SAFETY: as in `read`: the range lies within one host-backed page.
-        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
-        Some(())
-    }
 }
 
 #[cfg(test)]
