@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 #[path = "../../xtask/src/guest.rs"]
 pub mod guest;
 
-pub use guest::{MARKER, PROMPT, RUN_PARAM};
+pub use guest::{ironpc_cpu, qemu_cpu_option, MARKER, PROMPT, RUN_PARAM};
 
 /// The image cache; panics with the command that fills it when a file is
 /// missing.
@@ -176,75 +176,6 @@ pub enum Emulator {
         virtual_clock: bool,
     },
     Qemu,
-}
-
-/// The CPUID leaf-1 EDX bits ironpc can advertise and the name Linux
-/// gives each in /proc/cpuinfo (arch/x86/include/asm/cpufeatures.h), which
-/// is also QEMU's `-cpu` property name.
-pub const EDX1_FLAGS: &[(u32, &str)] = &[
-    (0, "fpu"),
-    (1, "vme"),
-    (2, "de"),
-    (3, "pse"),
-    (4, "tsc"),
-    (5, "msr"),
-    (6, "pae"),
-    (8, "cx8"),
-    (11, "sep"),
-    (12, "mtrr"),
-    (13, "pge"),
-    (15, "cmov"),
-    (16, "pat"),
-    (17, "pse36"),
-    (19, "clflush"),
-    (23, "mmx"),
-    (24, "fxsr"),
-    (25, "sse"),
-    (26, "sse2"),
-];
-
-/// What ironpc's CPUID says, read from cpu/src/cpuid.rs's answers.
-pub struct CpuModel {
-    pub family: u32,
-    pub model: u32,
-    pub stepping: u32,
-    pub brand: String,
-    /// Linux's names for the advertised features.
-    pub flags: Vec<&'static str>,
-}
-
-pub fn ironpc_cpu() -> CpuModel {
-    use ironpc::cpu::cpuid::cpuid;
-    let eax1 = cpuid(1, 0)[0];
-    let edx1 = cpuid(1, 0)[3];
-    let mut brand = Vec::new();
-    for leaf in 0x8000_0002..=0x8000_0004u32 {
-        for r in cpuid(leaf, 0) {
-            brand.extend_from_slice(&r.to_le_bytes());
-        }
-    }
-    let brand = String::from_utf8_lossy(&brand).trim_end_matches('\0').trim().to_string();
-    let mut flags: Vec<&str> = EDX1_FLAGS.iter().filter(|(bit, _)| edx1 & (1 << bit) != 0).map(|&(_, n)| n).collect();
-    if cpuid(0x8000_0001, 0)[3] & (1 << 20) != 0 {
-        flags.push("nx");
-    }
-    CpuModel { family: (eax1 >> 8) & 0xF, model: (eax1 >> 4) & 0xF, stepping: eax1 & 0xF, brand, flags }
-}
-
-/// The `-cpu` option that makes QEMU present ironpc's CPUID: the same
-/// signature, brand string and feature bits on QEMU's featureless `base`
-/// model (level 2 and xlevel 0x80000004, as ironpc answers leaves 0 and
-/// 0x80000000).
-pub fn qemu_cpu_option(cpu: &CpuModel) -> String {
-    let mut s = format!(
-        "base,vendor=GenuineIntel,level=2,xlevel=0x80000004,family={},model={},stepping={},model-id={}",
-        cpu.family, cpu.model, cpu.stepping, cpu.brand
-    );
-    for f in &cpu.flags {
-        s.push_str(",+");
-        s.push_str(f);
-    }
-    s
 }
 
 /// The command that boots `kernel` with `initrd` and `append` on COM1 with

@@ -87,6 +87,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if rebuilt {
         write_atomically(&dir.join(guest::INITRAMFS), &initramfs)?;
         manifest.set(guest::INITRAMFS, &sha, BUILT, &format!("busybox-static={busybox_version}"));
+        println!("images: {} built ({} bytes)", guest::INITRAMFS, initramfs.len());
     }
     if !fetched && !rebuilt {
         println!(

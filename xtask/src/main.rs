@@ -2,6 +2,7 @@
 //! (DESIGN.md, "Tests in three tiers").
 
 mod bench;
+mod bench_boot;
 mod conformance;
 mod fuzz;
 mod guest;
