@@ -136,6 +136,9 @@ fn fetch(dir: &Path) -> Result<Manifest, String> {
             let src = find_in(&root, pick.from)
                 .ok_or_else(|| format!("images: package {name} {} has none of {}", info.version, pick.from.join(", ")))?;
             let bytes = read(&src)?;
+            if [guest::KERNEL, guest::MEMTEST].contains(&pick.to) && boot_protocol(&bytes).is_none() {
+                return Err(format!("images: {} from {name} is not a Linux boot protocol image", src.display()));
+            }
             write_atomically(&dir.join(pick.to), &bytes)?;
             manifest.set(pick.to, &sha256_hex(&bytes), &name, &info.version);
         }
@@ -264,6 +267,14 @@ fn find_in(root: &Path, patterns: &[&str]) -> Option<PathBuf> {
             found.pop()
         }
     })
+}
+
+/// The boot protocol version of a bzImage-style image: the setup header's
+/// "HdrS" signature at 0x202 and its version at 0x206 (the kernel's
+/// Documentation/arch/x86/boot.rst, "The real-mode kernel header").
+fn boot_protocol(image: &[u8]) -> Option<u16> {
+    let header = image.get(0x202..0x208)?;
+    (&header[..4] == b"HdrS").then(|| u16::from_le_bytes([header[4], header[5]]))
 }
 
 /// `MANIFEST`: file name to (sha256, package, version).
@@ -569,6 +580,16 @@ mod tests {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(listing.contains("bin/sh -> busybox"), "{listing}");
         assert!(listing.contains("-rwxr-xr-x"), "{listing}");
+    }
+
+    #[test]
+    fn boot_protocol_reads_the_setup_header() {
+        let mut image = vec![0u8; 0x400];
+        assert_eq!(boot_protocol(&image), None);
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x206..0x208].copy_from_slice(&0x020Fu16.to_le_bytes());
+        assert_eq!(boot_protocol(&image), Some(0x020F));
+        assert_eq!(boot_protocol(&image[..0x207]), None, "a truncated header");
     }
 
     #[test]
