@@ -115,7 +115,8 @@ impl Console {
                 return Ok(text);
             }
             if self.eof {
-                return Err(format!("the machine closed its console before `{needle}`; it printed:\n{}", self.tail()));
+                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                return Err(format!("the machine ended ({status}) before `{needle}`; its console printed:\n{}", self.tail()));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.chunks.recv_timeout(left) {
