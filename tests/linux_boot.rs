@@ -2,8 +2,9 @@
 //! `cargo xtask images`) to a shell on COM1: the test waits for the
 //! initramfs's marker, checks that commands passed on the kernel command
 //! line ran with their spaces and `;` intact, types
-//! `uname -a; cat /proc/cpuinfo; echo $((6*7))`, checks the answers, and
-//! `poweroff -f` ends the machine with status 0.
+//! `uname -a; cat /proc/cpuinfo; echo $((6*7))`, checks the answers,
+//! interrupts a `sleep` with Ctrl-C, and `poweroff -f` ends the machine
+//! with status 0.
 //!
 //! The expected CPU is what ironpc's CPUID answers (cpu/src/cpuid.rs), as
 //! Linux reports it. `linux_boot_matches_qemu` runs the same driver and
@@ -37,6 +38,14 @@ fn boot_to_shell_and_power_off(emulator: Emulator, timeout: Duration) {
     assert!(lines.contains(&"42"), "{emulator:?}: no line `42` in:\n{text}");
     check_uname(&lines, &text);
     check_cpuinfo(emulator, &lines, &text);
+
+    // The shell owns the console as its controlling terminal: Ctrl-C
+    // interrupts the foreground job and the rest of its command list.
+    console.type_line("echo sleep-starts; sleep 1000; echo not-interrupted");
+    check(console.wait_for("\nsleep-starts", timeout));
+    console.type_bytes(b"\x03");
+    let text = check(console.wait_for(PROMPT, timeout));
+    assert!(!text.contains("not-interrupted"), "{emulator:?}: Ctrl-C did not stop the job:\n{text}");
 
     console.type_line("poweroff -f");
     let status = console.wait_exit(timeout).unwrap_or_else(|e| panic!("{emulator:?}: {e}"));

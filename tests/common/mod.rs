@@ -136,6 +136,12 @@ impl Console {
         stdin.write_all(line.as_bytes()).and_then(|()| stdin.write_all(b"\r")).and_then(|()| stdin.flush()).expect("typing");
     }
 
+    /// Types raw bytes (control keys: Ctrl-C is 0x03).
+    pub fn type_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes).and_then(|()| stdin.flush()).expect("typing");
+    }
+
     /// Waits for the machine to exit; kills it after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
         let deadline = Instant::now() + timeout;
