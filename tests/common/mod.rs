@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 #[path = "../../xtask/src/guest.rs"]
 pub mod guest;
 
+/// The newc cpio writer `cargo xtask images` uses, for tests that add
+/// files to the initramfs (an archive appended to it).
+#[path = "../../xtask/src/cpio.rs"]
+pub mod cpio;
+
 pub use guest::{ironpc_cpu, qemu_cpu_option, MARKER, PROMPT, RUN_PARAM};
 
 /// The image cache; panics with the command that fills it when a file is

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_boot;
 mod conformance;
+mod cpio;
 mod fuzz;
 mod guest;
 mod images;
