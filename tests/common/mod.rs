@@ -3,7 +3,7 @@
 //! and a serial console driver that runs a machine (ironpc or
 //! qemu-system-i386) with its COM1 on pipes, waits for lines and types
 //! commands.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
