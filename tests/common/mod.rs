@@ -196,6 +196,7 @@ pub fn boot_command(emulator: Emulator, kernel: &Path, initrd: &Path, append: &s
     match emulator {
         Emulator::Ironpc { virtual_clock } => {
             let mut c = Command::new(ironpc_bin());
+            c.arg("--bios").arg(image(guest::BIOS));
             c.arg("--kernel").arg(kernel).arg("--initrd").arg(initrd).args(["--append", append]);
             c.args(["--memory", "256M", "--display", "none", "--serial", "stdio"]);
             c.args(["--clock", if virtual_clock { "virtual" } else { "host" }]);
