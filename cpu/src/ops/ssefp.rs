@@ -142,6 +142,33 @@ pub(super) mod fmt {
     pub fn is_snan(d: bool, x: u64) -> bool {
         is_nan(d, x) && x & quiet(d) == 0
     }
+    /// The significand with its implicit bit (none for zeros and
+    /// denormals); meaningful for finite values.
+    pub fn significand(d: bool, x: u64) -> u64 {
+        if x & exp(d) == 0 {
+            x & mant(d)
+        } else {
+            (x & mant(d)) | (mant(d) + 1)
+        }
+    }
+
+    /// Significand bits, implicit bit included: 24 or 53.
+    pub const fn precision(d: bool) -> u32 {
+        if d {
+            53
+        } else {
+            24
+        }
+    }
+
+    /// Whether `m`, an exact significand product or a wider significand,
+    /// needs more than `precision` bits: rounding it is inexact whatever
+    /// the exponent range.
+    pub fn needs_rounding(m: u128, precision: u32) -> bool {
+        let bits = 128 - m.leading_zeros();
+        m != 0 && bits > precision && m.trailing_zeros() < bits - precision
+    }
+
     pub fn is_denormal(d: bool, x: u64) -> bool {
         x & exp(d) == 0 && x & mant(d) != 0
     }
@@ -243,12 +270,39 @@ impl Mx {
     /// One arithmetic element: DAZ on the inputs, the operation, the
     /// exceptions, and FTZ on the result.
     pub fn arith(&mut self, d: bool, xs: [u64; 2], op: impl FnOnce(u64, u64) -> u64) -> u64 {
+        self.arith_unbounded([d, d], xs, op, |_, _| None)
+    }
+
+    /// [`Mx::arith`] for operations that know whether their exact result
+    /// is inexact at `d`'s precision with an unbounded exponent range
+    /// (`inexact(a, b)`, given the DAZ-processed inputs; `None` when it
+    /// cannot tell). When this element raises an unmasked UE or OE no
+    /// result is stored, and the host CPU reports PE by that unbounded
+    /// rounding rather than by the denormalised or overflowed result
+    /// (IEEE 754's "wrapped" exponent view of trapped underflow/overflow).
+    /// `d` gives the inputs' format and the result's.
+    pub fn arith_unbounded(
+        &mut self,
+        [d, d_out]: [bool; 2],
+        xs: [u64; 2],
+        op: impl FnOnce(u64, u64) -> u64,
+        inexact: impl FnOnce(u64, u64) -> Option<bool>,
+    ) -> u64 {
         let (a, b) = (self.input(d, xs[0]), self.input(d, xs[1]));
         let de = Self::denormal(d, &[a, b]);
         take_flags();
         let r = op(a, b);
+        let before = std::mem::take(&mut self.post);
         self.note(de);
-        self.output(d, r)
+        let r = self.output(d_out, r);
+        let unmasked = !(self.csr >> mxcsr::MASK_SHIFT) & (flag::UNDERFLOW | flag::OVERFLOW);
+        if self.post & unmasked != 0 {
+            if let Some(pe) = inexact(a, b) {
+                self.post = (self.post & !flag::PRECISION) | if pe { flag::PRECISION } else { 0 };
+            }
+        }
+        self.post |= before;
+        r
     }
 
     /// Ends the instruction: sets the flags in MXCSR and says whether the

@@ -101,6 +101,53 @@ fn sf(op: u8, d: bool, a: u64, b: u64) -> u64 {
     }
 }
 
+/// Whether rounding the exact result of `a OP b` to `d`'s precision is
+/// inexact with an unbounded exponent range (what PE reports when an
+/// unmasked UE or OE withholds the result), for finite operands; `None`
+/// for NaNs and infinities, which cannot underflow or overflow.
+fn unbounded_inexact(op: u8, d: bool, a: u64, b: u64) -> Option<bool> {
+    let finite = |v: u64| v & fmt::exp(d) != fmt::exp(d);
+    if !finite(a) || !finite(b) {
+        return None;
+    }
+    let (ma, mb) = (fmt::significand(d, a), fmt::significand(d, b));
+    let p = fmt::precision(d);
+    Some(match op {
+        // A product of two significands is exact in 128 bits.
+        MUL => fmt::needs_rounding(u128::from(ma) * u128::from(mb), p),
+        // ma/mb is a finite binary fraction only if mb's odd part divides
+        // ma's; the odd quotient must then fit the precision.
+        DIV => {
+            if ma == 0 || mb == 0 {
+                return Some(false);
+            }
+            let (oa, ob) = (ma >> ma.trailing_zeros(), mb >> mb.trailing_zeros());
+            oa % ob != 0 || fmt::needs_rounding(u128::from(oa / ob), p)
+        }
+        ADD | SUB => {
+            if ma == 0 || mb == 0 {
+                return Some(false);
+            }
+            // Unbiased exponents of the significands' last bits.
+            let e = |v: u64| ((v & fmt::exp(d)) >> (p - 1)).max(1) as i64;
+            let (ea, eb) = (e(a), e(b));
+            let ((big, eb_), (small, es)) = if ea >= eb { ((ma, ea), (mb, eb)) } else { ((mb, eb), (ma, ea)) };
+            let shift = eb_ - es;
+            if shift > 64 {
+                // The smaller operand lies far below the larger one's last
+                // bit: the sum needs more than 64 extra bits.
+                return Some(true);
+            }
+            let big = u128::from(big) << shift;
+            let negate = (a ^ b) & fmt::sign(d) != 0;
+            let negate = if op == SUB { !negate } else { negate };
+            let sum = if negate { big.abs_diff(u128::from(small)) } else { big + u128::from(small) };
+            fmt::needs_rounding(sum, p)
+        }
+        _ => return None,
+    })
+}
+
 /// A key that orders non-NaN values numerically, with -0 equal to +0.
 fn key(d: bool, x: u64) -> i64 {
     let mag = (x & !fmt::sign(d)) as i64;
@@ -144,7 +191,7 @@ fn arith<const OP: u8, const D: bool, const P: bool>(cpu: &mut Cpu, env: &mut En
         let r = match OP {
             MIN | MAX => minmax(&mut cx, OP == MAX, D, x, y),
             SQRT => cx.arith(D, [y, 0], |y, _| sf(OP, D, 0, y)),
-            _ => cx.arith(D, [x, y], |x, y| sf(OP, D, x, y)),
+            _ => cx.arith_unbounded([D, D], [x, y], |x, y| sf(OP, D, x, y), |x, y| unbounded_inexact(OP, D, x, y)),
         };
         v = fmt::set_lane(D, v, k, r);
     }
@@ -508,6 +555,33 @@ mod tests {
         m.cpu.state.sse.xmm[1] = ss(HALF);
         assert_eq!(exec(&mut m, &MULSS), Some(vector::XM));
         assert_eq!(m.cpu.state.sse.mxcsr, (RESET & !(1 << 11)) | UNDERFLOW);
+    }
+
+    #[test]
+    fn trapped_underflow_and_overflow_report_pe_at_unbounded_exponent_range() {
+        let mut m = machine();
+        let unmask = |bit: u32| RESET & !(1 << bit);
+        // (1 + 2^-23) * 2^-100 times 2^-30: exact in 24 bits, but as a
+        // denormal its last bit (2^-153) would be lost. No result is
+        // stored, so PE follows the exact product: clear.
+        m.cpu.state.sse.mxcsr = unmask(11);
+        m.cpu.state.sse.xmm[0] = ss(0x0D80_0001);
+        m.cpu.state.sse.xmm[1] = ss(0x3080_0000);
+        assert_eq!(exec(&mut m, &MULSS), Some(vector::XM));
+        assert_eq!(m.cpu.state.sse.mxcsr, unmask(11) | UNDERFLOW);
+        // The largest float divided by 2^-10 overflows; the quotient is
+        // exact: OE alone.
+        m.cpu.state.sse.mxcsr = unmask(10);
+        m.cpu.state.sse.xmm[0] = ss(0x7F7F_FFFF);
+        m.cpu.state.sse.xmm[1] = ss(0x3A80_0000);
+        assert_eq!(exec(&mut m, &[0xF3, 0x0F, 0x5E, 0xC1]), Some(vector::XM), "divss xmm0, xmm1");
+        assert_eq!(m.cpu.state.sse.mxcsr, unmask(10) | OVERFLOW);
+        // Divided by 11/16 instead: 2^24 - 1 (3^2 * 5 * 7 * 13 * 17 * 241)
+        // has no factor 11, so the quotient is inexact: OE and PE.
+        m.cpu.state.sse.mxcsr = unmask(10);
+        m.cpu.state.sse.xmm[1] = ss(0x3F30_0000);
+        assert_eq!(exec(&mut m, &[0xF3, 0x0F, 0x5E, 0xC1]), Some(vector::XM));
+        assert_eq!(m.cpu.state.sse.mxcsr, unmask(10) | OVERFLOW | PRECISION);
     }
 
     #[test]

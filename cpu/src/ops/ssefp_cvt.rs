@@ -63,12 +63,23 @@ fn f2i(cx: &mut Mx, d: bool, x: u64, trunc: bool) -> u32 {
 /// Binary32 to binary64 (`from_d` false) or back, with DAZ, DE, and
 /// FTZ on a tiny binary32 result.
 fn f2f(cx: &mut Mx, from_d: bool, x: u64) -> u64 {
-    let x = cx.input(from_d, x);
-    let de = Mx::denormal(from_d, &[x]);
-    take_flags();
-    let r = if from_d { u64::from(sse::f64_to_f32(x)) } else { sse::f32_to_f64(x as u32) };
-    cx.note(de);
-    cx.output(!from_d, r)
+    if !from_d {
+        // Binary32 to binary64 is always exact: no UE, OE or PE.
+        let x = cx.input(false, x);
+        let de = Mx::denormal(false, &[x]);
+        take_flags();
+        let r = sse::f32_to_f64(x as u32);
+        cx.note(de);
+        return cx.output(true, r);
+    }
+    // Narrowing: inexact at unbounded exponent range when the binary64
+    // significand has set bits beyond binary32's 24.
+    cx.arith_unbounded(
+        [true, false],
+        [x, 0],
+        |x, _| u64::from(sse::f64_to_f32(x)),
+        |x, _| (x & fmt::exp(true) != fmt::exp(true)).then(|| fmt::needs_rounding(u128::from(fmt::significand(true, x)), 24)),
+    )
 }
 
 /// CVTPI2PS (the high quadword of the destination kept) and CVTPI2PD.
