@@ -3,6 +3,7 @@
 //! rest of the machine.
 
 use crate::clock::{Clock, ClockMode};
+use crate::host::{HostLink, InputPacing, Next};
 use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
@@ -29,10 +30,15 @@ pub struct Board {
     pub pit: Pit,
     pub kbc: I8042,
     pub rtc: Rtc,
-    /// COM1 (0x3F8, IRQ 4).
-    pub com1: Uart16550,
-    /// Where COM1's output goes (a host handle, not machine state).
-    pub serial_out: Option<Box<dyn Write + Send>>,
+    /// COM1-COM4, at the ports and lines of [`COM_PORTS`].
+    pub com: [Uart16550; 4],
+    /// Where each COM port's output goes (host handles, not machine state).
+    pub serial_out: [Option<Box<dyn Write + Send>>; 4],
+    /// What the host hands the machine: serial input, stop requests.
+    pub host: HostLink,
+    /// The COM port (index into `com`) fed from `host`'s serial queue, and
+    /// how.
+    serial_input: Option<(usize, InputPacing)>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
     /// Port 0x92, the PS/2 system control port A: bit 1 is the fast A20
@@ -52,9 +58,16 @@ fn rtc_epoch(clock: ClockMode) -> i64 {
     }
 }
 
-/// COM1's ports and interrupt line.
-const COM1_BASE: u16 = 0x3F8;
-const COM1_IRQ: u8 = 4;
+/// The PC's COM ports: base port and ISA interrupt line of COM1-COM4.
+/// COM3 shares IRQ 4 with COM1 and COM4 IRQ 3 with COM2 (the IBM
+/// convention; QEMU's `pc` machine wires them so); a shared line is the OR
+/// of its UARTs, each of which drives it only while its OUT2 pin is set.
+pub const COM_PORTS: [(u16, u8); 4] = [(0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3)];
+
+/// The COM port (index) and register offset decoding `port`, if any.
+fn com_register(port: u16) -> Option<(usize, u8)> {
+    COM_PORTS.iter().position(|&(base, _)| (base..base + 8).contains(&port)).map(|n| (n, (port - COM_PORTS[n].0) as u8))
+}
 
 /// Port 0x92 bits.
 const PORT92_RESET: u8 = 1 << 0;
@@ -70,8 +83,10 @@ impl Board {
             pit: Pit::new(),
             kbc: I8042::new(),
             rtc: Rtc::new(rtc_epoch(clock)),
-            com1: Uart16550::new(),
-            serial_out: None,
+            com: Default::default(),
+            serial_out: Default::default(),
+            host: HostLink::new(),
+            serial_input: None,
             debugcon: None,
             debug_exit: None,
             port92: PORT92_A20,
@@ -79,8 +94,8 @@ impl Board {
         }
     }
 
-    /// Drives the PIC's lines from the keyboard controller and COM1, and
-    /// forwards what COM1 transmitted to the host.
+    /// Drives the PIC's lines from the keyboard controller and the COM
+    /// ports, and forwards what the COM ports transmitted to the host.
     fn sync_devices(&mut self, mem: &mut PhysMem) {
         for action in self.kbc.take_actions() {
             match action {
@@ -90,16 +105,90 @@ impl Board {
         }
         self.pic.set_irq(1, self.kbc.irq1());
         self.pic.set_irq(12, self.kbc.irq12());
-        self.pic.set_irq(COM1_IRQ, self.com1.irq());
-        let out = self.com1.take_output();
-        if !out.is_empty() {
-            if let Some(w) = self.serial_out.as_mut() {
+        self.sync_serial_irqs();
+        for (n, (uart, sink)) in self.com.iter_mut().zip(&mut self.serial_out).enumerate() {
+            let out = uart.take_output();
+            if out.is_empty() {
+                continue;
+            }
+            if let Some(w) = sink.as_mut() {
                 if w.write_all(&out).and_then(|_| w.flush()).is_err() {
-                    log::warn!("serial: host output failed; further output dropped");
-                    self.serial_out = None;
+                    log::warn!("COM{}: host output failed; further output dropped", n + 1);
+                    *sink = None;
                 }
             }
         }
+    }
+
+    /// IRQ 3 and 4: each the OR of the UARTs sharing it.
+    fn sync_serial_irqs(&mut self) {
+        for irq in [3, 4] {
+            let high = COM_PORTS.iter().zip(&self.com).any(|(&(_, line), uart)| line == irq && uart.irq());
+            self.pic.set_irq(irq, high);
+        }
+    }
+
+    /// Feeds COM port `com` (0 for COM1) from the host link's serial queue,
+    /// paced as `pacing` says.
+    pub fn connect_serial_input(&mut self, com: usize, pacing: InputPacing) {
+        self.serial_input = (com < self.com.len()).then_some((com, pacing));
+    }
+
+    /// Whether a connected serial input may still bring bytes: then a
+    /// halted guest with interrupts enabled waits for them.
+    pub fn serial_input_open(&self) -> bool {
+        self.serial_input.is_some() && self.host.serial_open()
+    }
+
+    /// Moves queued host bytes into the connected UART's receiver while it
+    /// has room, which raises its interrupt as the 16550 does. Paced by
+    /// script, waits for each byte the receiver could take.
+    pub fn feed_serial_input(&mut self) {
+        let Some((n, pacing)) = self.serial_input else {
+            return;
+        };
+        let Some(uart) = self.com.get_mut(n) else {
+            return;
+        };
+        let mut fed = false;
+        while uart.wants_input() {
+            match self.host.next_serial(pacing == InputPacing::Script) {
+                Next::Byte(b) => fed |= uart.push_input(&[b]) == 1,
+                Next::Empty | Next::End => break,
+            }
+        }
+        if fed {
+            self.sync_serial_irqs();
+        }
+    }
+
+    /// The system reset line: every device back to its power-on state, as
+    /// after the PC's RESET signal (host handles stay attached; RAM is
+    /// kept). The RTC and its CMOS run on their battery: they keep the
+    /// time and the NVRAM, and RESET only clears the interrupt enables and
+    /// flags (MC146818A datasheet, "RESET": PIE, AIE, UIE, SQWE, IRQF, PF,
+    /// AF, UF), done here through its ports as the chip's pin would.
+    pub fn reset(&mut self, mem: &mut PhysMem) {
+        self.pic = PicPair::new();
+        self.pit = Pit::new();
+        self.kbc = I8042::new();
+        self.com = Default::default();
+        self.port92 = PORT92_A20;
+        mem.set_a20(true);
+        self.reset_requested = false;
+        let now = self.now();
+        const REG_B: u8 = 0x0B;
+        const REG_C: u8 = 0x0C;
+        // PIE, AIE, UIE, SQWE.
+        const B_RESET_CLEARS: u8 = 0x40 | 0x20 | 0x10 | 0x08;
+        self.rtc.write(0x70, REG_B, now);
+        let b = self.rtc.read(0x71, now);
+        self.rtc.write(0x71, b & !B_RESET_CLEARS, now);
+        self.rtc.write(0x70, REG_C, now);
+        self.rtc.read(0x71, now);
+        self.rtc.write(0x70, 0, now);
+        self.sync_devices(mem);
+        self.pic.set_irq(8, self.rtc.irq());
     }
 
     /// Whether a reset was requested since the last call.
@@ -183,8 +272,8 @@ impl Bus for Board {
             self.pic.set_irq(8, self.rtc.irq());
             return u32::from(v);
         }
-        if (COM1_BASE..COM1_BASE + 8).contains(&port) {
-            let v = self.com1.read((port - COM1_BASE) as u8);
+        if let Some((n, offset)) = com_register(port) {
+            let v = self.com[n].read(offset);
             self.sync_devices(mem);
             return u32::from(v);
         }
@@ -222,8 +311,8 @@ impl Bus for Board {
             self.pic.set_irq(8, self.rtc.irq());
             return;
         }
-        if (COM1_BASE..COM1_BASE + 8).contains(&port) {
-            self.com1.write((port - COM1_BASE) as u8, value as u8);
+        if let Some((n, offset)) = com_register(port) {
+            self.com[n].write(offset, value as u8);
             self.sync_devices(mem);
             return;
         }
