@@ -134,15 +134,22 @@ impl Board {
         self.serial_input = (com < self.com.len()).then_some((com, pacing));
     }
 
-    /// Whether a connected serial input may still bring bytes: then a
-    /// halted guest with interrupts enabled waits for them.
+    /// Whether live serial input may still bring bytes: then a halted
+    /// guest with interrupts enabled waits for them. Scripted input never
+    /// keeps a guest waiting: what it can deliver, [`Board::feed_serial_input`]
+    /// already did.
     pub fn serial_input_open(&self) -> bool {
-        self.serial_input.is_some() && self.host.serial_open()
+        matches!(self.serial_input, Some((_, InputPacing::Live))) && self.host.serial_open()
     }
 
     /// Moves queued host bytes into the connected UART's receiver while it
-    /// has room, which raises its interrupt as the 16550 does. Paced by
-    /// script, waits for each byte the receiver could take.
+    /// has room, which raises its interrupt as the 16550 does.
+    ///
+    /// Scripted input waits for each byte the receiver could take, and is
+    /// offered only while the guest has the received-data interrupt
+    /// enabled: bytes given up front would otherwise land before the
+    /// guest's driver is up, to be lost when it clears the FIFOs (Linux's
+    /// 8250 driver does, then enables the interrupt once the port is open).
     pub fn feed_serial_input(&mut self) {
         let Some((n, pacing)) = self.serial_input else {
             return;
@@ -150,9 +157,13 @@ impl Board {
         let Some(uart) = self.com.get_mut(n) else {
             return;
         };
+        let script = pacing == InputPacing::Script;
+        if script && !uart.rx_interrupt_enabled() {
+            return;
+        }
         let mut fed = false;
         while uart.wants_input() {
-            match self.host.next_serial(pacing == InputPacing::Script) {
+            match self.host.next_serial(script) {
                 Next::Byte(b) => fed |= uart.push_input(&[b]) == 1,
                 Next::Empty | Next::End => break,
             }

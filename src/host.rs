@@ -27,9 +27,10 @@ pub enum InputPacing {
     /// receiver has room: a person typing, or the host clock.
     #[default]
     Live,
-    /// Whenever the UART's receiver has room, the machine waits for the
-    /// next byte (or the end of the input) before it runs on. What the
-    /// guest sees then depends on the bytes alone, never on when the host
+    /// Whenever the UART's receiver has room and the guest listens (its
+    /// received-data interrupt enabled), the machine waits for the next
+    /// byte (or the end of the input) before it runs on. What the guest
+    /// sees then depends on the bytes alone, never on when the host
     /// delivered them: with the virtual clock a piped input replays
     /// exactly. The whole input must be given up front (a file, or a pipe
     /// written and closed): the guest does not run while it waits.

@@ -267,6 +267,12 @@ impl Uart16550 {
     pub fn wants_input(&self) -> bool {
         self.mcr & MCR_LOOP == 0 && self.rx.len() < self.rx_capacity()
     }
+
+    /// Whether the guest has the received-data interrupt enabled (IER bit
+    /// 0): its driver is up and listening.
+    pub fn rx_interrupt_enabled(&self) -> bool {
+        self.ier & IER_ERBFI != 0
+    }
 }
 
 impl Uart16550 {

@@ -66,9 +66,10 @@ Serial console (--serial stdio):
     C-a C-a  send C-a to the guest
   Otherwise (a pipe, a file) stdin's bytes go to the guest as they are and
   its end is no error. With --clock virtual the guest then receives them
-  at points that depend only on the bytes (it waits for each byte its UART
-  has room for), so a piped input replays exactly: give the whole input
-  up front.
+  at points that depend only on the bytes, so a piped input replays
+  exactly: once the guest enables its UART's receive interrupt, the
+  machine waits for each byte the UART has room for. Give the whole input
+  up front (a file, or a pipe written and closed).
 
 Signals: SIGINT (unless the terminal is raw), SIGTERM and SIGHUP end
 ironpc with output flushed and the terminal restored, status 128 + the
