@@ -397,6 +397,153 @@ mod tests {
         assert_eq!(b.io_read(&mut mem, 0x378, 1), 0xFFFF_FFFF, "unclaimed ports float");
     }
 
+    /// Master PIC set up as a BIOS does (vectors 08h-0Fh), all unmasked.
+    fn pic_ready(b: &mut Board, mem: &mut PhysMem) {
+        for (port, v) in [(0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01), (0x21, 0x00)] {
+            b.io_write(mem, port, 1, v);
+        }
+    }
+
+    /// UART register offsets and bits used below (PC16550D section 8).
+    const IER: u16 = 1;
+    const MCR: u16 = 4;
+    const SCR: u16 = 7;
+    const IER_ETBEI: u32 = 0x02;
+    const IER_ERBFI: u32 = 0x01;
+    const MCR_OUT2: u32 = 0x08;
+
+    #[test]
+    fn every_com_port_decodes_its_eight_registers() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        for (n, &(base, _)) in COM_PORTS.iter().enumerate() {
+            b.io_write(&mut mem, base + SCR, 1, 0x10 + n as u32);
+        }
+        for (n, &(base, _)) in COM_PORTS.iter().enumerate() {
+            assert_eq!(b.io_read(&mut mem, base + SCR, 1), 0x10 + n as u32, "COM{}", n + 1);
+        }
+        assert_eq!(b.io_read(&mut mem, 0x2F0, 1), OPEN_BUS, "below COM4");
+    }
+
+    #[test]
+    fn com_transmissions_go_to_their_own_hosts() {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        let sinks: Vec<Sink> = (0..4).map(|_| Sink::default()).collect();
+        for (out, sink) in b.serial_out.iter_mut().zip(&sinks) {
+            *out = Some(Box::new(sink.clone()));
+        }
+        for (n, &(base, _)) in COM_PORTS.iter().enumerate() {
+            b.io_write(&mut mem, base, 1, u32::from(b'1') + n as u32);
+        }
+        for (n, sink) in sinks.iter().enumerate() {
+            assert_eq!(*sink.0.lock().unwrap(), vec![b'1' + n as u8], "COM{}", n + 1);
+        }
+    }
+
+    #[test]
+    fn shared_irq_lines_are_the_or_of_their_uarts() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        let (com1, com3) = (COM_PORTS[0].0, COM_PORTS[2].0);
+        // THR empty interrupts on both UARTs of IRQ 4, gated by OUT2.
+        for base in [com1, com3] {
+            b.io_write(&mut mem, base + IER, 1, IER_ETBEI);
+        }
+        assert!(!b.interrupt_pending(), "OUT2 low: neither drives the line");
+        b.io_write(&mut mem, com3 + MCR, 1, MCR_OUT2);
+        assert!(b.interrupt_pending(), "COM3 alone raises IRQ 4");
+        assert_eq!(b.interrupt_ack(), 0x08 + 4);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        b.io_write(&mut mem, com1 + MCR, 1, MCR_OUT2);
+        // COM3's request is still up: COM1 joining is no new edge, and COM1
+        // leaving does not drop the line COM3 holds.
+        assert!(!b.interrupt_pending(), "the line stayed high: no new edge");
+        b.io_write(&mut mem, com1 + IER, 1, 0);
+        b.io_write(&mut mem, com3 + IER, 1, 0);
+        b.io_write(&mut mem, com3 + IER, 1, IER_ETBEI);
+        assert!(b.interrupt_pending(), "low then high again: a new edge");
+        assert_eq!(b.interrupt_ack(), 0x08 + 4);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        // COM2 and COM4 share IRQ 3.
+        b.io_write(&mut mem, COM_PORTS[3].0 + MCR, 1, MCR_OUT2);
+        b.io_write(&mut mem, COM_PORTS[3].0 + IER, 1, IER_ETBEI);
+        assert_eq!(b.interrupt_ack(), 0x08 + 3);
+    }
+
+    #[test]
+    fn live_input_fills_the_receiver_and_raises_its_interrupt() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        b.connect_serial_input(1, InputPacing::Live);
+        let com2 = COM_PORTS[1].0;
+        b.io_write(&mut mem, com2 + MCR, 1, MCR_OUT2);
+        b.io_write(&mut mem, com2 + IER, 1, IER_ERBFI);
+        b.host.send_serial(b"hi");
+        b.feed_serial_input();
+        assert_eq!(b.interrupt_ack(), 0x08 + 3, "received data on COM2");
+        // FIFOs off: RBR holds one byte, the other waits on the host side.
+        assert_eq!(b.io_read(&mut mem, com2, 1), u32::from(b'h'));
+        b.feed_serial_input();
+        assert_eq!(b.io_read(&mut mem, com2, 1), u32::from(b'i'));
+        assert!(b.serial_input_open(), "live input may bring more");
+        b.host.close_serial();
+        assert!(!b.serial_input_open());
+    }
+
+    #[test]
+    fn scripted_input_waits_for_the_guest_to_listen() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.connect_serial_input(0, InputPacing::Script);
+        b.host.send_serial(b"x");
+        b.host.close_serial();
+        b.feed_serial_input();
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0 + 5, 1) & 1, 0, "no data before IER.ERBFI");
+        b.io_write(&mut mem, COM_PORTS[0].0 + IER, 1, IER_ERBFI);
+        b.feed_serial_input();
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0 + 5, 1) & 1, 1, "data ready");
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0, 1), u32::from(b'x'));
+        assert!(!b.serial_input_open(), "scripted input never keeps a halted guest waiting");
+    }
+
+    #[test]
+    fn reset_brings_devices_to_power_on_and_keeps_cmos() {
+        let mut mem = PhysMem::new(2 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        b.io_write(&mut mem, 0x21, 1, 0xFE);
+        b.io_write(&mut mem, COM_PORTS[2].0 + SCR, 1, 0x5A);
+        b.io_write(&mut mem, 0x92, 1, 0);
+        // CMOS byte 0x70 and RTC register B with PIE (0x40) set.
+        b.io_write(&mut mem, 0x70, 1, 0x70);
+        b.io_write(&mut mem, 0x71, 1, 0x99);
+        b.io_write(&mut mem, 0x70, 1, 0x0B);
+        let reg_b = b.io_read(&mut mem, 0x71, 1);
+        b.io_write(&mut mem, 0x71, 1, reg_b | 0x40);
+        b.reset(&mut mem);
+        assert_eq!(b.io_read(&mut mem, 0x21, 1), 0, "8259A IMR cleared");
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[2].0 + SCR, 1), 0, "COM3 scratch cleared");
+        assert!(mem.a20(), "A20 on");
+        b.io_write(&mut mem, 0x70, 1, 0x70);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), 0x99, "CMOS RAM kept");
+        b.io_write(&mut mem, 0x70, 1, 0x0B);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), reg_b & !0x40, "RESET clears PIE, keeps the rest");
+    }
+
     #[test]
     fn port_92_drives_a20_and_requests_a_reset_on_a_rising_bit_0() {
         let mut mem = PhysMem::new(2 << 20).unwrap();

@@ -2,7 +2,7 @@
 //! and a non-zero status; a guest's exit request becomes the status.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
