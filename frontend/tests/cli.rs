@@ -307,6 +307,46 @@ fn sigint_and_sigterm_end_an_idle_guest_cleanly() {
     }
 }
 
+/// Polls `path` until it has `lines` lines (or a few seconds); its text.
+fn wait_for_lines(path: &Path, lines: usize) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || start.elapsed() > Duration::from_secs(20) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM while the terminal is raw: ironpc ends with status 143 and the
+/// terminal is canonical again.
+#[test]
+#[ignore = "needs tmux (apt-get install tmux); run with --ignored"]
+fn sigterm_in_raw_mode_restores_the_terminal() {
+    let rom = assemble("serial_echo");
+    let session = format!("ironpc-term-{}", std::process::id());
+    let (pid_file, status_file) = (tempfile_path::path(), tempfile_path::path());
+    let command = format!(
+        "sh -c 'echo $$ > {pid}; exec {ironpc} --bios {rom} --memory 16M --exit-port 0xf4'; echo \"status=$?\" > {status}; stty -a | grep -o -- '-\\?icanon' >> {status}; sleep 30",
+        pid = pid_file.arg(),
+        ironpc = env!("CARGO_BIN_EXE_ironpc"),
+        rom = rom.arg(),
+        status = status_file.arg()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("tmux");
+    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &command]).status.success());
+    let pid = wait_for_lines(&pid_file.0, 1);
+    // Raw mode is on once the guest is running: give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let raw = Command::new("sh").arg("-c").arg(format!("stty -a < /proc/{}/fd/0", pid.trim())).output().unwrap();
+    assert!(String::from_utf8_lossy(&raw.stdout).contains("-icanon"), "raw while running");
+    assert!(Command::new("kill").arg("-TERM").arg(pid.trim()).status().unwrap().success());
+    let result = wait_for_lines(&status_file.0, 2);
+    tmux(&["kill-session", "-t", &session]);
+    assert_eq!(result, "status=143\nicanon\n");
+}
+
 /// The console in a real terminal: tmux runs ironpc, types into it and
 /// reads the screen. Raw mode lets Ctrl-C through to the guest (which
 /// echoes it as a byte, not dying of SIGINT); Ctrl-A h lists the escape
@@ -347,15 +387,7 @@ fn raw_terminal_console_under_tmux() {
     let s = wait_screen("C-a x");
     assert!(s.contains("C-a x    exit ironpc"), "help:\n{s}");
     tmux(&["send-keys", "-t", &session, "C-a", "x"]);
-    let start = Instant::now();
-    let mut result = String::new();
-    while start.elapsed() < Duration::from_secs(20) {
-        result = std::fs::read_to_string(&status_file.0).unwrap_or_default();
-        if result.lines().count() >= 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let result = wait_for_lines(&status_file.0, 2);
     tmux(&["kill-session", "-t", &session]);
     assert_eq!(result, "status=0\nicanon\n", "Ctrl-A x exits 0 and the terminal is canonical again");
 }
