@@ -447,6 +447,21 @@ mod tests {
     }
 
     #[test]
+    fn rx_interrupt_enabled_follows_ier_bit_0_not_dlm() {
+        let mut u = Uart16550::new();
+        assert!(!u.rx_interrupt_enabled());
+        u.write(IER_DLM, IER_ERBFI);
+        assert!(u.rx_interrupt_enabled());
+        // DLM shares the offset behind DLAB; IER keeps its value.
+        u.write(LCR, LCR_DLAB);
+        u.write(IER_DLM, 0);
+        assert!(u.rx_interrupt_enabled());
+        u.write(LCR, 0x03);
+        u.write(IER_DLM, IER_ETBEI);
+        assert!(!u.rx_interrupt_enabled());
+    }
+
+    #[test]
     fn divisor_latch_round_trip_behind_dlab() {
         let mut u = Uart16550::new();
         u.write(IER_DLM, IER_ERBFI);
