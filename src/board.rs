@@ -3,6 +3,7 @@
 //! rest of the machine.
 
 use crate::clock::{Clock, ClockMode};
+use crate::host::{HostLink, InputPacing, Next};
 use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
@@ -29,10 +30,15 @@ pub struct Board {
     pub pit: Pit,
     pub kbc: I8042,
     pub rtc: Rtc,
-    /// COM1 (0x3F8, IRQ 4).
-    pub com1: Uart16550,
-    /// Where COM1's output goes (a host handle, not machine state).
-    pub serial_out: Option<Box<dyn Write + Send>>,
+    /// COM1-COM4, at the ports and lines of [`COM_PORTS`].
+    pub com: [Uart16550; 4],
+    /// Where each COM port's output goes (host handles, not machine state).
+    pub serial_out: [Option<Box<dyn Write + Send>>; 4],
+    /// What the host hands the machine: serial input, stop requests.
+    pub host: HostLink,
+    /// The COM port (index into `com`) fed from `host`'s serial queue, and
+    /// how.
+    serial_input: Option<(usize, InputPacing)>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
     /// Port 0x92, the PS/2 system control port A: bit 1 is the fast A20
@@ -52,9 +58,16 @@ fn rtc_epoch(clock: ClockMode) -> i64 {
     }
 }
 
-/// COM1's ports and interrupt line.
-const COM1_BASE: u16 = 0x3F8;
-const COM1_IRQ: u8 = 4;
+/// The PC's COM ports: base port and ISA interrupt line of COM1-COM4.
+/// COM3 shares IRQ 4 with COM1 and COM4 IRQ 3 with COM2 (the IBM
+/// convention; QEMU's `pc` machine wires them so); a shared line is the OR
+/// of its UARTs, each of which drives it only while its OUT2 pin is set.
+pub const COM_PORTS: [(u16, u8); 4] = [(0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3)];
+
+/// The COM port (index) and register offset decoding `port`, if any.
+fn com_register(port: u16) -> Option<(usize, u8)> {
+    COM_PORTS.iter().position(|&(base, _)| (base..base + 8).contains(&port)).map(|n| (n, (port - COM_PORTS[n].0) as u8))
+}
 
 /// The x87 error line: FERR# raises IRQ 13 (PC/AT wiring, kept by every
 /// chipset since); a write to port 0xF0 clears the latch.
@@ -75,8 +88,10 @@ impl Board {
             pit: Pit::new(),
             kbc: I8042::new(),
             rtc: Rtc::new(rtc_epoch(clock)),
-            com1: Uart16550::new(),
-            serial_out: None,
+            com: Default::default(),
+            serial_out: Default::default(),
+            host: HostLink::new(),
+            serial_input: None,
             debugcon: None,
             debug_exit: None,
             port92: PORT92_A20,
@@ -84,8 +99,8 @@ impl Board {
         }
     }
 
-    /// Drives the PIC's lines from the keyboard controller and COM1, and
-    /// forwards what COM1 transmitted to the host.
+    /// Drives the PIC's lines from the keyboard controller and the COM
+    /// ports, and forwards what the COM ports transmitted to the host.
     fn sync_devices(&mut self, mem: &mut PhysMem) {
         for action in self.kbc.take_actions() {
             match action {
@@ -95,13 +110,16 @@ impl Board {
         }
         self.pic.set_irq(1, self.kbc.irq1());
         self.pic.set_irq(12, self.kbc.irq12());
-        self.pic.set_irq(COM1_IRQ, self.com1.irq());
-        let out = self.com1.take_output();
-        if !out.is_empty() {
-            if let Some(w) = self.serial_out.as_mut() {
+        self.sync_serial_irqs();
+        for (n, (uart, sink)) in self.com.iter_mut().zip(&mut self.serial_out).enumerate() {
+            let out = uart.take_output();
+            if out.is_empty() {
+                continue;
+            }
+            if let Some(w) = sink.as_mut() {
                 if w.write_all(&out).and_then(|_| w.flush()).is_err() {
-                    log::warn!("serial: host output failed; further output dropped");
-                    self.serial_out = None;
+                    log::warn!("COM{}: host output failed; further output dropped", n + 1);
+                    *sink = None;
                 }
             }
         }
@@ -111,6 +129,88 @@ impl Board {
     /// stays raised until the guest writes port 0xF0.
     pub fn ferr(&mut self) {
         self.pic.set_irq(FERR_IRQ, true);
+    }
+
+    /// IRQ 3 and 4: each the OR of the UARTs sharing it.
+    fn sync_serial_irqs(&mut self) {
+        for irq in [3, 4] {
+            let high = COM_PORTS.iter().zip(&self.com).any(|(&(_, line), uart)| line == irq && uart.irq());
+            self.pic.set_irq(irq, high);
+        }
+    }
+
+    /// Feeds COM port `com` (0 for COM1) from the host link's serial queue,
+    /// paced as `pacing` says.
+    pub fn connect_serial_input(&mut self, com: usize, pacing: InputPacing) {
+        self.serial_input = (com < self.com.len()).then_some((com, pacing));
+    }
+
+    /// Whether live serial input may still bring bytes: then a halted
+    /// guest with interrupts enabled waits for them. Scripted input never
+    /// keeps a guest waiting: what it can deliver, [`Board::feed_serial_input`]
+    /// already did.
+    pub fn serial_input_open(&self) -> bool {
+        matches!(self.serial_input, Some((_, InputPacing::Live))) && self.host.serial_open()
+    }
+
+    /// Moves queued host bytes into the connected UART's receiver while it
+    /// has room, which raises its interrupt as the 16550 does.
+    ///
+    /// Scripted input waits for each byte the receiver could take, and is
+    /// offered only while the guest has the received-data interrupt
+    /// enabled: bytes given up front would otherwise land before the
+    /// guest's driver is up, to be lost when it clears the FIFOs (Linux's
+    /// 8250 driver does, then enables the interrupt once the port is open).
+    pub fn feed_serial_input(&mut self) {
+        let Some((n, pacing)) = self.serial_input else {
+            return;
+        };
+        let Some(uart) = self.com.get_mut(n) else {
+            return;
+        };
+        let script = pacing == InputPacing::Script;
+        if script && !uart.rx_interrupt_enabled() {
+            return;
+        }
+        let mut fed = false;
+        while uart.wants_input() {
+            match self.host.next_serial(script) {
+                Next::Byte(b) => fed |= uart.push_input(&[b]) == 1,
+                Next::Empty | Next::End => break,
+            }
+        }
+        if fed {
+            self.sync_serial_irqs();
+        }
+    }
+
+    /// The system reset line: every device back to its power-on state, as
+    /// after the PC's RESET signal (host handles stay attached; RAM is
+    /// kept). The RTC and its CMOS run on their battery: they keep the
+    /// time and the NVRAM, and RESET only clears the interrupt enables and
+    /// flags (MC146818A datasheet, "RESET": PIE, AIE, UIE, SQWE, IRQF, PF,
+    /// AF, UF), done here through its ports as the chip's pin would.
+    pub fn reset(&mut self, mem: &mut PhysMem) {
+        self.pic = PicPair::new();
+        self.pit = Pit::new();
+        self.kbc = I8042::new();
+        self.com = Default::default();
+        self.port92 = PORT92_A20;
+        mem.set_a20(true);
+        self.reset_requested = false;
+        let now = self.now();
+        const REG_B: u8 = 0x0B;
+        const REG_C: u8 = 0x0C;
+        // PIE, AIE, UIE, SQWE.
+        const B_RESET_CLEARS: u8 = 0x40 | 0x20 | 0x10 | 0x08;
+        self.rtc.write(0x70, REG_B, now);
+        let b = self.rtc.read(0x71, now);
+        self.rtc.write(0x71, b & !B_RESET_CLEARS, now);
+        self.rtc.write(0x70, REG_C, now);
+        self.rtc.read(0x71, now);
+        self.rtc.write(0x70, 0, now);
+        self.sync_devices(mem);
+        self.pic.set_irq(8, self.rtc.irq());
     }
 
     /// Whether a reset was requested since the last call.
@@ -194,8 +294,8 @@ impl Bus for Board {
             self.pic.set_irq(8, self.rtc.irq());
             return u32::from(v);
         }
-        if (COM1_BASE..COM1_BASE + 8).contains(&port) {
-            let v = self.com1.read((port - COM1_BASE) as u8);
+        if let Some((n, offset)) = com_register(port) {
+            let v = self.com[n].read(offset);
             self.sync_devices(mem);
             return u32::from(v);
         }
@@ -233,8 +333,8 @@ impl Bus for Board {
             self.pic.set_irq(8, self.rtc.irq());
             return;
         }
-        if (COM1_BASE..COM1_BASE + 8).contains(&port) {
-            self.com1.write((port - COM1_BASE) as u8, value as u8);
+        if let Some((n, offset)) = com_register(port) {
+            self.com[n].write(offset, value as u8);
             self.sync_devices(mem);
             return;
         }
@@ -310,6 +410,153 @@ mod tests {
         assert!(b.interrupt_pending());
         assert_eq!(b.interrupt_ack(), 0x08);
         assert_eq!(b.io_read(&mut mem, 0x378, 1), 0xFFFF_FFFF, "unclaimed ports float");
+    }
+
+    /// Master PIC set up as a BIOS does (vectors 08h-0Fh), all unmasked.
+    fn pic_ready(b: &mut Board, mem: &mut PhysMem) {
+        for (port, v) in [(0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01), (0x21, 0x00)] {
+            b.io_write(mem, port, 1, v);
+        }
+    }
+
+    /// UART register offsets and bits used below (PC16550D section 8).
+    const IER: u16 = 1;
+    const MCR: u16 = 4;
+    const SCR: u16 = 7;
+    const IER_ETBEI: u32 = 0x02;
+    const IER_ERBFI: u32 = 0x01;
+    const MCR_OUT2: u32 = 0x08;
+
+    #[test]
+    fn every_com_port_decodes_its_eight_registers() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        for (n, &(base, _)) in COM_PORTS.iter().enumerate() {
+            b.io_write(&mut mem, base + SCR, 1, 0x10 + n as u32);
+        }
+        for (n, &(base, _)) in COM_PORTS.iter().enumerate() {
+            assert_eq!(b.io_read(&mut mem, base + SCR, 1), 0x10 + n as u32, "COM{}", n + 1);
+        }
+        assert_eq!(b.io_read(&mut mem, 0x2F0, 1), OPEN_BUS, "below COM4");
+    }
+
+    #[test]
+    fn com_transmissions_go_to_their_own_hosts() {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        let sinks: Vec<Sink> = (0..4).map(|_| Sink::default()).collect();
+        for (out, sink) in b.serial_out.iter_mut().zip(&sinks) {
+            *out = Some(Box::new(sink.clone()));
+        }
+        for (n, &(base, _)) in COM_PORTS.iter().enumerate() {
+            b.io_write(&mut mem, base, 1, u32::from(b'1') + n as u32);
+        }
+        for (n, sink) in sinks.iter().enumerate() {
+            assert_eq!(*sink.0.lock().unwrap(), vec![b'1' + n as u8], "COM{}", n + 1);
+        }
+    }
+
+    #[test]
+    fn shared_irq_lines_are_the_or_of_their_uarts() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        let (com1, com3) = (COM_PORTS[0].0, COM_PORTS[2].0);
+        // THR empty interrupts on both UARTs of IRQ 4, gated by OUT2.
+        for base in [com1, com3] {
+            b.io_write(&mut mem, base + IER, 1, IER_ETBEI);
+        }
+        assert!(!b.interrupt_pending(), "OUT2 low: neither drives the line");
+        b.io_write(&mut mem, com3 + MCR, 1, MCR_OUT2);
+        assert!(b.interrupt_pending(), "COM3 alone raises IRQ 4");
+        assert_eq!(b.interrupt_ack(), 0x08 + 4);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        b.io_write(&mut mem, com1 + MCR, 1, MCR_OUT2);
+        // COM3's request is still up: COM1 joining is no new edge, and COM1
+        // leaving does not drop the line COM3 holds.
+        assert!(!b.interrupt_pending(), "the line stayed high: no new edge");
+        b.io_write(&mut mem, com1 + IER, 1, 0);
+        b.io_write(&mut mem, com3 + IER, 1, 0);
+        b.io_write(&mut mem, com3 + IER, 1, IER_ETBEI);
+        assert!(b.interrupt_pending(), "low then high again: a new edge");
+        assert_eq!(b.interrupt_ack(), 0x08 + 4);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        // COM2 and COM4 share IRQ 3.
+        b.io_write(&mut mem, COM_PORTS[3].0 + MCR, 1, MCR_OUT2);
+        b.io_write(&mut mem, COM_PORTS[3].0 + IER, 1, IER_ETBEI);
+        assert_eq!(b.interrupt_ack(), 0x08 + 3);
+    }
+
+    #[test]
+    fn live_input_fills_the_receiver_and_raises_its_interrupt() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        b.connect_serial_input(1, InputPacing::Live);
+        let com2 = COM_PORTS[1].0;
+        b.io_write(&mut mem, com2 + MCR, 1, MCR_OUT2);
+        b.io_write(&mut mem, com2 + IER, 1, IER_ERBFI);
+        b.host.send_serial(b"hi");
+        b.feed_serial_input();
+        assert_eq!(b.interrupt_ack(), 0x08 + 3, "received data on COM2");
+        // FIFOs off: RBR holds one byte, the other waits on the host side.
+        assert_eq!(b.io_read(&mut mem, com2, 1), u32::from(b'h'));
+        b.feed_serial_input();
+        assert_eq!(b.io_read(&mut mem, com2, 1), u32::from(b'i'));
+        assert!(b.serial_input_open(), "live input may bring more");
+        b.host.close_serial();
+        assert!(!b.serial_input_open());
+    }
+
+    #[test]
+    fn scripted_input_waits_for_the_guest_to_listen() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.connect_serial_input(0, InputPacing::Script);
+        b.host.send_serial(b"x");
+        b.host.close_serial();
+        b.feed_serial_input();
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0 + 5, 1) & 1, 0, "no data before IER.ERBFI");
+        b.io_write(&mut mem, COM_PORTS[0].0 + IER, 1, IER_ERBFI);
+        b.feed_serial_input();
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0 + 5, 1) & 1, 1, "data ready");
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0, 1), u32::from(b'x'));
+        assert!(!b.serial_input_open(), "scripted input never keeps a halted guest waiting");
+    }
+
+    #[test]
+    fn reset_brings_devices_to_power_on_and_keeps_cmos() {
+        let mut mem = PhysMem::new(2 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        b.io_write(&mut mem, 0x21, 1, 0xFE);
+        b.io_write(&mut mem, COM_PORTS[2].0 + SCR, 1, 0x5A);
+        b.io_write(&mut mem, 0x92, 1, 0);
+        // CMOS byte 0x70 and RTC register B with PIE (0x40) set.
+        b.io_write(&mut mem, 0x70, 1, 0x70);
+        b.io_write(&mut mem, 0x71, 1, 0x99);
+        b.io_write(&mut mem, 0x70, 1, 0x0B);
+        let reg_b = b.io_read(&mut mem, 0x71, 1);
+        b.io_write(&mut mem, 0x71, 1, reg_b | 0x40);
+        b.reset(&mut mem);
+        assert_eq!(b.io_read(&mut mem, 0x21, 1), 0, "8259A IMR cleared");
+        assert_eq!(b.io_read(&mut mem, COM_PORTS[2].0 + SCR, 1), 0, "COM3 scratch cleared");
+        assert!(mem.a20(), "A20 on");
+        b.io_write(&mut mem, 0x70, 1, 0x70);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), 0x99, "CMOS RAM kept");
+        b.io_write(&mut mem, 0x70, 1, 0x0B);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), reg_b & !0x40, "RESET clears PIE, keeps the rest");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   nanosecond each, plus the time skipped while the CPU was halted. A run
 //!   is then a function of its inputs: a boot repeats bit for bit.
 
-use std::time::Instant;
+use crate::host::HostLink;
+use std::time::{Duration, Instant};
 
 /// Which clock drives the machine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,15 +54,16 @@ impl Clock {
 
     /// The CPU is halted until `deadline`: let that time pass. The virtual
     /// clock jumps there; the host clock sleeps the thread (an idle guest
-    /// costs no host CPU).
-    pub fn idle_until(&mut self, deadline: u64, icount: u64) {
+    /// costs no host CPU) until the deadline or until the host hands
+    /// something over through `wake` (a keystroke wakes the guest at once).
+    pub fn idle_until(&mut self, deadline: u64, icount: u64, wake: &HostLink) {
         let now = self.now(icount);
         if deadline <= now {
             return;
         }
         match self.mode {
             ClockMode::Virtual => self.idle_ns += deadline - now,
-            ClockMode::Host => std::thread::sleep(std::time::Duration::from_nanos(deadline - now)),
+            ClockMode::Host => wake.wait(Some(self.start + Duration::from_nanos(deadline))),
         }
     }
 }
@@ -74,7 +76,7 @@ mod tests {
     fn virtual_time_counts_instructions_and_skips_idle_time() {
         let mut c = Clock::new(ClockMode::Virtual);
         assert_eq!(c.now(1000), 1000 * VIRTUAL_NS_PER_INSN);
-        c.idle_until(5000, 1000);
+        c.idle_until(5000, 1000, &HostLink::new());
         assert_eq!(c.now(1000), 5000);
         assert_eq!(c.now(1100), 5000 + 100 * VIRTUAL_NS_PER_INSN);
         assert_eq!(c.insns_until(5100 + 100 * VIRTUAL_NS_PER_INSN, 1100), 100);
@@ -84,7 +86,22 @@ mod tests {
     fn host_time_sleeps_when_idle() {
         let mut c = Clock::new(ClockMode::Host);
         let t0 = c.now(0);
-        c.idle_until(t0 + 2_000_000, 0);
+        c.idle_until(t0 + 2_000_000, 0, &HostLink::new());
         assert!(c.now(0) >= t0 + 2_000_000);
+    }
+
+    #[test]
+    fn host_input_cuts_an_idle_host_clock_short() {
+        let mut c = Clock::new(ClockMode::Host);
+        let link = HostLink::new();
+        let sender = link.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            sender.send_serial(b"a");
+        });
+        let t0 = c.now(0);
+        c.idle_until(t0 + 10_000_000_000, 0, &link);
+        assert!(c.now(0) < t0 + 5_000_000_000, "woken by the keystroke, not the 10 s deadline");
+        t.join().unwrap();
     }
 }

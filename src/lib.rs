@@ -7,10 +7,12 @@
 
 mod board;
 mod clock;
+mod host;
 mod machine;
 
 pub use board::Board;
 pub use clock::{Clock, ClockMode};
+pub use host::{HostLink, InputPacing, Next, StopRequest};
 pub use machine::{Config, Exit, KernelBoot, Machine, MachineError};
 
 pub use ironpc_cpu as cpu;

@@ -1,6 +1,6 @@
 //! The machine: CPU, memory and board, and the loop that runs them.
 
-use crate::{board::Board, clock::ClockMode};
+use crate::{board::Board, clock::ClockMode, host::StopRequest};
 use ironpc_bios::linux::{self, BootError, BootPlan, DirectBoot, LinuxKernel};
 use ironpc_cpu::{
     state::{attr, cr0, fl, sreg, Segment, TableReg},
@@ -64,6 +64,11 @@ pub enum Exit {
     HaltedForever { cs: u16, eip: u32 },
     /// The instruction limit was reached.
     InstructionLimit,
+    /// The guest asked for a system reset (port 0x92, the 8042's pulse,
+    /// 0xCF9) and [`Machine::no_reboot`] was set.
+    Reboot,
+    /// The host asked the machine to stop (Ctrl-A x, a signal).
+    Stopped(StopRequest),
 }
 
 /// A PC.
@@ -71,6 +76,10 @@ pub struct Machine {
     pub cpu: Cpu,
     pub mem: PhysMem,
     pub board: Board,
+    /// A guest reboot or triple fault ends [`Machine::run`] (with
+    /// [`Exit::Reboot`] or [`Exit::TripleFault`]) instead of resetting the
+    /// machine, as QEMU's `-no-reboot`.
+    pub no_reboot: bool,
 }
 
 /// Largest RAM below the 32-bit PCI/firmware hole.
@@ -92,9 +101,9 @@ impl Machine {
         let mut board = Board::new(config.clock);
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
-        board.serial_out = config.serial;
+        board.serial_out[0] = config.serial;
         board.set_cmos_memory(config.memory);
-        let mut machine = Self { cpu: Cpu::new(), mem, board };
+        let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             machine.boot_linux_direct(&k)?;
         }
@@ -144,6 +153,16 @@ impl Machine {
         self.cpu.flush_code_cache();
     }
 
+    /// The system reset a PC's chipset performs on a reboot request or a
+    /// CPU shutdown: the CPU at its reset vector, the devices in their
+    /// power-on state, RAM as it was. The clock runs on.
+    pub fn reset(&mut self) {
+        let icount = self.cpu.icount;
+        self.cpu.reset();
+        self.cpu.icount = icount;
+        self.board.reset(&mut self.mem);
+    }
+
     /// Runs until the guest exits, the CPU shuts down or halts for good, or
     /// `max_instructions` have retired.
     pub fn run(&mut self, max_instructions: Option<u64>) -> Exit {
@@ -153,8 +172,13 @@ impl Machine {
             if left == 0 {
                 break Exit::InstructionLimit;
             }
-            // Fire what is due, then run the CPU up to the next deadline.
+            if let Some(why) = self.board.host.stop_request() {
+                break Exit::Stopped(why);
+            }
+            // Fire what is due, hand over host input, then run the CPU up
+            // to the next deadline.
             self.board.advance(self.cpu.icount);
+            self.board.feed_serial_input();
             let deadline = self.board.next_deadline();
             let budget = match (self.board.clock.mode(), deadline) {
                 (ClockMode::Virtual, Some(d)) => self.board.clock.insns_until(d, self.cpu.icount),
@@ -167,13 +191,11 @@ impl Machine {
                 self.board.ferr();
             }
             if self.board.take_reset() {
-                // The reset line: the CPU starts again at its reset vector;
-                // memory and devices keep their state, as on a PC's soft
-                // reset through the keyboard controller or port 0x92.
+                if self.no_reboot {
+                    break Exit::Reboot;
+                }
                 log::info!("system reset requested by the guest");
-                let icount = self.cpu.icount;
-                self.cpu.reset();
-                self.cpu.icount = icount;
+                self.reset();
                 continue;
             }
             if let Some(status) = self.board.debug_exit.as_ref().and_then(|d| d.requested) {
@@ -183,17 +205,30 @@ impl Machine {
             match r {
                 RunExit::Budget => {}
                 RunExit::Shutdown => match self.cpu.shutdown {
-                    Some(Shutdown::TripleFault) | None => break Exit::TripleFault { cs, eip },
+                    Some(Shutdown::TripleFault) | None if self.no_reboot => break Exit::TripleFault { cs, eip },
+                    // The PC's chipset turns the CPU's shutdown cycle into
+                    // a system reset.
+                    Some(Shutdown::TripleFault) | None => {
+                        log::info!("triple fault at {cs:04x}:{eip:08x}: system reset");
+                        self.reset();
+                    }
                 },
                 RunExit::Halted => {
-                    // Idle until the next device event, which may raise an
-                    // interrupt; with IF clear or nothing scheduled, nothing
-                    // can ever wake the CPU.
+                    // Idle until the next device event or host input, either
+                    // of which may raise an interrupt; with IF clear, or
+                    // nothing scheduled and no input to come, nothing can
+                    // ever wake the CPU.
                     self.board.advance(self.cpu.icount);
+                    self.board.feed_serial_input();
                     let can_wake = self.cpu.state.flags() & fl::IF != 0;
+                    if can_wake && self.board.pic.interrupt_pending() {
+                        continue;
+                    }
                     match self.board.next_deadline() {
-                        Some(d) if can_wake => self.board.clock.idle_until(d, self.cpu.icount),
-                        _ => break Exit::HaltedForever { cs, eip },
+                        _ if !can_wake => break Exit::HaltedForever { cs, eip },
+                        Some(d) => self.board.clock.idle_until(d, self.cpu.icount, &self.board.host),
+                        None if self.board.serial_input_open() => self.board.host.wait(None),
+                        None => break Exit::HaltedForever { cs, eip },
                     }
                 }
             }

@@ -19,7 +19,7 @@
 //! Layout, macros and the exception scaffolding shared by the ROMs are in
 //! `tests/roms/lib.inc`.
 
-use ironpc::{ClockMode, Config, Exit, Machine};
+use ironpc::{ClockMode, Config, Exit, HostLink, InputPacing, Machine};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,6 +90,11 @@ impl Write for Capture {
 /// without doing guest work. A run that times out leaves its thread
 /// spinning until the test binary exits.
 fn run_rom(name: &str) -> (String, Exit) {
+    run_rom_with(name, false)
+}
+
+/// [`run_rom`], with the machine's `no_reboot` as given.
+fn run_rom_with(name: &str, no_reboot: bool) -> (String, Exit) {
     let bios = assemble(name);
     let capture = Capture::default();
     let sink = capture.clone();
@@ -105,6 +110,7 @@ fn run_rom(name: &str) -> (String, Exit) {
             kernel: None,
         };
         let mut machine = Machine::new(config).expect("cannot build the machine");
+        machine.no_reboot = no_reboot;
         let _ = tx.send(machine.run(Some(MAX_INSTRUCTIONS)));
     });
     let exit = rx.recv_timeout(TIMEOUT);
@@ -809,10 +815,112 @@ fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
 }
 
 #[test]
-fn triple_fault() {
-    let (got, exit) = run_rom("triple");
+fn triple_fault_with_no_reboot_stops_the_machine() {
+    let (got, exit) = run_rom_with("triple", true);
     assert_text("triple", &got, TRIPLE);
     assert!(matches!(exit, Exit::TripleFault { cs: 0x08, .. }), "triple: exit {exit:?}; output:\n{got}");
+}
+
+#[test]
+fn reset_through_port_92_with_no_reboot_ends_the_run() {
+    let (got, exit) = run_rom_with("reset92", true);
+    assert_text("reset92", &got, "first boot\n");
+    assert_eq!(exit, Exit::Reboot);
+}
+
+// reboot.asm: a triple fault and the 8042's reset pulse each reset the
+// whole machine (CPU and devices), RAM and CMOS kept; validated on QEMU
+// (without -no-reboot).
+const REBOOT: &str = "\
+boot 00000001
+triple fault next
+boot 00000002
+PASS com1.ier = 00000000
+PASS com1.lcr = 00000000
+PASS com1.scr = 00000000
+PASS pic.imr = 00000000
+PASS a20 = 00000011
+keyboard controller reset next
+boot 00000003
+DONE
+";
+
+#[test]
+fn reboots_reset_the_machine_and_continue() {
+    expect_rom("reboot", REBOOT);
+}
+
+// ---------------------------------------------------------------------
+// Serial input (serial_echo.asm): the guest echoes COM1 input in upper
+// case from its IRQ 4 handler and exits on Ctrl-D. Validated on QEMU by
+// hand (`-serial stdio` fed the same bytes prints the same text).
+
+/// Runs serial_echo on the virtual clock with scripted COM1 input that
+/// `feed` hands to the link (from any thread); returns COM1's output, the
+/// exit and the instruction count.
+fn run_echo(feed: impl FnOnce(HostLink) + Send + 'static) -> (String, Exit, u64) {
+    let serial = Capture::default();
+    let config = Config {
+        memory: MEMORY,
+        bios: assemble("serial_echo"),
+        debugcon: None,
+        exit_port: Some(EXIT_PORT),
+        clock: ClockMode::Virtual,
+        serial: Some(Box::new(serial.clone())),
+        kernel: None,
+    };
+    let mut m = Machine::new(config).expect("cannot build the machine");
+    m.board.connect_serial_input(0, InputPacing::Script);
+    let link = m.board.host.clone();
+    let feeder = std::thread::spawn(move || feed(link));
+    let exit = m.run(Some(MAX_INSTRUCTIONS));
+    feeder.join().expect("feeder panicked");
+    let text = String::from_utf8_lossy(&serial.0.lock().expect("capture poisoned")).into_owned();
+    (text, exit, m.cpu.icount)
+}
+
+#[test]
+fn serial_input_reaches_the_guest_through_com1_and_its_interrupt() {
+    let (text, exit, _) = run_echo(|link| {
+        link.send_serial(b"hello, World!\x04");
+        link.close_serial();
+    });
+    assert_eq!(text, "ready\nHELLO, WORLD!");
+    assert_eq!(exit, PASSED);
+}
+
+/// On the virtual clock scripted input is a function of the bytes alone:
+/// given up front or trickled in by a slow host thread, the guest takes
+/// the same path to the same instruction. (The machine waits for each
+/// byte, and for the end of the input, whenever the UART has room.)
+#[test]
+fn scripted_serial_input_is_deterministic_whatever_the_host_timing() {
+    const INPUT: &[u8] = b"abc xyz\x04";
+    let up_front = run_echo(|link| {
+        link.send_serial(INPUT);
+        link.close_serial();
+    });
+    let trickled = run_echo(|link| {
+        for &b in INPUT {
+            std::thread::sleep(Duration::from_millis(3));
+            link.send_serial(&[b]);
+        }
+        // A pipe's writer closing its end.
+        link.close_serial();
+    });
+    assert_eq!(up_front.0, "ready\nABC XYZ");
+    assert_eq!(up_front, trickled);
+}
+
+#[test]
+fn the_end_of_scripted_input_is_no_error() {
+    // No Ctrl-D: the guest idles on, its timer ticking, to the limit.
+    let (text, exit, _) = run_echo(|link| {
+        link.send_serial(b"ok");
+        link.close_serial();
+    });
+    assert_eq!(text, "ready\nOK");
+    assert_eq!(exit, Exit::InstructionLimit);
 }
 
 // ---------------------------------------------------------------------
@@ -821,6 +929,11 @@ fn triple_fault() {
 /// Runs ROM `name` on qemu-system-i386 (TCG); returns the debug-console
 /// text and QEMU's exit status.
 fn run_qemu(name: &str) -> (String, Option<i32>) {
+    run_qemu_with(name, &["-no-reboot"])
+}
+
+/// [`run_qemu`] with `extra` arguments instead of `-no-reboot`.
+fn run_qemu_with(name: &str, extra: &[&str]) -> (String, Option<i32>) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("roms");
     let bios = dir.join(format!("{name}.bin"));
     std::fs::write(&bios, assemble(name)).expect("cannot write the ROM");
@@ -829,7 +942,8 @@ fn run_qemu(name: &str) -> (String, Option<i32>) {
     let status = Command::new("qemu-system-i386")
         .arg("-bios")
         .arg(&bios)
-        .args(["-m", "16", "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args(["-m", "16", "-display", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args(extra)
         .arg("-debugcon")
         .arg(format!("file:{}", log.display()))
         .status()
@@ -871,4 +985,8 @@ fn roms_match_qemu() {
     let (got, status) = run_qemu("triple");
     assert_text("triple", &got, TRIPLE);
     assert_eq!(status, Some(0), "triple: QEMU exit status");
+    // Without it, reboots reset the machine.
+    let (got, status) = run_qemu_with("reboot", &[]);
+    assert_text("reboot", &got, REBOOT);
+    assert_eq!(status, Some(1), "reboot: QEMU exit status");
 }

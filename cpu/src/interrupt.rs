@@ -95,7 +95,7 @@ impl Cpu {
                 Err(next) => {
                     let first = cur.class();
                     if first == FaultClass::DoubleFault {
-                        log::warn!("triple fault at {:04x}:{:08x}", self.state.seg[sreg::CS].selector, self.state.rip);
+                        log::info!("triple fault at {:04x}:{:08x}", self.state.seg[sreg::CS].selector, self.state.rip);
                         self.shutdown = Some(Shutdown::TripleFault);
                         return;
                     }

@@ -267,6 +267,12 @@ impl Uart16550 {
     pub fn wants_input(&self) -> bool {
         self.mcr & MCR_LOOP == 0 && self.rx.len() < self.rx_capacity()
     }
+
+    /// Whether the guest has the received-data interrupt enabled (IER bit
+    /// 0): its driver is up and listening.
+    pub fn rx_interrupt_enabled(&self) -> bool {
+        self.ier & IER_ERBFI != 0
+    }
 }
 
 impl Uart16550 {
@@ -438,6 +444,21 @@ mod tests {
         assert_eq!(u.read(MSR) & 0x0F, 0, "no deltas");
         assert!(!u.irq());
         assert!(u.wants_input());
+    }
+
+    #[test]
+    fn rx_interrupt_enabled_follows_ier_bit_0_not_dlm() {
+        let mut u = Uart16550::new();
+        assert!(!u.rx_interrupt_enabled());
+        u.write(IER_DLM, IER_ERBFI);
+        assert!(u.rx_interrupt_enabled());
+        // DLM shares the offset behind DLAB; IER keeps its value.
+        u.write(LCR, LCR_DLAB);
+        u.write(IER_DLM, 0);
+        assert!(u.rx_interrupt_enabled());
+        u.write(LCR, 0x03);
+        u.write(IER_DLM, IER_ETBEI);
+        assert!(!u.rx_interrupt_enabled());
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! `--bios`, a debug console and an isa-debug-exit port. The window and
 //! the full chipset arrive with their issues.
 
+mod console;
 mod options;
 
 use anyhow::{Context, Result};
 use clap::{error::ErrorKind, Parser};
-use ironpc::{Config, Exit, KernelBoot, Machine};
-use options::{Display, Options, Sink};
+use ironpc::{ClockMode, Config, Exit, InputPacing, KernelBoot, Machine, StopRequest};
+use options::{Display, Options, SerialInput, Sink};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -55,7 +56,8 @@ fn run(opts: Options) -> Result<ExitCode> {
     }
     let bios = std::fs::read(&opts.bios).with_context(|| format!("cannot read firmware {}", opts.bios.display()))?;
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
-    let serial = open_sink(&opts.serial)?;
+    let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
+    let serial = open_sink(&serial_ports[0])?;
     let kernel = match &opts.kernel {
         Some(path) => Some(KernelBoot {
             image: std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?,
@@ -72,13 +74,23 @@ fn run(opts: Options) -> Result<ExitCode> {
         Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial, kernel };
     let mut machine =
         Machine::new(config).with_context(|| format!("cannot start a machine with firmware {}", opts.bios.display()))?;
+    for (n, sink) in serial_ports.iter().enumerate().skip(1) {
+        machine.board.serial_out[n] = open_sink(sink)?;
+    }
+    machine.no_reboot = opts.no_reboot;
+    let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
     let exit = machine.run(opts.max_instructions);
+    drop(raw_mode);
     Ok(match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
         Exit::TripleFault { cs, eip } => {
-            eprintln!("ironpc: triple fault at {cs:04x}:{eip:08x}; the machine stopped");
+            eprintln!("ironpc: triple fault at {cs:04x}:{eip:08x}; the machine stopped (--no-reboot)");
             ExitCode::from(2)
         }
+        // As QEMU's -no-reboot: a guest that reboots has finished.
+        Exit::Reboot => ExitCode::SUCCESS,
+        Exit::Stopped(StopRequest::Quit) => ExitCode::SUCCESS,
+        Exit::Stopped(StopRequest::Signal(signal)) => ExitCode::from(console::signal_status(signal)),
         Exit::HaltedForever { cs, eip } => {
             eprintln!("ironpc: the CPU halted at {cs:04x}:{eip:08x} with nothing to wake it; the machine stopped");
             ExitCode::from(2)
@@ -89,4 +101,27 @@ fn run(opts: Options) -> Result<ExitCode> {
             ExitCode::from(3)
         }
     })
+}
+
+/// Wires the host to the machine: signals end it cleanly; stdin feeds the
+/// COM port on stdio, through raw mode when stdin is a terminal (returned:
+/// the terminal is restored when it drops).
+fn attach_console(
+    machine: &mut Machine,
+    ports: &[Sink],
+    clock: ClockMode,
+    input: SerialInput,
+) -> Result<Option<console::RawMode>> {
+    let link = machine.board.host.clone();
+    console::spawn_signal_handler(link.clone()).context("cannot set up signal handling")?;
+    let Some(com) = ports.iter().position(|s| matches!(s, Sink::Stdio)) else {
+        return Ok(None);
+    };
+    let terminal = console::stdin_is_terminal();
+    let script = input == SerialInput::Script && clock == ClockMode::Virtual && !terminal;
+    let pacing = if script { InputPacing::Script } else { InputPacing::Live };
+    machine.board.connect_serial_input(com, pacing);
+    let raw = if terminal { Some(console::enter_raw_mode().context("cannot put the terminal in raw mode")?) } else { None };
+    console::spawn_stdin_reader(link, terminal);
+    Ok(raw)
 }

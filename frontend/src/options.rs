@@ -1,11 +1,11 @@
 //! The command line.
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgAction, Parser, ValueEnum};
 use std::path::PathBuf;
 
 /// Run an x86 PC.
 #[derive(Parser, Debug)]
-#[command(name = "ironpc", version, about)]
+#[command(name = "ironpc", version, about, after_help = CONSOLE_HELP)]
 pub struct Options {
     /// Firmware image, mapped so that it ends at 4 GiB (its last 128 KiB
     /// also below 1 MiB); the CPU starts at its reset vector F000:FFF0.
@@ -37,9 +37,27 @@ pub struct Options {
     #[arg(long, default_value = "none", value_parser = parse_sink)]
     pub debugcon: Sink,
 
-    /// COM1 (16550A UART at 0x3F8, IRQ 4) output: stdio, file:PATH or none.
-    #[arg(long, default_value = "none", value_parser = parse_sink)]
-    pub serial: Sink,
+    /// A COM port's host end: stdio, file:PATH (output only) or none.
+    /// Repeat it, as QEMU's -serial, for the next port: COM1 (0x3F8, IRQ
+    /// 4), COM2 (0x2F8, IRQ 3), COM3 (0x3E8, IRQ 4), COM4 (0x2E8, IRQ 3).
+    /// At most one may be stdio. [default: stdio for COM1]
+    #[arg(long, value_name = "DEV", value_parser = parse_sink, action = ArgAction::Append)]
+    pub serial: Vec<Sink>,
+
+    /// How stdin reaches the serial port when it is not a terminal: `live`
+    /// delivers bytes as they arrive; `script` (with --clock virtual)
+    /// makes the guest wait for each byte it has room for, so the same
+    /// input file gives the same run every time. Give a script its whole
+    /// input up front and close stdin: a guest waiting for input does not
+    /// run on.
+    #[arg(long, value_enum, default_value = "live")]
+    pub serial_input: SerialInput,
+
+    /// A guest reboot (port 0x92, the keyboard controller's reset, 0xCF9)
+    /// ends ironpc with status 0, and a triple fault with status 2 and a
+    /// message, instead of resetting the machine.
+    #[arg(long)]
+    pub no_reboot: bool,
 
     /// I/O port of the debug console.
     #[arg(long, default_value = "0xe9", value_parser = parse_port)]
@@ -60,6 +78,47 @@ pub struct Options {
     pub clock: Clock,
 }
 
+/// The serial console, after the options in --help.
+const CONSOLE_HELP: &str = "\
+Serial console (--serial stdio):
+  On a terminal, stdin is raw: keys go to the guest (Ctrl-C too), its
+  output comes as it is written. Ctrl-A is the escape key:
+    C-a h    list the escape keys
+    C-a x    exit ironpc (status 0)
+    C-a C-a  send C-a to the guest
+  Otherwise (a pipe, a file) stdin's bytes go to the guest as they are and
+  its end is no error. With --clock virtual the guest then receives them
+  at points that depend only on the bytes, so a piped input replays
+  exactly: once the guest enables its UART's receive interrupt, the
+  machine waits for each byte the UART has room for. Give the whole input
+  up front (a file, or a pipe written and closed).
+
+Signals: SIGINT (unless the terminal is raw), SIGTERM and SIGHUP end
+ironpc with output flushed and the terminal restored, status 128 + the
+signal number (130, 143, 129).
+
+Exit status: the guest's isa-debug-exit value; 0 on Ctrl-A x and, with
+--no-reboot, on a guest reboot; 2 when the machine stops (triple fault
+under --no-reboot, a CPU halted for good); 3 at --max-instructions; 1 on a
+host-side error.";
+
+/// The most COM ports a PC has.
+pub const MAX_SERIAL: usize = 4;
+
+impl Options {
+    /// The host end of each COM port given, COM1 first (stdio when none
+    /// is given).
+    pub fn serial_ports(&self) -> Result<Vec<Sink>, String> {
+        if self.serial.len() > MAX_SERIAL {
+            return Err(format!("at most {MAX_SERIAL} --serial ports (COM1-COM4), {} given", self.serial.len()));
+        }
+        if self.serial.iter().filter(|s| matches!(s, Sink::Stdio)).count() > 1 {
+            return Err("only one --serial port can be stdio".into());
+        }
+        Ok(if self.serial.is_empty() { vec![Sink::Stdio] } else { self.serial.clone() })
+    }
+}
+
 /// `--clock` choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Clock {
@@ -74,6 +133,13 @@ impl From<Clock> for ironpc::ClockMode {
             Clock::Virtual => Self::Virtual,
         }
     }
+}
+
+/// `--serial-input` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SerialInput {
+    Live,
+    Script,
 }
 
 /// `--display` choices.
@@ -135,6 +201,19 @@ mod tests {
         assert_eq!(parse_size("512K").unwrap().0, 512 << 10);
         assert_eq!(parse_size("1G").unwrap().0, 1 << 30);
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn serial_ports_default_to_com1_on_stdio_and_repeat_for_the_next() {
+        let o = |args: &[&str]| Options::try_parse_from([&["ironpc", "--bios", "b"], args].concat()).unwrap();
+        assert!(matches!(o(&[]).serial_ports().unwrap()[..], [Sink::Stdio]));
+        let ports = o(&["--serial", "none", "--serial", "stdio", "--serial", "file:/tmp/c3"]).serial_ports().unwrap();
+        assert!(matches!(ports[..], [Sink::None, Sink::Stdio, Sink::File(_)]));
+        assert!(o(&["--serial", "stdio", "--serial", "stdio"]).serial_ports().is_err());
+        let five = ["--serial", "none"].repeat(5);
+        assert!(o(&five).serial_ports().unwrap_err().contains("at most 4"));
+        assert!(!o(&[]).no_reboot);
+        assert!(o(&["--no-reboot"]).no_reboot);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The `ironpc` program as a user meets it: bad input gets one clear line
 //! and a non-zero status; a guest's exit request becomes the status.
 
-use std::process::{Command, Output};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn ironpc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ironpc")).args(args).output().expect("run ironpc")
@@ -17,6 +20,47 @@ fn rom_with_reset_code(code: &[u8]) -> tempfile_path::TempPath {
     let mut rom = vec![0xF4u8; 4096];
     rom[4096 - 16..4096 - 16 + code.len()].copy_from_slice(code);
     tempfile_path::write(&rom)
+}
+
+/// Assembles `tests/roms/NAME.asm` of the workspace (see the root crate's
+/// tests/system_roms.rs) into a temporary file.
+fn assemble(name: &str) -> tempfile_path::TempPath {
+    let roms = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/roms");
+    let out = tempfile_path::path();
+    let mut include = roms.clone().into_os_string();
+    include.push("/");
+    let o = Command::new("nasm")
+        .arg("-f")
+        .arg("bin")
+        .arg("-I")
+        .arg(include)
+        .arg("-o")
+        .arg(&out.0)
+        .arg(roms.join(format!("{name}.asm")))
+        .output()
+        .expect("nasm is needed (apt-get install nasm)");
+    assert!(o.status.success(), "nasm: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// Runs ironpc with `input` on its stdin (written, then closed).
+fn ironpc_with_input(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ironpc");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// The echo ROM's arguments: COM1 on stdio, isa-debug-exit at 0xF4.
+fn echo_args<'a>(rom: &'a tempfile_path::TempPath, clock: &'a str) -> Vec<&'a str> {
+    vec!["--bios", rom.arg(), "--memory", "16M", "--exit-port", "0xf4", "--clock", clock]
 }
 
 mod tempfile_path {
@@ -36,11 +80,15 @@ mod tempfile_path {
         }
     }
     static N: AtomicU32 = AtomicU32::new(0);
-    pub fn write(bytes: &[u8]) -> TempPath {
+    /// A fresh path, nothing written yet.
+    pub fn path() -> TempPath {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let p = dir.join(format!("cli-{}-{}.bin", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-        std::fs::write(&p, bytes).unwrap();
-        TempPath(p)
+        TempPath(dir.join(format!("cli-{}-{}.bin", std::process::id(), N.fetch_add(1, Ordering::Relaxed))))
+    }
+    pub fn write(bytes: &[u8]) -> TempPath {
+        let p = path();
+        std::fs::write(&p.0, bytes).unwrap();
+        p
     }
 }
 
@@ -123,4 +171,250 @@ fn a_missing_kernel_or_initrd_is_one_line_naming_the_file() {
     assert!(stderr_lines(&o)[0].starts_with("ironpc: cannot read kernel /nonexistent/vmlinuz"));
     let o = ironpc(&["--bios", rom.arg(), "--kernel", rom.arg(), "--initrd", "/nonexistent/initrd"]);
     assert!(stderr_lines(&o)[0].starts_with("ironpc: cannot read initrd /nonexistent/initrd"), "{:?}", stderr_lines(&o));
+}
+
+/// On the host clock input reaches the UART as it comes, as on QEMU: a
+/// byte that arrives before the guest's driver is up may be lost when the
+/// driver clears the FIFOs, so the test types once the guest says "ready",
+/// while the guest idles; the bytes wake it.
+#[test]
+fn piped_input_reaches_the_guest_on_the_host_clock() {
+    let rom = assemble("serial_echo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
+        .args(echo_args(&rom, "host"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ironpc");
+    assert_eq!(wait_for_output(&mut child, "ready\n"), "ready\n");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello, ").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(wait_for_output(&mut child, "HELLO, "), "HELLO, ");
+    stdin.write_all(b"World!\x04").unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "WORLD!");
+    assert_eq!(o.status.code(), Some(1), "guest status 0; stderr: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn piped_input_on_the_virtual_clock_replays_exactly() {
+    let rom = assemble("serial_echo");
+    let run = || {
+        let mut args = echo_args(&rom, "virtual");
+        args.extend(["--debugcon", "stdio", "--serial-input", "script"]);
+        ironpc_with_input(&args, b"abc\x03def\x04")
+    };
+    let first = run();
+    // Ctrl-C is a byte like any other on a pipe; the timer never ticked
+    // (the input came before 10 ms of virtual time), so the debug console
+    // stayed silent.
+    assert_eq!(first.stdout, b"ready\nABC\x03DEF");
+    assert_eq!(first.status.code(), Some(1));
+    let second = run();
+    assert_eq!((second.stdout, second.status.code()), (first.stdout, first.status.code()));
+}
+
+#[test]
+fn the_end_of_stdin_is_no_error() {
+    let rom = assemble("serial_echo");
+    let mut args = echo_args(&rom, "virtual");
+    args.extend(["--max-instructions", "3000000", "--serial-input", "script"]);
+    let o = ironpc_with_input(&args, b"ok");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ready\nOK");
+    assert_eq!(o.status.code(), Some(3));
+    let lines = stderr_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("ironpc: stopped after 3000000 instructions at "), "{lines:?}");
+}
+
+#[test]
+fn com2_to_com4_reach_their_hosts() {
+    for (n, base) in [(2u16, 0x2F8u16), (3, 0x3E8), (4, 0x2E8)] {
+        // mov dx, base; mov al, '0' + n; out dx, al; mov al, 0; out 0xf4, al
+        let [lo, hi] = base.to_le_bytes();
+        let rom = rom_with_reset_code(&[0xBA, lo, hi, 0xB0, b'0' + n as u8, 0xEE, 0xB0, 0, 0xE6, 0xF4]);
+        let mut args = vec!["--bios", rom.arg(), "--exit-port", "0xf4"];
+        for _ in 1..n {
+            args.extend(["--serial", "none"]);
+        }
+        args.extend(["--serial", "stdio"]);
+        let o = ironpc(&args);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{n}"), "COM{n}");
+        assert_eq!(o.status.code(), Some(1), "COM{n}");
+    }
+}
+
+#[test]
+fn serial_options_are_checked() {
+    let rom = rom_with_reset_code(&[0xFA, 0xF4]);
+    let o = ironpc(&["--bios", rom.arg(), "--serial", "stdio", "--serial", "stdio"]);
+    assert_eq!(stderr_lines(&o), vec!["ironpc: only one --serial port can be stdio".to_string()]);
+    let five: Vec<&str> = ["--serial", "none"].repeat(5);
+    let o = ironpc(&[&["--bios", rom.arg()], &five[..]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_lines(&o)[0].contains("at most 4"), "{:?}", stderr_lines(&o));
+}
+
+/// The debug-console arguments of the reboot ROMs.
+fn rom_args(rom: &tempfile_path::TempPath) -> Vec<&str> {
+    vec!["--bios", rom.arg(), "--memory", "16M", "--serial", "none", "--debugcon", "stdio", "--exit-port", "0xf4"]
+}
+
+#[test]
+fn no_reboot_turns_a_triple_fault_into_one_line_and_status_2() {
+    let rom = assemble("triple");
+    let mut args = rom_args(&rom);
+    args.push("--no-reboot");
+    let o = ironpc(&args);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "triple fault next\n");
+    assert_eq!(o.status.code(), Some(2));
+    let lines = stderr_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("ironpc: triple fault at 0008:"), "{lines:?}");
+    assert!(lines[0].ends_with("; the machine stopped (--no-reboot)"), "{lines:?}");
+}
+
+#[test]
+fn no_reboot_ends_on_a_guest_reboot_with_status_0() {
+    let rom = assemble("reset92");
+    let mut args = rom_args(&rom);
+    args.push("--no-reboot");
+    let o = ironpc(&args);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "first boot\n");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stderr.is_empty(), "{:?}", stderr_lines(&o));
+}
+
+#[test]
+fn reboots_reset_the_machine_and_continue_by_default() {
+    let rom = assemble("reboot");
+    let o = ironpc(&rom_args(&rom));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("boot 00000001\ntriple fault next\nboot 00000002\n"), "{text}");
+    assert!(text.ends_with("keyboard controller reset next\nboot 00000003\nDONE\n"), "{text}");
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// Reads the child's stdout until it has shown `want` (or a few seconds).
+fn wait_for_output(child: &mut Child, want: &str) -> String {
+    let out = child.stdout.as_mut().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&got).contains(want) && start.elapsed() < Duration::from_secs(20) {
+        match out.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn sigint_and_sigterm_end_an_idle_guest_cleanly() {
+    let rom = assemble("serial_echo");
+    for (signal, status) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
+            .args(echo_args(&rom, "host"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ironpc");
+        // stdin stays open: the guest idles, waiting for input.
+        assert_eq!(wait_for_output(&mut child, "ready\n"), "ready\n");
+        let killed = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+        assert!(killed.success());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(status), "SIG{signal}; stderr: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stderr.is_empty(), "SIG{signal}: {:?}", stderr_lines(&o));
+    }
+}
+
+/// Polls `path` until it has `lines` lines (or a few seconds); its text.
+fn wait_for_lines(path: &Path, lines: usize) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || start.elapsed() > Duration::from_secs(20) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM while the terminal is raw: ironpc ends with status 143 and the
+/// terminal is canonical again.
+#[test]
+#[ignore = "needs tmux (apt-get install tmux); run with --ignored"]
+fn sigterm_in_raw_mode_restores_the_terminal() {
+    let rom = assemble("serial_echo");
+    let session = format!("ironpc-term-{}", std::process::id());
+    let (pid_file, status_file) = (tempfile_path::path(), tempfile_path::path());
+    let command = format!(
+        "sh -c 'echo $$ > {pid}; exec {ironpc} --bios {rom} --memory 16M --exit-port 0xf4'; echo \"status=$?\" > {status}; stty -a | grep -o -- '-\\?icanon' >> {status}; sleep 30",
+        pid = pid_file.arg(),
+        ironpc = env!("CARGO_BIN_EXE_ironpc"),
+        rom = rom.arg(),
+        status = status_file.arg()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("tmux");
+    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &command]).status.success());
+    let pid = wait_for_lines(&pid_file.0, 1);
+    // Raw mode is on once the guest is running: give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let raw = Command::new("sh").arg("-c").arg(format!("stty -a < /proc/{}/fd/0", pid.trim())).output().unwrap();
+    assert!(String::from_utf8_lossy(&raw.stdout).contains("-icanon"), "raw while running");
+    assert!(Command::new("kill").arg("-TERM").arg(pid.trim()).status().unwrap().success());
+    let result = wait_for_lines(&status_file.0, 2);
+    tmux(&["kill-session", "-t", &session]);
+    assert_eq!(result, "status=143\nicanon\n");
+}
+
+/// The console in a real terminal: tmux runs ironpc, types into it and
+/// reads the screen. Raw mode lets Ctrl-C through to the guest (which
+/// echoes it as a byte, not dying of SIGINT); Ctrl-A h lists the escape
+/// keys; Ctrl-A x quits with status 0 and the terminal comes back sane.
+#[test]
+#[ignore = "needs tmux (apt-get install tmux); run with --ignored"]
+fn raw_terminal_console_under_tmux() {
+    let rom = assemble("serial_echo");
+    let session = format!("ironpc-cli-{}", std::process::id());
+    let status_file = tempfile_path::path();
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("tmux");
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+    let wait_screen = |want: &str| {
+        let start = Instant::now();
+        loop {
+            let s = screen();
+            if s.contains(want) || start.elapsed() > Duration::from_secs(20) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let command = format!(
+        "{} --bios {} --memory 16M --exit-port 0xf4; echo \"status=$?\" > {}; stty -a | grep -o -- '-\\?icanon' >> {}; sleep 30",
+        env!("CARGO_BIN_EXE_ironpc"),
+        rom.arg(),
+        status_file.arg(),
+        status_file.arg()
+    );
+    assert!(tmux(&["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &command]).status.success());
+    wait_screen("ready");
+    tmux(&["send-keys", "-t", &session, "-l", "abc"]);
+    tmux(&["send-keys", "-t", &session, "C-c"]);
+    tmux(&["send-keys", "-t", &session, "-l", "def"]);
+    let s = wait_screen("DEF");
+    assert!(s.contains("ABC") && s.contains("DEF"), "Ctrl-C reached the guest, ironpc lives on:\n{s}");
+    tmux(&["send-keys", "-t", &session, "C-a", "h"]);
+    let s = wait_screen("C-a x");
+    assert!(s.contains("C-a x    exit ironpc"), "help:\n{s}");
+    tmux(&["send-keys", "-t", &session, "C-a", "x"]);
+    let result = wait_for_lines(&status_file.0, 2);
+    tmux(&["kill-session", "-t", &session]);
+    assert_eq!(result, "status=0\nicanon\n", "Ctrl-A x exits 0 and the terminal is canonical again");
 }
