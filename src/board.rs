@@ -7,6 +7,7 @@ use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
     debugcon::DebugCon,
+    fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
     pic::PicPair,
     pit::Pit,
@@ -40,6 +41,10 @@ pub struct Board {
     port92: u8,
     /// A device asked for a system reset; the machine carries it out.
     reset_requested: bool,
+    /// QEMU's firmware configuration device (0x510-0x51B).
+    pub fw_cfg: FwCfg,
+    /// The last POST code written to port 0x80.
+    pub post_code: u8,
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -55,6 +60,9 @@ fn rtc_epoch(clock: ClockMode) -> i64 {
 /// COM1's ports and interrupt line.
 const COM1_BASE: u16 = 0x3F8;
 const COM1_IRQ: u8 = 4;
+
+/// The POST diagnostic port.
+const POST_PORT: u16 = 0x80;
 
 /// Port 0x92 bits.
 const PORT92_RESET: u8 = 1 << 0;
@@ -76,6 +84,8 @@ impl Board {
             debug_exit: None,
             port92: PORT92_A20,
             reset_requested: false,
+            fw_cfg: FwCfg::new(),
+            post_code: 0,
         }
     }
 
@@ -154,6 +164,15 @@ impl Board {
         }
         self.rtc.update_checksum();
     }
+
+    /// Writes the CMOS boot-order bytes (0x3D, 0x38) SeaBIOS reads for the
+    /// devices `bootorder` does not name (QEMU's `-boot order=`).
+    pub fn set_cmos_boot_order(&mut self, (flag2, flag1): (u8, u8)) {
+        use ironpc_bios::fw_cfg::{CMOS_BOOT_FLAG1, CMOS_BOOT_FLAG2};
+        self.rtc.set_nvram(CMOS_BOOT_FLAG2, flag2);
+        self.rtc.set_nvram(CMOS_BOOT_FLAG1, flag1);
+        self.rtc.update_checksum();
+    }
 }
 
 impl Board {
@@ -199,6 +218,9 @@ impl Bus for Board {
             self.sync_devices(mem);
             return v;
         }
+        if fw_cfg::PORTS.contains(&port) {
+            return self.fw_cfg.io_read(port, size);
+        }
         if port == 0x92 {
             return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
         }
@@ -230,6 +252,16 @@ impl Bus for Board {
         if port == i8042::DATA_PORT || port == i8042::STATUS_PORT {
             self.kbc.io_write(port, size, value);
             self.sync_devices(mem);
+            return;
+        }
+        if fw_cfg::PORTS.contains(&port) {
+            self.fw_cfg.io_write(mem, port, size, value);
+            return;
+        }
+        if port == POST_PORT {
+            // Firmware progress codes: kept for a debugger, logged.
+            self.post_code = value as u8;
+            log::debug!("POST code {:#04x}", self.post_code);
             return;
         }
         if port == 0x92 {

@@ -13,6 +13,9 @@ pub use board::Board;
 pub use clock::{Clock, ClockMode};
 pub use machine::{Config, Exit, Machine, MachineError};
 
+pub use ironpc_bios::KernelBoot;
+
+pub use ironpc_bios as bios;
 pub use ironpc_cpu as cpu;
 pub use ironpc_devices as devices;
 pub use ironpc_mmu as mmu;

@@ -1,6 +1,7 @@
 //! The machine: CPU, memory and board, and the loop that runs them.
 
 use crate::{board::Board, clock::ClockMode};
+use ironpc_bios::KernelBoot;
 use ironpc_cpu::{state::fl, Cpu, Env, RunExit, Shutdown};
 use ironpc_devices::{debug_exit::DebugExit, debugcon::DebugCon};
 use ironpc_mmu::PhysMem;
@@ -20,6 +21,9 @@ pub struct Config {
     pub clock: ClockMode,
     /// Where COM1's output goes.
     pub serial: Option<Box<dyn Write + Send>>,
+    /// A Linux kernel to boot (`--kernel`), with its initrd and command
+    /// line.
+    pub kernel: Option<KernelBoot>,
 }
 
 /// Why a machine could not be built.
@@ -31,6 +35,12 @@ pub enum MachineError {
     RamSize(u64),
     #[error(transparent)]
     Bios(#[from] ironpc_bios::BiosError),
+    #[error(transparent)]
+    Linux(#[from] ironpc_bios::LinuxBootError),
+    #[error("cannot fill fw_cfg: {0}")]
+    FwCfg(#[from] ironpc_devices::fw_cfg::FwCfgError),
+    #[error("entering the kernel directly is not available in this build; boot it through the firmware")]
+    DirectBootUnavailable,
 }
 
 /// Why [`Machine::run`] returned.
@@ -44,6 +54,25 @@ pub enum Exit {
     HaltedForever { cs: u16, eip: u32 },
     /// The instruction limit was reached.
     InstructionLimit,
+}
+
+/// Fills fw_cfg and the CMOS boot order as QEMU does for SeaBIOS on
+/// `-M pc`, with the kernel, initrd and command line of a `--kernel` boot
+/// and the option ROM that loads them, booted first.
+fn configure_firmware(board: &mut Board, ram: u64, kernel: Option<&KernelBoot>) -> Result<(), MachineError> {
+    use ironpc_bios::{fw_cfg, linuxboot};
+    let mut boot_order = Vec::new();
+    if let Some(k) = kernel {
+        if !k.via_firmware {
+            return Err(MachineError::DirectBootUnavailable);
+        }
+        linuxboot::load_via_fw_cfg(&mut board.fw_cfg, ram, k)?;
+        boot_order.push(linuxboot::ROM_BOOT_PATH.to_owned());
+    }
+    let platform = fw_cfg::Platform { ram, cpus: 1, boot_menu: false, boot_order };
+    fw_cfg::populate(&mut board.fw_cfg, &platform)?;
+    board.set_cmos_boot_order(fw_cfg::cmos_boot_order(fw_cfg::DEFAULT_BOOT_ORDER).unwrap_or_default());
+    Ok(())
 }
 
 /// A PC.
@@ -74,6 +103,7 @@ impl Machine {
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out = config.serial;
         board.set_cmos_memory(config.memory);
+        configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         Ok(Self { cpu: Cpu::new(), mem, board })
     }
 

@@ -9,8 +9,27 @@ use std::path::PathBuf;
 pub struct Options {
     /// Firmware image, mapped so that it ends at 4 GiB (its last 128 KiB
     /// also below 1 MiB); the CPU starts at its reset vector F000:FFF0.
+    /// Default: SeaBIOS's bios.bin from the image cache (`cargo xtask
+    /// images`, <dir of ironpc>/../images/) or /usr/share/seabios.
     #[arg(long, value_name = "FILE")]
-    pub bios: PathBuf,
+    pub bios: Option<PathBuf>,
+
+    /// A Linux bzImage to boot (as QEMU's -kernel).
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+
+    /// An initrd (initramfs) for the kernel.
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+
+    /// The kernel command line.
+    #[arg(long, value_name = "CMDLINE", requires = "kernel", default_value = "")]
+    pub append: String,
+
+    /// How the kernel is started: by SeaBIOS through fw_cfg and an option
+    /// ROM (as QEMU does), or by entering it directly.
+    #[arg(long, value_enum, default_value = "firmware")]
+    pub kernel_entry: KernelEntry,
 
     /// Guest RAM, with an optional K, M or G suffix.
     #[arg(long, short = 'm', default_value = "128M", value_parser = parse_size)]
@@ -61,6 +80,13 @@ impl From<Clock> for ironpc::ClockMode {
             Clock::Virtual => Self::Virtual,
         }
     }
+}
+
+/// `--kernel-entry` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelEntry {
+    Firmware,
+    Direct,
 }
 
 /// `--display` choices.
