@@ -330,6 +330,18 @@ mod tests {
     }
 
     #[test]
+    fn fw_cfg_and_post_ports() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.io_write(&mut mem, 0x510, 2, 0);
+        let sig: Vec<u8> = (0..4).map(|_| b.io_read(&mut mem, 0x511, 1) as u8).collect();
+        assert_eq!(sig, b"QEMU");
+        assert_eq!(b.io_read(&mut mem, 0x514, 4).to_le_bytes(), *b"QEMU", "DMA signature");
+        b.io_write(&mut mem, 0x80, 1, 0x42);
+        assert_eq!(b.post_code, 0x42);
+    }
+
+    #[test]
     fn port_92_drives_a20_and_requests_a_reset_on_a_rising_bit_0() {
         let mut mem = PhysMem::new(2 << 20).unwrap();
         let mut b = Board::new(ClockMode::Virtual);

@@ -153,3 +153,37 @@ fn seabios_boots_a_kernel_through_linuxboot_rom() {
         assert!(log.contains(&line), "missing {line:?}; log:\n{log}");
     }
 }
+
+/// Debian's kernel through SeaBIOS, as far as the board gets today: run
+/// with `IRONPC_KERNEL=path/to/vmlinuz [IRONPC_INITRD=...]
+/// [IRONPC_MAX_INSTRUCTIONS=N] cargo test
+/// --test fw_cfg_boot -- --ignored --nocapture`; prints the serial output.
+#[test]
+#[ignore]
+fn debian_kernel_through_seabios() {
+    let (Some(bios), Some(k)) = (seabios(), std::env::var_os("IRONPC_KERNEL")) else { return };
+    let kernel = KernelBoot {
+        kernel: std::fs::read(k).expect("kernel"),
+        initrd: std::env::var_os("IRONPC_INITRD").map(|p| std::fs::read(p).expect("initrd")),
+        cmdline: "console=ttyS0 earlyprintk=serial".into(),
+        via_firmware: true,
+    };
+    let serial = Capture::default();
+    let console = Capture::default();
+    let config = Config {
+        memory: MEMORY,
+        bios: bios.clone(),
+        debugcon: Some((DEBUGCON, Box::new(console.clone()))),
+        exit_port: Some(EXIT_PORT),
+        clock: ClockMode::Virtual,
+        serial: Some(Box::new(serial.clone())),
+        kernel: Some(kernel),
+    };
+    let mut m = Machine::new(config).expect("cannot build the machine");
+    let mut mem = ironpc::mmu::PhysMem::new(MEMORY).expect("RAM");
+    ironpc::bios::map_bios_ram_window(&mut mem, &bios).expect("map SeaBIOS");
+    m.mem = mem;
+    let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000_000);
+    let exit = m.run(Some(max));
+    eprintln!("{exit:?} at {} instructions\n--- debugcon\n{}\n--- serial\n{}", m.cpu.icount, console.text(), serial.text());
+}

@@ -46,6 +46,8 @@ pub fn populate(cfg: &mut FwCfg, p: &Platform) -> Result<(), FwCfgError> {
     // rebooting after a delay (QEMU's default, `-boot reboot-timeout`).
     cfg.add_file("etc/boot-fail-wait", u32::MAX.to_le_bytes().to_vec())?;
     cfg.add_file("bootorder", bootorder(&p.boot_order))?;
+    // Disk geometry overrides: none (QEMU always has the file).
+    cfg.add_file("bios-geometry", Vec::new())?;
     Ok(())
 }
 
