@@ -123,6 +123,11 @@ fn parse(image: &[u8]) -> Result<BzImage<'_>, LinuxBootError> {
         n => usize::from(n),
     };
     let setup_len = (sects + 1) * 512;
+    // The setup code, its heap and stack share the 64 KiB below the
+    // command line.
+    if setup_len > (CMDLINE_ADDR - SETUP_ADDR) as usize / 2 {
+        return Err(LinuxBootError::NotBzImage("setup code larger than 32 KiB"));
+    }
     if image.len() <= setup_len {
         return Err(LinuxBootError::NotBzImage("no protected-mode kernel after the setup code"));
     }
@@ -321,6 +326,7 @@ mod tests {
         let e = |b: KernelBoot, ram| load_via_fw_cfg(&mut FwCfg::new(), ram, &b).unwrap_err();
         assert!(matches!(e(boot(vec![0; 4096], None, ""), RAM), LinuxBootError::NotBzImage(_)));
         assert_eq!(e(boot(bzimage(0x201, 4, 100), None, ""), RAM), LinuxBootError::TooOld(0x201));
+        assert!(matches!(e(boot(bzimage(0x20F, 64, 100), None, ""), RAM), LinuxBootError::NotBzImage(_)), "65 setup sectors");
         assert!(matches!(
             e(boot(bzimage(0x20F, 4, 100), Some(vec![0; 127 << 20]), ""), RAM),
             LinuxBootError::InitrdTooLarge { .. }
