@@ -118,9 +118,10 @@ fn seabios_reads_fw_cfg() {
 }
 
 /// Where ironpc puts an initrd of `size` bytes in `MEMORY` (the rule of
-/// bios/src/linuxboot.rs: the highest page below RAM end minus 0x28000).
+/// bios/src/linuxboot.rs: page aligned, ending below the top 0x28000 bytes
+/// of RAM, which SeaBIOS keeps for its tables).
 fn initrd_addr(size: u64) -> u64 {
-    (MEMORY - 0x28000 - 1 - size) & !0xFFF
+    (MEMORY - 0x28000 - size) & !0xFFF
 }
 
 #[test]
@@ -129,7 +130,7 @@ fn seabios_boots_a_kernel_through_linuxboot_rom() {
     let initrd = b"INITRD-CONTENTS!and the rest of the initramfs".to_vec();
     let size = initrd.len() as u64;
     let kernel = KernelBoot {
-        kernel: assemble("fakelinux"),
+        image: assemble("fakelinux"),
         initrd: Some(initrd),
         cmdline: "console=ttyS0 panic=-1 marker=fw_cfg".into(),
         via_firmware: true,
@@ -163,7 +164,7 @@ fn seabios_boots_a_kernel_through_linuxboot_rom() {
 fn debian_kernel_through_seabios() {
     let (Some(bios), Some(k)) = (seabios(), std::env::var_os("IRONPC_KERNEL")) else { return };
     let kernel = KernelBoot {
-        kernel: std::fs::read(k).expect("kernel"),
+        image: std::fs::read(k).expect("kernel"),
         initrd: std::env::var_os("IRONPC_INITRD").map(|p| std::fs::read(p).expect("initrd")),
         cmdline: "console=ttyS0 earlyprintk=serial".into(),
         via_firmware: true,

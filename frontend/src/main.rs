@@ -75,13 +75,13 @@ fn default_bios() -> Result<PathBuf> {
 /// The `--kernel`, `--initrd` and `--append` files and text.
 fn read_kernel(opts: &Options) -> Result<Option<KernelBoot>> {
     let Some(path) = &opts.kernel else { return Ok(None) };
-    let kernel = std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?;
+    let image = std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?;
     let initrd = match &opts.initrd {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
         None => None,
     };
     let via_firmware = opts.kernel_entry == KernelEntry::Firmware;
-    Ok(Some(KernelBoot { kernel, initrd, cmdline: opts.append.clone(), via_firmware }))
+    Ok(Some(KernelBoot { image, initrd, cmdline: opts.append.clone(), via_firmware }))
 }
 
 fn run(opts: Options) -> Result<ExitCode> {
@@ -98,11 +98,10 @@ fn run(opts: Options) -> Result<ExitCode> {
     let serial = open_sink(&opts.serial)?;
     let config =
         Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial, kernel };
+    let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {
-        MachineError::Linux(_) => {
-            let k = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?"));
-            anyhow::anyhow!("cannot boot kernel {}: {e}", k.display())
-        }
+        MachineError::Kernel(e) => anyhow::anyhow!("cannot boot kernel {kernel_path}: {e}"),
+        MachineError::FirmwareBoot(e) => anyhow::anyhow!("cannot boot kernel {kernel_path}: {e}"),
         e => anyhow::anyhow!("cannot start a machine with firmware {}: {e}", bios_path.display()),
     })?;
     let exit = machine.run(opts.max_instructions);
@@ -117,7 +116,8 @@ fn run(opts: Options) -> Result<ExitCode> {
             ExitCode::from(2)
         }
         Exit::InstructionLimit => {
-            eprintln!("ironpc: stopped after {} instructions (--max-instructions)", machine.cpu.icount);
+            let (cs, eip) = (machine.cpu.state.seg[1].selector, machine.cpu.state.rip);
+            eprintln!("ironpc: stopped after {} instructions at {cs:04x}:{eip:08x} (--max-instructions)", machine.cpu.icount);
             ExitCode::from(3)
         }
     })

@@ -14,21 +14,23 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub bios: Option<PathBuf>,
 
-    /// A Linux bzImage to boot (as QEMU's -kernel).
+    /// A Linux kernel (bzImage) to boot.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
 
-    /// An initrd (initramfs) for the kernel.
+    /// An initial RAM disk for --kernel.
     #[arg(long, value_name = "FILE", requires = "kernel")]
     pub initrd: Option<PathBuf>,
 
-    /// The kernel command line.
+    /// The kernel command line for --kernel.
     #[arg(long, value_name = "CMDLINE", requires = "kernel", default_value = "")]
     pub append: String,
 
-    /// How the kernel is started: by SeaBIOS through fw_cfg and an option
-    /// ROM (as QEMU does), or by entering it directly.
-    #[arg(long, value_enum, default_value = "firmware")]
+    /// How --kernel starts: `direct`, ironpc loads it as a boot loader
+    /// would and enters it in 32-bit protected mode (no firmware runs);
+    /// `firmware`, SeaBIOS loads it from fw_cfg with its linuxboot option
+    /// ROM, as QEMU's -kernel does.
+    #[arg(long, value_enum, default_value = "direct")]
     pub kernel_entry: KernelEntry,
 
     /// Guest RAM, with an optional K, M or G suffix.
