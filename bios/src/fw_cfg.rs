@@ -10,11 +10,8 @@
 //! nothing it finds (src/boot.c `boot_init`; QEMU hw/i386/pc.c
 //! `set_boot_dev`).
 
+use crate::e820::{E820Entry, E820_RAM};
 use ironpc_devices::fw_cfg::{key, FwCfg, FwCfgError};
-
-/// E820 address range types (ACPI 6.5, table 15.312).
-pub const E820_RAM: u32 = 1;
-pub const E820_RESERVED: u32 = 2;
 
 /// The machine facts SeaBIOS learns through fw_cfg.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,11 +58,7 @@ fn numa(cpus: u16) -> Vec<u8> {
 /// Only RAM: SeaBIOS adds its own reservations (the BIOS at the top of
 /// 4 GiB, the EBDA, its tables).
 pub fn e820(ram: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(20);
-    v.extend_from_slice(&0u64.to_le_bytes());
-    v.extend_from_slice(&ram.to_le_bytes());
-    v.extend_from_slice(&E820_RAM.to_le_bytes());
-    v
+    E820Entry { addr: 0, len: ram, kind: E820_RAM }.to_bytes().to_vec()
 }
 
 /// `bootorder`: device paths separated by newlines, NUL-terminated; empty
