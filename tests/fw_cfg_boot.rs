@@ -155,7 +155,8 @@ fn seabios_boots_a_kernel_through_linuxboot_rom() {
     }
 }
 
-/// Debian's kernel through SeaBIOS, as far as the board gets today: run
+/// Debian's kernel through SeaBIOS, to the busybox prompt or as far as it
+/// gets: run
 /// with `IRONPC_KERNEL=path/to/vmlinuz [IRONPC_INITRD=...]
 /// [IRONPC_MAX_INSTRUCTIONS=N] cargo test
 /// --test fw_cfg_boot -- --ignored --nocapture`; prints the serial output.
@@ -184,7 +185,14 @@ fn debian_kernel_through_seabios() {
     let mut mem = ironpc::mmu::PhysMem::new(MEMORY).expect("RAM");
     ironpc::bios::map_bios_ram_window(&mut mem, &bios).expect("map SeaBIOS");
     m.mem = mem;
-    let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000_000);
-    let exit = m.run(Some(max));
+    let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000_000u64);
+    // Run in steps until a shell prompt appears on the serial port.
+    let mut exit = Exit::InstructionLimit;
+    while m.cpu.icount < max && !serial.text().contains("\n/ # ") {
+        exit = m.run(Some((m.cpu.icount + 200_000_000).min(max)));
+        if exit != Exit::InstructionLimit {
+            break;
+        }
+    }
     eprintln!("{exit:?} at {} instructions\n--- debugcon\n{}\n--- serial\n{}", m.cpu.icount, console.text(), serial.text());
 }
