@@ -108,7 +108,10 @@ impl Machine {
             return Err(MachineError::RamSize(config.memory));
         }
         let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
-        ironpc_bios::map_bios(&mut mem, &config.bios)?;
+        // Until the i440FX's PAM registers shadow it, the BIOS's low window
+        // is a writable RAM copy, as on QEMU's isapc machine: SeaBIOS keeps
+        // its variables there and cannot unlock it without a northbridge.
+        ironpc_bios::map_bios_ram_window(&mut mem, &config.bios)?;
         let mut board = Board::new(config.clock);
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
