@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages ironpc's build and tests use:
-#   nasm         assembles the system test ROMs and the demo firmware
+#   nasm         assembles the system test ROMs, the demo firmware and bios/roms
 #   gcc-multilib builds the 32-bit host helper of the conformance sweep
 #   cmake        builds Berkeley SoftFloat (the FPU's soft-float engine)
 # and checks for what `cargo xtask images` fetches the guest images with

@@ -8,6 +8,7 @@ use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
     debugcon::DebugCon,
+    fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
     pic::PicPair,
     pit::Pit,
@@ -46,6 +47,10 @@ pub struct Board {
     port92: u8,
     /// A device asked for a system reset; the machine carries it out.
     reset_requested: bool,
+    /// QEMU's firmware configuration device (0x510-0x51B).
+    pub fw_cfg: FwCfg,
+    /// The last POST code written to port 0x80.
+    pub post_code: u8,
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -68,6 +73,9 @@ pub const COM_PORTS: [(u16, u8); 4] = [(0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E
 fn com_register(port: u16) -> Option<(usize, u8)> {
     COM_PORTS.iter().position(|&(base, _)| (base..base + 8).contains(&port)).map(|n| (n, (port - COM_PORTS[n].0) as u8))
 }
+
+/// The POST diagnostic port.
+const POST_PORT: u16 = 0x80;
 
 /// The x87 error line: FERR# raises IRQ 13 (PC/AT wiring, kept by every
 /// chipset since); a write to port 0xF0 clears the latch.
@@ -96,6 +104,8 @@ impl Board {
             debug_exit: None,
             port92: PORT92_A20,
             reset_requested: false,
+            fw_cfg: FwCfg::new(),
+            post_code: 0,
         }
     }
 
@@ -265,6 +275,15 @@ impl Board {
         }
         self.rtc.update_checksum();
     }
+
+    /// Writes the CMOS boot-order bytes (0x3D, 0x38) SeaBIOS reads for the
+    /// devices `bootorder` does not name (QEMU's `-boot order=`).
+    pub fn set_cmos_boot_order(&mut self, (flag2, flag1): (u8, u8)) {
+        use ironpc_bios::fw_cfg::{CMOS_BOOT_FLAG1, CMOS_BOOT_FLAG2};
+        self.rtc.set_nvram(CMOS_BOOT_FLAG2, flag2);
+        self.rtc.set_nvram(CMOS_BOOT_FLAG1, flag1);
+        self.rtc.update_checksum();
+    }
 }
 
 impl Board {
@@ -310,6 +329,9 @@ impl Bus for Board {
             self.sync_devices(mem);
             return v;
         }
+        if fw_cfg::PORTS.contains(&port) {
+            return self.fw_cfg.io_read(port, size);
+        }
         if port == 0x92 {
             return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
         }
@@ -341,6 +363,16 @@ impl Bus for Board {
         if port == i8042::DATA_PORT || port == i8042::STATUS_PORT {
             self.kbc.io_write(port, size, value);
             self.sync_devices(mem);
+            return;
+        }
+        if fw_cfg::PORTS.contains(&port) {
+            self.fw_cfg.io_write(mem, port, size, value);
+            return;
+        }
+        if port == POST_PORT {
+            // Firmware progress codes: kept for a debugger, logged.
+            self.post_code = value as u8;
+            log::debug!("POST code {:#04x}", self.post_code);
             return;
         }
         if port == 0x92 {
@@ -557,6 +589,18 @@ mod tests {
         assert_eq!(b.io_read(&mut mem, 0x71, 1), 0x99, "CMOS RAM kept");
         b.io_write(&mut mem, 0x70, 1, 0x0B);
         assert_eq!(b.io_read(&mut mem, 0x71, 1), reg_b & !0x40, "RESET clears PIE, keeps the rest");
+    }
+
+    #[test]
+    fn fw_cfg_and_post_ports() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.io_write(&mut mem, 0x510, 2, 0);
+        let sig: Vec<u8> = (0..4).map(|_| b.io_read(&mut mem, 0x511, 1) as u8).collect();
+        assert_eq!(sig, b"QEMU");
+        assert_eq!(b.io_read(&mut mem, 0x514, 4).to_le_bytes(), *b"QEMU", "DMA signature");
+        b.io_write(&mut mem, 0x80, 1, 0x42);
+        assert_eq!(b.post_code, 0x42);
     }
 
     #[test]

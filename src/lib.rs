@@ -15,6 +15,7 @@ pub use clock::{Clock, ClockMode};
 pub use host::{HostLink, InputPacing, Next, StopRequest};
 pub use machine::{Config, Exit, KernelBoot, Machine, MachineError};
 
+pub use ironpc_bios as bios;
 pub use ironpc_cpu as cpu;
 pub use ironpc_devices as devices;
 pub use ironpc_mmu as mmu;

@@ -51,6 +51,10 @@ pub enum MachineError {
     Bios(#[from] ironpc_bios::BiosError),
     #[error("cannot boot the kernel: {0}")]
     Kernel(#[from] BootError),
+    #[error("cannot boot the kernel: {0}")]
+    FirmwareBoot(#[from] ironpc_bios::LinuxBootError),
+    #[error("cannot fill fw_cfg: {0}")]
+    FwCfg(#[from] ironpc_devices::fw_cfg::FwCfgError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -69,6 +73,22 @@ pub enum Exit {
     Reboot,
     /// The host asked the machine to stop (Ctrl-A x, a signal).
     Stopped(StopRequest),
+}
+
+/// Fills fw_cfg and the CMOS boot order as QEMU does for SeaBIOS on
+/// `-M pc`, with the kernel, initrd and command line of a `--kernel` boot
+/// and the option ROM that loads them, booted first.
+fn configure_firmware(board: &mut Board, ram: u64, kernel: Option<&KernelBoot>) -> Result<(), MachineError> {
+    use ironpc_bios::{fw_cfg, linuxboot};
+    let mut boot_order = Vec::new();
+    if let Some(k) = kernel.filter(|k| k.via_firmware) {
+        linuxboot::load_via_fw_cfg(&mut board.fw_cfg, ram, &k.image, k.initrd.as_deref(), &k.cmdline)?;
+        boot_order.push(linuxboot::ROM_BOOT_PATH.to_owned());
+    }
+    let platform = fw_cfg::Platform { ram, cpus: 1, boot_menu: false, boot_order };
+    fw_cfg::populate(&mut board.fw_cfg, &platform)?;
+    board.set_cmos_boot_order(fw_cfg::cmos_boot_order(fw_cfg::DEFAULT_BOOT_ORDER).unwrap_or_default());
+    Ok(())
 }
 
 /// A PC.
@@ -97,12 +117,16 @@ impl Machine {
             return Err(MachineError::RamSize(config.memory));
         }
         let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
-        ironpc_bios::map_bios(&mut mem, &config.bios)?;
+        // Until the i440FX's PAM registers shadow it, the BIOS's low window
+        // is a writable RAM copy, as on QEMU's isapc machine: SeaBIOS keeps
+        // its variables there and cannot unlock it without a northbridge.
+        ironpc_bios::map_bios_ram_window(&mut mem, &config.bios)?;
         let mut board = Board::new(config.clock);
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out[0] = config.serial;
         board.set_cmos_memory(config.memory);
+        configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             machine.boot_linux_direct(&k)?;

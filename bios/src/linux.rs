@@ -42,7 +42,7 @@ mod zp {
 
 /// Byte offsets into the setup header, counted from the start of the image
 /// (the same offsets hold in `boot_params`).
-mod hdr {
+pub mod hdr {
     pub const SETUP_SECTS: usize = 0x1F1;
     pub const BOOT_FLAG: usize = 0x1FE;
     pub const JUMP: usize = 0x200;

@@ -9,8 +9,9 @@ mod options;
 
 use anyhow::{Context, Result};
 use clap::{error::ErrorKind, Parser};
-use ironpc::{ClockMode, Config, Exit, InputPacing, KernelBoot, Machine, StopRequest};
-use options::{Display, Options, SerialInput, Sink};
+use ironpc::{ClockMode, Config, Exit, InputPacing, KernelBoot, Machine, MachineError, StopRequest};
+use options::{Display, KernelEntry, Options, SerialInput, Sink};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,7 +25,15 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line naming the problem, not clap's whole usage text.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let mut lines = text.lines();
+            let mut first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
+            // "the following required arguments were not provided:" is
+            // followed by the arguments, one per line.
+            if first.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    first = format!("{first} {}", next.trim());
+                }
+            }
             eprintln!("ironpc: {first} (see ironpc --help)");
             return ExitCode::from(2);
         }
@@ -50,30 +59,53 @@ fn open_sink(sink: &Sink) -> Result<Option<Box<dyn std::io::Write + Send>>> {
     })
 }
 
+/// SeaBIOS from the image cache or the Debian package.
+fn default_bios() -> Result<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    let paths = ironpc::bios::default_bios_paths(exe.as_deref());
+    if let Some(p) = paths.iter().find(|p| p.is_file()) {
+        return Ok(p.clone());
+    }
+    let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    anyhow::bail!(
+        "no --bios given and SeaBIOS not found at {} (run `cargo xtask images` or install the Debian package seabios)",
+        list.join(" or ")
+    )
+}
+
+/// The `--kernel`, `--initrd` and `--append` files and text.
+fn read_kernel(opts: &Options) -> Result<Option<KernelBoot>> {
+    let Some(path) = &opts.kernel else { return Ok(None) };
+    let image = std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?;
+    let initrd = match &opts.initrd {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
+        None => None,
+    };
+    let via_firmware = opts.kernel_entry == KernelEntry::Firmware;
+    Ok(Some(KernelBoot { image, initrd, cmdline: opts.append.clone(), via_firmware }))
+}
+
 fn run(opts: Options) -> Result<ExitCode> {
     if opts.display != Display::None {
         anyhow::bail!("only --display none is available in this build");
     }
-    let bios = std::fs::read(&opts.bios).with_context(|| format!("cannot read firmware {}", opts.bios.display()))?;
+    let bios_path = match &opts.bios {
+        Some(p) => p.clone(),
+        None => default_bios()?,
+    };
+    let bios = std::fs::read(&bios_path).with_context(|| format!("cannot read firmware {}", bios_path.display()))?;
+    let kernel = read_kernel(&opts)?;
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
-    let kernel = match &opts.kernel {
-        Some(path) => Some(KernelBoot {
-            image: std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?,
-            initrd: match &opts.initrd {
-                Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
-                None => None,
-            },
-            cmdline: opts.append.clone(),
-            via_firmware: false,
-        }),
-        None => None,
-    };
     let config =
         Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial, kernel };
-    let mut machine =
-        Machine::new(config).with_context(|| format!("cannot start a machine with firmware {}", opts.bios.display()))?;
+    let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
+    let mut machine = Machine::new(config).map_err(|e| match e {
+        MachineError::Kernel(e) => anyhow::anyhow!("cannot boot kernel {kernel_path}: {e}"),
+        MachineError::FirmwareBoot(e) => anyhow::anyhow!("cannot boot kernel {kernel_path}: {e}"),
+        e => anyhow::anyhow!("cannot start a machine with firmware {}: {e}", bios_path.display()),
+    })?;
     for (n, sink) in serial_ports.iter().enumerate().skip(1) {
         machine.board.serial_out[n] = open_sink(sink)?;
     }

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 pub struct Options {
     /// Firmware image, mapped so that it ends at 4 GiB (its last 128 KiB
     /// also below 1 MiB); the CPU starts at its reset vector F000:FFF0.
+    /// Default: SeaBIOS's bios.bin from the image cache (`cargo xtask
+    /// images`, <dir of ironpc>/../images/) or /usr/share/seabios.
     #[arg(long, value_name = "FILE")]
-    pub bios: PathBuf,
+    pub bios: Option<PathBuf>,
 
-    /// A Linux kernel (bzImage) to boot, loaded by ironpc as a boot loader
-    /// would and entered in 32-bit protected mode.
+    /// A Linux kernel (bzImage) to boot.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
 
@@ -24,6 +25,13 @@ pub struct Options {
     /// The kernel command line for --kernel.
     #[arg(long, value_name = "CMDLINE", requires = "kernel", default_value = "")]
     pub append: String,
+
+    /// How --kernel starts: `direct`, ironpc loads it as a boot loader
+    /// would and enters it in 32-bit protected mode (no firmware runs);
+    /// `firmware`, SeaBIOS loads it from fw_cfg with its linuxboot option
+    /// ROM, as QEMU's -kernel does.
+    #[arg(long, value_enum, default_value = "direct")]
+    pub kernel_entry: KernelEntry,
 
     /// Guest RAM, with an optional K, M or G suffix.
     #[arg(long, short = 'm', default_value = "128M", value_parser = parse_size)]
@@ -140,6 +148,13 @@ impl From<Clock> for ironpc::ClockMode {
 pub enum SerialInput {
     Live,
     Script,
+}
+
+/// `--kernel-entry` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelEntry {
+    Firmware,
+    Direct,
 }
 
 /// `--display` choices.

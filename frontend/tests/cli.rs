@@ -418,3 +418,102 @@ fn raw_terminal_console_under_tmux() {
     tmux(&["kill-session", "-t", &session]);
     assert_eq!(result, "status=0\nicanon\n", "Ctrl-A x exits 0 and the terminal is canonical again");
 }
+
+/// Where the ironpc binary looks for SeaBIOS without --bios.
+fn default_bios_paths() -> [std::path::PathBuf; 2] {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_ironpc"));
+    [exe.parent().unwrap().join("../images/bios.bin"), "/usr/share/seabios/bios.bin".into()]
+}
+
+#[test]
+fn without_bios_seabios_is_found_or_both_places_are_named() {
+    let o = ironpc(&["--max-instructions", "200000", "--debugcon", "stdio", "--debugcon-port", "0x402"]);
+    let paths = default_bios_paths();
+    if paths.iter().any(|p| p.is_file()) {
+        // How far it gets depends on the chipset; it starts, at least.
+        assert!(String::from_utf8_lossy(&o.stdout).starts_with("SeaBIOS"), "SeaBIOS's banner on its debug console");
+    } else {
+        let lines = stderr_lines(&o);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        for p in paths {
+            assert!(lines[0].contains(&p.display().to_string()), "{lines:?}");
+        }
+    }
+}
+
+#[test]
+fn kernel_errors_are_one_line() {
+    let rom = rom_with_reset_code(&[0xFA, 0xF4]);
+    let not_a_kernel = tempfile_path::write(&[0u8; 4096]);
+    // A bzImage-shaped header: boot flag, "HdrS", protocol 2.15, loaded high.
+    let mut bz = vec![0u8; 5 * 512 + 1024];
+    bz[0x1F1] = 4;
+    bz[0x1FE..0x200].copy_from_slice(&[0x55, 0xAA]);
+    bz[0x202..0x206].copy_from_slice(b"HdrS");
+    bz[0x206..0x208].copy_from_slice(&0x020Fu16.to_le_bytes());
+    bz[0x211] = 1;
+    bz[0x22C..0x230].copy_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+    bz[0x238..0x23C].copy_from_slice(&255u32.to_le_bytes());
+    let kernel = tempfile_path::write(&bz);
+    let big_initrd = tempfile_path::write(&vec![0u8; 4 << 20]);
+    let cases: [(Vec<&str>, &str); 4] = [
+        (vec!["--kernel", "/nonexistent/vmlinuz"], "ironpc: cannot read kernel /nonexistent/vmlinuz"),
+        (vec!["--kernel", not_a_kernel.arg()], "not a Linux bzImage"),
+        (
+            vec!["--kernel", kernel.arg(), "--initrd", big_initrd.arg(), "--memory", "4M"],
+            "the initrd (4194304 bytes) does not fit",
+        ),
+        (vec!["--initrd", big_initrd.arg()], "--kernel"),
+    ];
+    for ((args, want), entry) in cases.into_iter().flat_map(|c| [(c.clone(), "direct"), (c, "firmware")]) {
+        let mut all = vec!["--bios", rom.arg(), "--kernel-entry", entry];
+        all.extend(args);
+        let o = ironpc(&all);
+        assert!(!o.status.success());
+        let lines = stderr_lines(&o);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains(want), "{lines:?} should contain {want:?}");
+    }
+}
+
+/// `--kernel/--initrd/--append` end to end: SeaBIOS boots the fake kernel
+/// of `tests/roms/fakelinux.asm` through fw_cfg and `linuxboot.bin`; it
+/// prints what it was handed and exits through isa-debug-exit. Skipped
+/// without SeaBIOS.
+#[test]
+fn kernel_initrd_and_append_boot_through_seabios() {
+    if !default_bios_paths().iter().any(|p| p.is_file()) {
+        eprintln!("SeaBIOS not found: test skipped");
+        return;
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/roms/fakelinux.asm");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fakelinux-cli-{}.bin", std::process::id()));
+    let nasm = Command::new("nasm").arg("-f").arg("bin").arg("-o").arg(&out).arg(&src).status().expect("nasm");
+    assert!(nasm.success());
+    let kernel = tempfile_path::TempPath(out);
+    let initrd = tempfile_path::write(b"INITRD-CONTENTS!");
+    let o = ironpc(&[
+        "--kernel",
+        kernel.arg(),
+        "--initrd",
+        initrd.arg(),
+        "--append",
+        "console=ttyS0 quiet",
+        "--kernel-entry",
+        "firmware",
+        "--clock",
+        "virtual",
+        "--debugcon",
+        "stdio",
+        "--debugcon-port",
+        "0x402",
+        "--exit-port",
+        "0xf4",
+        "--max-instructions",
+        "400000000",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("fakelinux: cmdline=console=ttyS0 quiet"), "{text}");
+    assert!(text.contains("initrd=INITRD-CONTENTS!"), "{text}");
+}
