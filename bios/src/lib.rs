@@ -5,6 +5,8 @@
 //! last 128 KiB are also visible just below 1 MiB (E0000-FFFFF) for the
 //! real-mode code that runs after the first far jump.
 
+pub mod acpi;
+
 use ironpc_mmu::{MapError, PhysMem};
 
 /// Size of the window below 1 MiB that shows the end of the BIOS.
