@@ -6,6 +6,8 @@
 //! real-mode code that runs after the first far jump.
 
 pub mod acpi;
+pub mod e820;
+pub mod multiboot;
 
 use ironpc_mmu::{MapError, PhysMem};
 

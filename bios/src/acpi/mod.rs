@@ -21,7 +21,7 @@
 pub mod aml;
 
 /// E820 type of the memory holding the tables: ACPI reclaimable.
-pub const E820_ACPI: u32 = 3;
+pub const E820_ACPI: u32 = crate::e820::E820_ACPI;
 
 /// PIIX4 PM I/O base (PMBA, function 3 config 0x40) as QEMU sets it.
 pub const PM_BASE: u16 = 0x600;
