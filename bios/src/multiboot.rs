@@ -276,10 +276,10 @@ pub struct MultibootImage {
     pub writes: Vec<(u64, Vec<u8>)>,
     /// EIP at entry (flat 32-bit protected mode, paging off).
     pub entry: u32,
-    /// EBX at entry: the multiboot information structure.
+    /// EBX at entry: the multiboot information structure, which starts
+    /// the last piece of `writes` (structure, memory map, module list,
+    /// strings, then the modules on the following pages).
     pub mbi: u32,
-    /// Where the modules + information piece starts (`writes.last()`).
-    pub info_addr: u32,
 }
 
 impl MultibootImage {
@@ -300,9 +300,10 @@ impl MultibootImage {
         (start as u32, span)
     }
 
-    /// The modules and information structure, for INITRD_ADDR/INITRD_DATA.
+    /// The information structure and the modules, for the option ROM's
+    /// INITRD_ADDR (= EBX) / INITRD_DATA.
     pub fn info_span(&self) -> (u32, &[u8]) {
-        (self.info_addr, self.writes.last().map(|w| w.1.as_slice()).unwrap_or(&[]))
+        (self.mbi, self.writes.last().map(|w| w.1.as_slice()).unwrap_or(&[]))
     }
 }
 
@@ -326,28 +327,30 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
         kernel_end = kernel_end.max(s.addr + len);
     }
 
-    // Modules page-aligned after the kernel (flag 0 asks for it; QEMU
-    // always does it), then the information structure and its strings.
-    let info_addr = align_up(kernel_end, PAGE);
-    let mut info = Vec::new();
-    let mut mod_ranges = Vec::with_capacity(modules.len());
-    for m in modules {
-        let start = info_addr + info.len() as u64;
-        info.extend_from_slice(&m.data);
-        mod_ranges.push((start, start + m.data.len() as u64));
-        let pad = align_up(info.len() as u64, PAGE) as usize;
-        info.resize(pad, 0);
-    }
-    let mbi = info_addr + info.len() as u64;
+    // The information structure and its strings on the page after the
+    // kernel, then the modules, each page-aligned (flag 0 asks for it;
+    // QEMU always does it). The structure comes first so that the option
+    // ROM's INITRD_ADDR is also EBX.
+    let mbi = align_up(kernel_end, PAGE);
     let mmap_addr = mbi + MBI_SIZE as u64;
     let mmap_len = e820_map.len() * 24;
     let mods_addr = mmap_addr + mmap_len as u64;
     let strings_addr = mods_addr + 16 * modules.len() as u64;
+    let strings_len: usize =
+        modules.iter().map(|m| m.cmdline.len() + 1).sum::<usize>() + cmdline.len() + 1 + BOOT_LOADER_NAME.len() + 1;
+    let mut mod_ranges = Vec::with_capacity(modules.len());
+    let mut next = align_up(strings_addr + strings_len as u64, PAGE);
+    for m in modules {
+        mod_ranges.push((next, next + m.data.len() as u64));
+        next = align_up(next + m.data.len() as u64, PAGE);
+    }
 
-    let mut strings = Vec::new();
+    let mut strings = Vec::with_capacity(strings_len);
     let mut add_string = |s: &str| {
         let addr = strings_addr + strings.len() as u64;
-        strings.extend(s.bytes().filter(|&c| c != 0));
+        // A NUL inside a string would end it early; a space keeps the
+        // lengths computed above.
+        strings.extend(s.bytes().map(|c| if c == 0 { b' ' } else { c }));
         strings.push(0);
         addr as u32
     };
@@ -382,19 +385,24 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
     put(48, mmap_addr as u32);
     put(64, name_addr);
 
+    let mut info = Vec::with_capacity((next - mbi) as usize);
     info.extend_from_slice(&mbi_bytes);
     info.extend_from_slice(&mmap);
     info.extend_from_slice(&mods);
     info.extend_from_slice(&strings);
+    for (m, (start, _)) in modules.iter().zip(&mod_ranges) {
+        info.resize((start - mbi) as usize, 0);
+        info.extend_from_slice(&m.data);
+    }
     let info_len = info.len() as u64;
-    if !e820::is_ram(e820_map, info_addr, info_len) || info_addr + info_len > 1 << 32 {
-        return Err(MultibootError::OutsideRam { what: "modules and boot information", addr: info_addr, len: info_len });
+    if !e820::is_ram(e820_map, mbi, info_len) || mbi + info_len > 1 << 32 {
+        return Err(MultibootError::OutsideRam { what: "modules and boot information", addr: mbi, len: info_len });
     }
 
     let mut writes: Vec<(u64, Vec<u8>)> = segments.into_iter().map(|s| (s.addr, s.data)).collect();
     writes.sort_by_key(|w| w.0);
-    writes.push((info_addr, info));
-    Ok(MultibootImage { writes, entry, mbi: mbi as u32, info_addr: info_addr as u32 })
+    writes.push((mbi, info));
+    Ok(MultibootImage { writes, entry, mbi: mbi as u32 })
 }
 
 #[cfg(test)]
@@ -499,7 +507,13 @@ mod tests {
         }
         assert_eq!(rd32(img, mbi + 20) as usize, modules.len());
         let mods = u64::from(rd32(img, mbi + 24));
-        let mut expect_start = kernel_end.div_ceil(4096) * 4096;
+        assert_eq!(mbi, kernel_end.div_ceil(4096) * 4096, "MBI on the page after the kernel");
+        // The modules follow the structure and its strings, page-aligned.
+        // Structure (88 bytes), mmap, module list, then the strings:
+        // cmdline, loader name, module command lines, NUL-terminated.
+        let strings: usize = cmdline.len() + 1 + 7 + modules.iter().map(|m| m.cmdline.len() + 1).sum::<usize>();
+        let info_end = mbi + 88 + 24 * 4 + 16 * modules.len() as u64 + strings as u64;
+        let mut expect_start = info_end.div_ceil(4096) * 4096;
         for (i, m) in modules.iter().enumerate() {
             let e = mods + 16 * i as u64;
             let (start, end) = (u64::from(rd32(img, e)), u64::from(rd32(img, e + 4)));
@@ -535,8 +549,8 @@ mod tests {
         let (kaddr, kdata) = img.kernel_span();
         assert_eq!((kaddr, kdata.len()), (0x10_0000, 18 + 0x2000));
         let (iaddr, idata) = img.info_span();
-        assert_eq!(iaddr, 0x10_3000);
-        assert!(img.mbi >= iaddr && (img.mbi as usize) < iaddr as usize + idata.len());
+        assert_eq!((iaddr, img.mbi), (0x10_3000, 0x10_3000));
+        assert_eq!(idata.len(), 0x3000 + 10, "MBI page, module 1 (5000 bytes) on two pages, module 2");
     }
 
     #[test]
