@@ -106,6 +106,15 @@ pub struct AcpiTables {
 }
 
 impl AcpiTables {
+    /// The RSDP alone (20 bytes in the 1.0 form, 36 in the 2.0 form). It
+    /// holds only absolute addresses, so a copy works anywhere: for
+    /// example at the start of the EBDA (0x9FC00 with the BDA word at
+    /// 0x40E = 0x9FC0), where kernels that scan for "RSD PTR " look first.
+    pub fn rsdp_bytes(&self) -> &[u8] {
+        let len = if self.xsdt != 0 { 36 } else { 20 };
+        &self.bytes[..len.min(self.bytes.len())]
+    }
+
     /// The E820 entry (address, length, type) covering the blob.
     pub fn e820_entry(&self) -> (u64, u64, u32) {
         (u64::from(self.base), self.bytes.len() as u64, E820_ACPI)
@@ -692,6 +701,8 @@ mod tests {
         assert_eq!(sum(&t.bytes[0..20]), 0);
         assert_eq!(u32_at(&t.bytes, 16), t.rsdt);
         assert_eq!(t.e820_entry(), (BASE, t.bytes.len() as u64, 3));
+        assert_eq!(sum(t.rsdp_bytes()), 0);
+        assert_eq!(t.rsdp_bytes().len(), if t.xsdt != 0 { 36 } else { 20 });
     }
 
     #[test]
