@@ -18,6 +18,10 @@
 ;       information structure, its memory map, module list and strings,
 ;       then the modules; INITRD_ADDR is the structure's address;
 ;   KERNEL_ENTRY 0x10: the entry point.
+; It reads the BIOS's memory map (INT 15h E820, which SeaBIOS has
+; amended with its own reservations at the top of RAM) into the
+; information structure's mmap buffer, which the loader sizes for at least
+; MMAP_MAX entries, as QEMU's own multiboot ROM does.
 ; It then enters the kernel in the state the Multiboot Specification 0.6.96
 ; (3.2 "Machine state") requires: 32-bit protected mode, paging off, flat
 ; 4 GiB code and data segments, A20 on, interrupts off, EAX = 0x2BADB002,
@@ -53,6 +57,11 @@ MULTIBOOT_MAGIC         equ 0x2BADB002
 CODE_SEL                equ 0x08
 DATA_SEL                equ 0x10
 PORT_A20                equ 0x92        ; system control port A: bit 1 = A20
+SMAP                    equ 0x534D4150  ; 'SMAP', the E820 signature
+MMAP_MAX                equ 16          ; = MMAP_MIN_ENTRIES in multiboot.rs
+MMAP_ENTRY              equ 24          ; size field + 20-byte E820 entry
+MBI_MMAP_LENGTH         equ 44
+MBI_MMAP_ADDR           equ 48
 
 ; --- expansion ROM header ---------------------------------------------
         dw 0xAA55
@@ -106,11 +115,13 @@ init:
 ; --- bev: copy the image and the information, enter the kernel --------
 ; Frame on the caller's stack: [bp+0..15] the DMA descriptor (later the
 ; GDT pseudo-descriptor), [bp+16] the information address, [bp+20] the
-; entry point.
+; entry point, [bp+24] the number of E820 entries, [bp+28...] the
+; entries, each preceded by its size (20) as the mmap wants them.
+FRAME                   equ 28 + MMAP_MAX * MMAP_ENTRY
 bev:
         cli
         cld
-        sub sp, 24
+        sub sp, FRAME
         mov bp, sp
 
         mov ax, KERNEL_ADDR
@@ -136,6 +147,8 @@ bev:
         call cfg_u32
         mov [bp + 20], eax
 
+        call read_e820
+
         in al, PORT_A20
         or al, 0x02                 ; A20 on
         and al, ~0x01               ; and no reset
@@ -150,12 +163,11 @@ bev:
         mov [bp + 2], eax
         o32 lgdt [bp]
 
-        mov esi, [bp + 20]          ; entry
         mov edi, [bp + 16]          ; information structure
-        xor edx, edx                ; the same stack, as a flat address
+        xor edx, edx                ; the frame, as a flat address
         mov dx, ss
         shl edx, 4
-        movzx eax, sp
+        movzx eax, bp
         add edx, eax
 
         lea eax, [ebx + pm32]
@@ -174,12 +186,47 @@ pm32:
         mov fs, ax
         mov gs, ax
         mov ss, ax
-        mov esp, edx
+        lea esp, [edx + FRAME]      ; the BIOS stack as it was, flat
+        mov ebp, edi
+        mov ecx, [edx + 24]         ; E820 entries read (0: keep the loader's map)
+        jecxz .enter
+        imul ecx, ecx, MMAP_ENTRY
+        mov [ebp + MBI_MMAP_LENGTH], ecx
+        lea esi, [edx + 28]
+        mov edi, [ebp + MBI_MMAP_ADDR]
+        rep movsb
+.enter:
+        mov esi, [edx + 20]         ; entry
         mov eax, MULTIBOOT_MAGIC
-        mov ebx, edi
+        mov ebx, ebp
         jmp esi
 
         bits 16
+; Reads up to MMAP_MAX entries of the BIOS memory map (INT 15h AX=E820h)
+; into the frame, counting them in [bp+24].
+read_e820:
+        mov dword [bp + 24], 0
+        push ss
+        pop es
+        lea di, [bp + 28]
+        xor ebx, ebx
+.next:  mov dword [ss:di], 20
+        add di, 4
+        mov eax, 0xE820
+        mov edx, SMAP
+        mov ecx, 20
+        int 0x15
+        jc .done
+        cmp eax, SMAP
+        jne .done
+        inc dword [bp + 24]
+        add di, 20
+        test ebx, ebx
+        jz .done
+        cmp dword [bp + 24], MMAP_MAX
+        jb .next
+.done:  ret
+
 ; Reads fw_cfg item AX as a little-endian dword into EAX (port interface).
 cfg_u32:
         mov dx, FW_CFG_SELECTOR

@@ -42,6 +42,9 @@ const MBI_BOOT_LOADER_NAME: u32 = 1 << 9;
 /// The information structure up to and including the VBE fields.
 const MBI_SIZE: usize = 88;
 const PAGE: u64 = 4096;
+/// Room for at least this many mmap entries, which the option ROM may
+/// refill from INT 15h E820 (MMAP_MAX in roms/multiboot.asm).
+pub const MMAP_MIN_ENTRIES: usize = 16;
 
 /// ELF constants (gABI).
 const ELFCLASS32: u8 = 1;
@@ -370,7 +373,7 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
     let mbi = align_up(kernel_end, PAGE);
     let mmap_addr = mbi + MBI_SIZE as u64;
     let mmap_len = e820_map.len() * 24;
-    let mods_addr = mmap_addr + mmap_len as u64;
+    let mods_addr = mmap_addr + (24 * e820_map.len().max(MMAP_MIN_ENTRIES)) as u64;
     let strings_addr = mods_addr + 16 * modules.len() as u64;
     let strings_len: usize =
         modules.iter().map(|m| m.cmdline.len() + 1).sum::<usize>() + cmdline.len() + 1 + BOOT_LOADER_NAME.len() + 1;
@@ -399,13 +402,14 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
             mods.extend_from_slice(&v.to_le_bytes());
         }
     }
-    let mut mmap = Vec::with_capacity(mmap_len);
+    let mut mmap = Vec::with_capacity((mods_addr - mmap_addr) as usize);
     for e in e820_map {
         mmap.extend_from_slice(&20u32.to_le_bytes());
         mmap.extend_from_slice(&e.addr.to_le_bytes());
         mmap.extend_from_slice(&e.size.to_le_bytes());
         mmap.extend_from_slice(&e.kind.to_le_bytes());
     }
+    mmap.resize((mods_addr - mmap_addr) as usize, 0);
 
     let mem_lower = (e820::ram_from(e820_map, 0) / 1024).min(640) as u32;
     let mem_upper = (e820::ram_from(e820_map, 1 << 20) / 1024).min(u64::from(u32::MAX)) as u32;
@@ -548,7 +552,7 @@ mod tests {
         // Structure (88 bytes), mmap, module list, then the strings:
         // cmdline, loader name, module command lines, NUL-terminated.
         let strings: usize = cmdline.len() + 1 + 7 + modules.iter().map(|m| m.cmdline.len() + 1).sum::<usize>();
-        let info_end = mbi + 88 + 24 * 4 + 16 * modules.len() as u64 + strings as u64;
+        let info_end = mbi + 88 + 24 * 16 + 16 * modules.len() as u64 + strings as u64;
         let mut expect_start = info_end.div_ceil(4096) * 4096;
         for (i, m) in modules.iter().enumerate() {
             let e = mods + 16 * i as u64;
@@ -777,14 +781,37 @@ mod tests {
         assert!(rom[name..].starts_with(b"ironpc multiboot loader\0"));
     }
 
+    /// Boots `k.elf` (built in `dir`) in QEMU with `rom` standing in for
+    /// QEMU's own multiboot ROM (`-L` puts our directory first in its
+    /// firmware search path). Returns the exit status and the debug
+    /// console, or None when qemu-system-i386 cannot run.
+    fn qemu_with_rom(dir: &std::path::Path, rom: &[u8]) -> Option<(Option<i32>, String)> {
+        std::fs::create_dir_all(dir.join("roms")).unwrap();
+        std::fs::write(dir.join("roms/multiboot_dma.bin"), rom).unwrap();
+        std::fs::write(dir.join("roms/multiboot.bin"), rom).unwrap();
+        std::fs::remove_file(dir.join("con.txt")).ok();
+        let out = std::process::Command::new("timeout")
+            .args(["60", "qemu-system-i386", "-L", "roms", "-kernel", "k.elf", "-append", "hello mb"])
+            .args(["-initrd", "mod.txt modarg", "-display", "none", "-nodefaults", "-m", "64", "-no-reboot"])
+            .args(["-debugcon", "file:con.txt", "-global", "isa-debugcon.iobase=0x402"])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+            .current_dir(dir)
+            .output()
+            .ok()?;
+        if out.status.code() == Some(127) {
+            return None;
+        }
+        let con = std::fs::read(dir.join("con.txt")).unwrap_or_default();
+        Some((out.status.code(), String::from_utf8_lossy(&con).to_string()))
+    }
+
     /// The reference machine runs the ROM: QEMU puts a multiboot kernel
-    /// in fw_cfg with the same items (its hw/i386/multiboot.c), and `-L`
-    /// makes it take our ROM instead of its own multiboot_dma.bin. The
-    /// kernel prints its command line, its module and mmap_length on the
-    /// debug console and exits through isa-debug-exit. QEMU's own ROM
-    /// fills the memory map through INT 15h E820 at run time; ours copies
-    /// only, so mmap_length 0 proves ours ran. Skipped without qemu,
-    /// nasm or ld.
+    /// in fw_cfg with the same items (its hw/i386/multiboot.c) and SeaBIOS
+    /// runs our ROM in place of QEMU's. The kernel checks EAX, prints its
+    /// command line, its module and the number of mmap entries on the
+    /// debug console and exits through isa-debug-exit. A control run with
+    /// the ROM's BEV patched to exit at once shows that QEMU really took
+    /// our ROM. Skipped without qemu, nasm or ld.
     #[test]
     fn option_rom_boots_a_kernel_in_qemu() {
         let Some(rom) = assembled_rom() else {
@@ -792,9 +819,7 @@ mod tests {
             return;
         };
         let dir = std::env::temp_dir().join(format!("ironpc-mbqemu-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("roms")).unwrap();
-        std::fs::write(dir.join("roms/multiboot_dma.bin"), &rom).unwrap();
-        std::fs::write(dir.join("roms/multiboot.bin"), &rom).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("mod.txt"), b"payload!").unwrap();
         let asm = "bits 32\n\
             section .text\n\
@@ -820,6 +845,8 @@ mod tests {
             mov al, '|'\n\
             out dx, al\n\
             mov eax, [ebx + 44]\n\
+            mov cl, 24\n\
+            div cl\n\
             add al, '0'\n\
             out dx, al\n\
             mov al, 0x21\n\
@@ -832,23 +859,31 @@ mod tests {
         let built = run(std::process::Command::new("nasm").args(["-f", "elf32", "-o", "k.o", "k.asm"]))
             && run(std::process::Command::new("ld")
                 .args(["-m", "elf_i386", "-N", "-Ttext", "0x100000", "-e", "_start", "-o", "k.elf", "k.o"]));
-        let qemu = std::process::Command::new("timeout")
-            .args(["60", "qemu-system-i386", "-L", "roms", "-kernel", "k.elf", "-append", "hello mb"])
-            .args(["-initrd", "mod.txt modarg", "-display", "none", "-nodefaults", "-m", "64", "-no-reboot"])
-            .args(["-debugcon", "file:con.txt", "-global", "isa-debugcon.iobase=0x402"])
-            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-            .current_dir(&dir)
-            .output();
-        let (Ok(out), true) = (qemu, built) else {
+        let result = if built { qemu_with_rom(&dir, &rom) } else { None };
+        let Some((status, con)) = result else {
             eprintln!("note: qemu-system-i386, nasm or ld missing; skipping");
             std::fs::remove_dir_all(&dir).ok();
             return;
         };
-        let con = String::from_utf8_lossy(&std::fs::read(dir.join("con.txt")).unwrap_or_default()).to_string();
+        // Control: the BEV replaced by "mov al, 0x55; out 0xF4, al".
+        let mut control = rom.clone();
+        let pnp = usize::from(u16::from_le_bytes([rom[0x1A], rom[0x1B]]));
+        let bev = usize::from(u16::from_le_bytes([rom[pnp + 26], rom[pnp + 27]]));
+        control[bev..bev + 4].copy_from_slice(&[0xB0, 0x55, 0xE6, 0xF4]);
+        let last = control.len() - 1;
+        control[last] = 0;
+        control[last] = control.iter().fold(0u8, |a, &b| a.wrapping_add(b)).wrapping_neg();
+        let (control_status, _) = qemu_with_rom(&dir, &control).unwrap();
         std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(control_status, Some(0xAB), "QEMU did not run the ROM from -L");
+
         // isa-debug-exit: status (0x21 << 1) | 1.
-        assert_eq!(out.status.code(), Some(0x43), "kernel did not report success; console:\n{con}");
+        assert_eq!(status, Some(0x43), "kernel did not report success; console:\n{con}");
         assert!(con.contains("Booting from ROM"), "{con}");
-        assert!(con.ends_with("k.elf hello mb|payload!|0"), "console:\n{con}");
+        // SeaBIOS prints "e820 map has N items:"; the ROM hands those on.
+        let n = con.split("e820 map has ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<u32>().ok());
+        let n = n.expect("SeaBIOS logs its e820 map");
+        let want = format!("k.elf hello mb|payload!|{}", char::from(b'0' + n as u8));
+        assert!(con.ends_with(&want), "want {want:?}; console:\n{con}");
     }
 }
