@@ -42,6 +42,28 @@ pub fn ram_from(map: &[E820Entry], start: u64) -> u64 {
     end - start
 }
 
+/// Marks `[addr, addr + size)` as `kind`, cutting it out of whatever
+/// entries it overlaps; the map stays sorted by address.
+pub fn reserve(map: &mut Vec<E820Entry>, addr: u64, size: u64, kind: u32) {
+    let end = addr.saturating_add(size);
+    let mut out = Vec::with_capacity(map.len() + 2);
+    for e in map.iter() {
+        if e.end() <= addr || e.addr >= end {
+            out.push(*e);
+            continue;
+        }
+        if e.addr < addr {
+            out.push(E820Entry::new(e.addr, addr - e.addr, e.kind));
+        }
+        if e.end() > end {
+            out.push(E820Entry::new(end, e.end() - end, e.kind));
+        }
+    }
+    out.push(E820Entry::new(addr, end - addr, kind));
+    out.sort_by_key(|e| e.addr);
+    *map = out;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +82,23 @@ mod tests {
         assert_eq!(ram_from(&map, 0), 0x9FC00);
         assert_eq!(ram_from(&map, 0x100000), 0x200000);
         assert_eq!(ram_from(&map, 0xA0000), 0);
+    }
+
+    #[test]
+    fn reserve_splits_ram() {
+        let mut map = vec![E820Entry::new(0, 0x9FC00, E820_RAM), E820Entry::new(0x100000, 0xFF00000, E820_RAM)];
+        reserve(&mut map, 0xFFF0000, 0x10000, E820_ACPI);
+        assert_eq!(
+            map,
+            [
+                E820Entry::new(0, 0x9FC00, E820_RAM),
+                E820Entry::new(0x100000, 0xFEF0000, E820_RAM),
+                E820Entry::new(0xFFF0000, 0x10000, E820_ACPI),
+            ]
+        );
+        reserve(&mut map, 0x200000, 0x1000, E820_RESERVED);
+        assert_eq!(map.len(), 5);
+        assert_eq!(map[2], E820Entry::new(0x200000, 0x1000, E820_RESERVED));
+        assert_eq!(map[3], E820Entry::new(0x201000, 0xFFF0000 - 0x201000, E820_RAM));
     }
 }

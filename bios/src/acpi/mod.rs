@@ -324,6 +324,25 @@ pub fn dsdt_aml(ram_below_4g: u64) -> Vec<u8> {
     [root, sb].concat()
 }
 
+/// Room set aside for the tables at the top of RAM by
+/// [`install_at_top_of_ram`] (the tables take under 4 KiB).
+pub const ACPI_REGION: u64 = 64 * 1024;
+
+/// For direct entry: builds the tables in the last [`ACPI_REGION`] bytes
+/// of RAM below 4 GiB and marks that region ACPI-reclaimable in `map`.
+/// `ram_below_4g` is the end of RAM under 4 GiB; the PCI window in the
+/// DSDT starts there.
+pub fn install_at_top_of_ram(
+    map: &mut Vec<crate::e820::E820Entry>,
+    ram_below_4g: u64,
+    revision: AcpiRevision,
+) -> Result<AcpiTables, AcpiError> {
+    let base = ram_below_4g.saturating_sub(ACPI_REGION) & !(ACPI_REGION - 1);
+    let tables = build_tables(ram_below_4g, base, revision)?;
+    crate::e820::reserve(map, base, ACPI_REGION, E820_ACPI);
+    Ok(tables)
+}
+
 fn align(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }
@@ -735,6 +754,17 @@ mod tests {
         assert_eq!(&fadt[172..176], &[1, 16, 0, 0]);
         assert_eq!(u64_at(fadt, 176), 0x604);
         assert_eq!(u16_at(fadt, 109), 2, "IAPC_BOOT_ARCH: 8042");
+    }
+
+    #[test]
+    fn top_of_ram_install_marks_the_map() {
+        use crate::e820::{E820Entry, E820_RAM};
+        let mut map = vec![E820Entry::new(0, 0x9FC00, E820_RAM), E820Entry::new(0x100000, RAM - 0x100000, E820_RAM)];
+        let t = install_at_top_of_ram(&mut map, RAM, AcpiRevision::V2).unwrap();
+        assert_eq!(u64::from(t.base), RAM - 0x10000);
+        assert_eq!(map[1], E820Entry::new(0x100000, RAM - 0x110000, E820_RAM));
+        assert_eq!(map[2], E820Entry::new(RAM - 0x10000, 0x10000, 3));
+        assert!(t.bytes.len() as u64 <= ACPI_REGION);
     }
 
     #[test]
