@@ -11,7 +11,7 @@ mod machine;
 
 pub use board::Board;
 pub use clock::{Clock, ClockMode};
-pub use machine::{Config, Exit, Machine, MachineError};
+pub use machine::{Config, Exit, KernelBoot, Machine, MachineError};
 
 pub use ironpc_cpu as cpu;
 pub use ironpc_devices as devices;

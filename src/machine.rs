@@ -1,7 +1,11 @@
 //! The machine: CPU, memory and board, and the loop that runs them.
 
 use crate::{board::Board, clock::ClockMode};
-use ironpc_cpu::{state::fl, Cpu, Env, RunExit, Shutdown};
+use ironpc_bios::linux::{self, BootError, BootPlan, DirectBoot, LinuxKernel};
+use ironpc_cpu::{
+    state::{attr, cr0, fl, sreg, Segment, TableReg},
+    Cpu, Env, RunExit, Shutdown,
+};
 use ironpc_devices::{debug_exit::DebugExit, debugcon::DebugCon};
 use ironpc_mmu::PhysMem;
 use std::io::Write;
@@ -20,6 +24,20 @@ pub struct Config {
     pub clock: ClockMode,
     /// Where COM1's output goes.
     pub serial: Option<Box<dyn Write + Send>>,
+    /// A kernel to boot instead of the firmware's own boot devices.
+    pub kernel: Option<KernelBoot>,
+}
+
+/// A Linux kernel given on the command line, with its initrd and command
+/// line.
+pub struct KernelBoot {
+    /// The bzImage file's bytes.
+    pub image: Vec<u8>,
+    pub initrd: Option<Vec<u8>>,
+    pub cmdline: String,
+    /// Load it through the firmware (fw_cfg and an option ROM, as QEMU
+    /// does) rather than by ironpc entering it directly.
+    pub via_firmware: bool,
 }
 
 /// Why a machine could not be built.
@@ -31,6 +49,8 @@ pub enum MachineError {
     RamSize(u64),
     #[error(transparent)]
     Bios(#[from] ironpc_bios::BiosError),
+    #[error("cannot boot the kernel: {0}")]
+    Kernel(#[from] BootError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -74,7 +94,54 @@ impl Machine {
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out = config.serial;
         board.set_cmos_memory(config.memory);
-        Ok(Self { cpu: Cpu::new(), mem, board })
+        let mut machine = Self { cpu: Cpu::new(), mem, board };
+        if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
+            machine.boot_linux_direct(&k)?;
+        }
+        Ok(machine)
+    }
+
+    /// Loads a bzImage and starts the CPU at its 32-bit entry, as a boot
+    /// loader that has already left real mode would: no firmware runs.
+    fn boot_linux_direct(&mut self, k: &KernelBoot) -> Result<(), MachineError> {
+        let kernel = LinuxKernel::parse(&k.image)?;
+        let ram = self.mem.ram_size();
+        let e820 = linux::pc_e820(ram);
+        let plan = kernel.direct_boot(&DirectBoot {
+            cmdline: &k.cmdline,
+            initrd: k.initrd.as_deref(),
+            e820: &e820,
+            ram_top: ram,
+            acpi_rsdp: None,
+        })?;
+        self.enter(&plan);
+        Ok(())
+    }
+
+    /// Writes a boot plan into RAM and puts the CPU in flat 32-bit
+    /// protected mode at its entry, interrupts off, paging off.
+    fn enter(&mut self, plan: &BootPlan) {
+        for (addr, bytes) in &plan.writes {
+            self.mem.write(*addr, bytes);
+        }
+        let s = &mut self.cpu.state;
+        s.gdtr = TableReg { base: u64::from(plan.gdt_addr), limit: (linux::BOOT_GDT.len() * 8 - 1) as u32 };
+        s.cr0 |= cr0::PE;
+        let flat = |selector: u16, kind: u16| Segment {
+            base: 0,
+            limit: u32::MAX,
+            selector,
+            attr: attr::P | attr::S | attr::DB | attr::G | attr::ACCESSED | attr::RW | kind,
+        };
+        for (n, seg) in s.seg.iter_mut().enumerate() {
+            *seg = if n == sreg::CS { flat(linux::BOOT_CS, attr::CODE) } else { flat(linux::BOOT_DS, 0) };
+        }
+        for (n, v) in plan.regs.iter().enumerate() {
+            s.gpr[n] = u64::from(*v);
+        }
+        s.rip = u64::from(plan.entry);
+        s.set_flags(0x2);
+        self.cpu.flush_code_cache();
     }
 
     /// Runs until the guest exits, the CPU shuts down or halts for good, or

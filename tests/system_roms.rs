@@ -102,6 +102,7 @@ fn run_rom(name: &str) -> (String, Exit) {
             exit_port: Some(EXIT_PORT),
             clock: ClockMode::Virtual,
             serial: None,
+            kernel: None,
         };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         let _ = tx.send(machine.run(Some(MAX_INSTRUCTIONS)));
@@ -731,6 +732,7 @@ fn chipset() {
         exit_port: Some(EXIT_PORT),
         clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
+        kernel: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -774,6 +776,7 @@ fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
             exit_port: Some(EXIT_PORT),
             clock: ClockMode::Virtual,
             serial: None,
+            kernel: None,
         };
         let mut m = Machine::new(config).expect("cannot build the machine");
         let exit = m.run(Some(MAX_INSTRUCTIONS));

@@ -7,6 +7,7 @@
 
 pub mod acpi;
 pub mod e820;
+pub mod linux;
 pub mod multiboot;
 
 use ironpc_mmu::{MapError, PhysMem};

@@ -405,9 +405,7 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
     let mut mmap = Vec::with_capacity((mods_addr - mmap_addr) as usize);
     for e in e820_map {
         mmap.extend_from_slice(&20u32.to_le_bytes());
-        mmap.extend_from_slice(&e.addr.to_le_bytes());
-        mmap.extend_from_slice(&e.size.to_le_bytes());
-        mmap.extend_from_slice(&e.kind.to_le_bytes());
+        mmap.extend_from_slice(&e.to_bytes());
     }
     mmap.resize((mods_addr - mmap_addr) as usize, 0);
 
@@ -453,10 +451,10 @@ mod tests {
     /// 64 MiB PC: 639 KiB of base memory, then RAM from 1 MiB.
     fn map() -> Vec<E820Entry> {
         vec![
-            E820Entry::new(0, 0x9FC00, E820_RAM),
-            E820Entry::new(0x9FC00, 0x400, E820_RESERVED),
-            E820Entry::new(0xF0000, 0x10000, E820_RESERVED),
-            E820Entry::new(0x100000, (64 << 20) - 0x100000, E820_RAM),
+            E820Entry { addr: 0, len: 0x9FC00, kind: E820_RAM },
+            E820Entry { addr: 0x9FC00, len: 0x400, kind: E820_RESERVED },
+            E820Entry { addr: 0xF0000, len: 0x10000, kind: E820_RESERVED },
+            E820Entry { addr: 0x100000, len: (64 << 20) - 0x100000, kind: E820_RAM },
         ]
     }
 
@@ -542,7 +540,7 @@ mod tests {
             let a = addr + 24 * i as u64;
             assert_eq!(rd32(img, a), 20);
             assert_eq!(u64::from(rd32(img, a + 4)) | u64::from(rd32(img, a + 8)) << 32, e.addr);
-            assert_eq!(u64::from(rd32(img, a + 12)) | u64::from(rd32(img, a + 16)) << 32, e.size);
+            assert_eq!(u64::from(rd32(img, a + 12)) | u64::from(rd32(img, a + 16)) << 32, e.len);
             assert_eq!(rd32(img, a + 20), e.kind);
         }
         assert_eq!(rd32(img, mbi + 20) as usize, modules.len());

@@ -75,6 +75,13 @@ impl Cpu {
     /// fault (shutdown) as SDM table 6-5 prescribes.
     pub(crate) fn exception(&mut self, env: &mut Env, f: Fault) {
         self.icount += 1;
+        log::debug!(
+            "exception {} (code {:#x}) at {:04x}:{:08x}",
+            f.vector,
+            f.code,
+            self.state.seg[sreg::CS].selector,
+            self.state.rip
+        );
         if f.vector == vector::DB {
             // Entering the #DB handler clears DR7.GD, so the handler may
             // use the debug registers itself (SDM 17.2.4).

@@ -4,7 +4,9 @@
 use crate::state::CpuState;
 
 pub const IA32_TIME_STAMP_COUNTER: u32 = 0x10;
+pub const IA32_PLATFORM_ID: u32 = 0x17;
 pub const IA32_APIC_BASE: u32 = 0x1B;
+pub const IA32_BIOS_SIGN_ID: u32 = 0x8B;
 pub const IA32_MTRRCAP: u32 = 0xFE;
 pub const IA32_SYSENTER_CS: u32 = 0x174;
 pub const IA32_SYSENTER_ESP: u32 = 0x175;
@@ -46,6 +48,9 @@ pub fn read(s: &CpuState, msr: u32, tsc: u64) -> Option<u64> {
     Some(match msr {
         IA32_TIME_STAMP_COUNTER => tsc,
         IA32_APIC_BASE => m.apic_base,
+        // Platform ID 0 (bits 52:50) and microcode revision 0: this model
+        // has no microcode update loaded.
+        IA32_PLATFORM_ID | IA32_BIOS_SIGN_ID => 0,
         IA32_MTRRCAP => MTRRCAP,
         IA32_SYSENTER_CS => m.sysenter_cs,
         IA32_SYSENTER_ESP => m.sysenter_esp,
@@ -72,6 +77,9 @@ pub fn write(s: &mut CpuState, msr: u32, value: u64, tsc: u64) -> bool {
             // The BSP flag is read-only.
             m.apic_base = (value & !(1 << 8)) | (m.apic_base & (1 << 8));
         }
+        // Software writes 0 here, runs CPUID, then reads the microcode
+        // revision back (SDM 9.11.7.1); there is no update to report.
+        IA32_BIOS_SIGN_ID => {}
         IA32_SYSENTER_CS => m.sysenter_cs = value & 0xFFFF,
         IA32_SYSENTER_ESP => m.sysenter_esp = value,
         IA32_SYSENTER_EIP => m.sysenter_eip = value,
@@ -124,6 +132,14 @@ mod tests {
         assert_eq!(read(&s, 0x26F, 0), Some(0x0606_0606_0606_0606));
         assert_eq!(read(&s, 0x1234, 0), None);
         assert!(!write(&mut s, 0x1234, 0, 0));
+    }
+
+    #[test]
+    fn the_microcode_signature_reads_zero_after_the_write_of_zero() {
+        let mut s = CpuState::reset();
+        assert!(write(&mut s, IA32_BIOS_SIGN_ID, 0, 0));
+        assert_eq!(read(&s, IA32_BIOS_SIGN_ID, 0), Some(0));
+        assert_eq!(read(&s, IA32_PLATFORM_ID, 0), Some(0));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod options;
 
 use anyhow::{Context, Result};
 use clap::{error::ErrorKind, Parser};
-use ironpc::{Config, Exit, Machine};
+use ironpc::{Config, Exit, KernelBoot, Machine};
 use options::{Display, Options, Sink};
 use std::process::ExitCode;
 
@@ -56,7 +56,20 @@ fn run(opts: Options) -> Result<ExitCode> {
     let bios = std::fs::read(&opts.bios).with_context(|| format!("cannot read firmware {}", opts.bios.display()))?;
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial = open_sink(&opts.serial)?;
-    let config = Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial };
+    let kernel = match &opts.kernel {
+        Some(path) => Some(KernelBoot {
+            image: std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?,
+            initrd: match &opts.initrd {
+                Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
+                None => None,
+            },
+            cmdline: opts.append.clone(),
+            via_firmware: false,
+        }),
+        None => None,
+    };
+    let config =
+        Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial, kernel };
     let mut machine =
         Machine::new(config).with_context(|| format!("cannot start a machine with firmware {}", opts.bios.display()))?;
     let exit = machine.run(opts.max_instructions);
@@ -71,7 +84,8 @@ fn run(opts: Options) -> Result<ExitCode> {
             ExitCode::from(2)
         }
         Exit::InstructionLimit => {
-            eprintln!("ironpc: stopped after {} instructions (--max-instructions)", machine.cpu.icount);
+            let (cs, eip) = (machine.cpu.state.seg[1].selector, machine.cpu.state.rip);
+            eprintln!("ironpc: stopped after {} instructions at {cs:04x}:{eip:08x} (--max-instructions)", machine.cpu.icount);
             ExitCode::from(3)
         }
     })

@@ -12,6 +12,19 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub bios: PathBuf,
 
+    /// A Linux kernel (bzImage) to boot, loaded by ironpc as a boot loader
+    /// would and entered in 32-bit protected mode.
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+
+    /// An initial RAM disk for --kernel.
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+
+    /// The kernel command line for --kernel.
+    #[arg(long, value_name = "CMDLINE", requires = "kernel", default_value = "")]
+    pub append: String,
+
     /// Guest RAM, with an optional K, M or G suffix.
     #[arg(long, short = 'm', default_value = "128M", value_parser = parse_size)]
     pub memory: Size,

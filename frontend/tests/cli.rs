@@ -97,5 +97,30 @@ fn a_runaway_guest_stops_at_the_instruction_limit() {
     let rom = rom_with_reset_code(&[0xEB, 0xFE]);
     let o = ironpc(&["--bios", rom.arg(), "--max-instructions", "100000"]);
     assert_eq!(o.status.code(), Some(3));
-    assert_eq!(stderr_lines(&o), vec!["ironpc: stopped after 100000 instructions (--max-instructions)".to_string()]);
+    assert_eq!(
+        stderr_lines(&o),
+        vec!["ironpc: stopped after 100000 instructions at f000:0000fff0 (--max-instructions)".to_string()]
+    );
+}
+
+#[test]
+fn a_kernel_that_is_not_a_bzimage_is_one_line() {
+    let rom = rom_with_reset_code(&[0xF4]);
+    let not_kernel = tempfile_path::write(b"\x7fELF this is not a Linux kernel");
+    let o = ironpc(&["--bios", rom.arg(), "--kernel", not_kernel.arg()]);
+    assert!(!o.status.success());
+    let lines = stderr_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("not a Linux bzImage"), "{lines:?}");
+}
+
+#[test]
+fn a_missing_kernel_or_initrd_is_one_line_naming_the_file() {
+    let rom = rom_with_reset_code(&[0xF4]);
+    let o = ironpc(&["--bios", rom.arg(), "--kernel", "/nonexistent/vmlinuz"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr_lines(&o).len(), 1);
+    assert!(stderr_lines(&o)[0].starts_with("ironpc: cannot read kernel /nonexistent/vmlinuz"));
+    let o = ironpc(&["--bios", rom.arg(), "--kernel", rom.arg(), "--initrd", "/nonexistent/initrd"]);
+    assert!(stderr_lines(&o)[0].starts_with("ironpc: cannot read initrd /nonexistent/initrd"), "{:?}", stderr_lines(&o));
 }

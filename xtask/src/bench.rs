@@ -70,6 +70,7 @@ fn run_ironpc(rom: &[u8]) -> Result<(u64, f64), String> {
         exit_port: Some(0xF4),
         clock: ClockMode::Virtual,
         serial: None,
+        kernel: None,
     };
     let mut m = Machine::new(config).map_err(|e| e.to_string())?;
     let t = Instant::now();

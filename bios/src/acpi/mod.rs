@@ -759,11 +759,14 @@ mod tests {
     #[test]
     fn top_of_ram_install_marks_the_map() {
         use crate::e820::{E820Entry, E820_RAM};
-        let mut map = vec![E820Entry::new(0, 0x9FC00, E820_RAM), E820Entry::new(0x100000, RAM - 0x100000, E820_RAM)];
+        let mut map = vec![
+            E820Entry { addr: 0, len: 0x9FC00, kind: E820_RAM },
+            E820Entry { addr: 0x100000, len: RAM - 0x100000, kind: E820_RAM },
+        ];
         let t = install_at_top_of_ram(&mut map, RAM, AcpiRevision::V2).unwrap();
         assert_eq!(u64::from(t.base), RAM - 0x10000);
-        assert_eq!(map[1], E820Entry::new(0x100000, RAM - 0x110000, E820_RAM));
-        assert_eq!(map[2], E820Entry::new(RAM - 0x10000, 0x10000, 3));
+        assert_eq!(map[1], E820Entry { addr: 0x100000, len: RAM - 0x110000, kind: E820_RAM });
+        assert_eq!(map[2], E820Entry { addr: RAM - 0x10000, len: 0x10000, kind: 3 });
         assert!(t.bytes.len() as u64 <= ACPI_REGION);
     }
 
