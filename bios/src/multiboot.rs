@@ -13,6 +13,7 @@
 //! two spans to the multiboot option ROM through fw_cfg.
 
 use crate::e820::{self, E820Entry};
+use crate::linux::{self, BootPlan};
 
 /// Header magic (3.1.2).
 pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
@@ -300,11 +301,26 @@ pub struct MultibootImage {
     /// the last piece of `writes` (structure, memory map, module list,
     /// strings, then the modules on the following pages).
     pub mbi: u32,
+    /// A flat GDT ([`linux::BOOT_GDT`]) after the strings, for a direct
+    /// entry; the kernel must load its own (3.2), so it is only what the
+    /// CPU starts with.
+    pub gdt_addr: u32,
 }
 
 impl MultibootImage {
     /// EAX at entry.
     pub const EAX: u32 = BOOTLOADER_MAGIC;
+
+    /// The direct entry (3.2 "Machine state"): these writes, then flat
+    /// 32-bit protected mode at `entry` with the selectors of
+    /// [`linux::BOOT_GDT`], EAX = 0x2BADB002, EBX = the information
+    /// structure, interrupts and paging off.
+    pub fn boot_plan(&self) -> BootPlan {
+        let mut regs = [0u32; 8];
+        regs[0] = BOOTLOADER_MAGIC; // EAX
+        regs[3] = self.mbi; // EBX
+        BootPlan { writes: self.writes.clone(), entry: self.entry, regs, gdt_addr: self.gdt_addr }
+    }
 
     /// The kernel as one contiguous span (segments with the gaps between
     /// them zeroed), for the option ROM's KERNEL_ADDR/KERNEL_DATA.
@@ -378,7 +394,9 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
     let strings_len: usize =
         modules.iter().map(|m| m.cmdline.len() + 1).sum::<usize>() + cmdline.len() + 1 + BOOT_LOADER_NAME.len() + 1;
     let mut mod_ranges = Vec::with_capacity(modules.len());
-    let mut next = align_up(strings_addr + strings_len as u64, PAGE);
+    let gdt_addr = align_up(strings_addr + strings_len as u64, 8);
+    let gdt: Vec<u8> = linux::BOOT_GDT.iter().flat_map(|d| d.to_le_bytes()).collect();
+    let mut next = align_up(gdt_addr + gdt.len() as u64, PAGE);
     for m in modules {
         mod_ranges.push((next, next + m.data.len() as u64));
         next = align_up(next + m.data.len() as u64, PAGE);
@@ -428,6 +446,8 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
     info.extend_from_slice(&mmap);
     info.extend_from_slice(&mods);
     info.extend_from_slice(&strings);
+    info.resize((gdt_addr - mbi) as usize, 0);
+    info.extend_from_slice(&gdt);
     for (m, (start, _)) in modules.iter().zip(&mod_ranges) {
         info.resize((start - mbi) as usize, 0);
         info.extend_from_slice(&m.data);
@@ -440,7 +460,7 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
     let mut writes: Vec<(u64, Vec<u8>)> = segments.into_iter().map(|s| (s.addr, s.data)).collect();
     writes.sort_by_key(|w| w.0);
     writes.push((mbi, info));
-    Ok(MultibootImage { writes, entry, mbi: mbi as u32 })
+    Ok(MultibootImage { writes, entry, mbi: mbi as u32, gdt_addr: gdt_addr as u32 })
 }
 
 #[cfg(test)]
@@ -550,7 +570,7 @@ mod tests {
         // Structure (88 bytes), mmap, module list, then the strings:
         // cmdline, loader name, module command lines, NUL-terminated.
         let strings: usize = cmdline.len() + 1 + 7 + modules.iter().map(|m| m.cmdline.len() + 1).sum::<usize>();
-        let info_end = mbi + 88 + 24 * 16 + 16 * modules.len() as u64 + strings as u64;
+        let info_end = (mbi + 88 + 24 * 16 + 16 * modules.len() as u64 + strings as u64).div_ceil(8) * 8 + 32;
         let mut expect_start = info_end.div_ceil(4096) * 4096;
         for (i, m) in modules.iter().enumerate() {
             let e = mods + 16 * i as u64;
@@ -710,6 +730,23 @@ mod tests {
         // The bss (and so the stack) is inside the loaded image, zeroed.
         assert_eq!(read_byte(&img, stack_top - 1), 0);
         check_mbi(&img, "k.elf x=1", &mods, stack_top);
+    }
+
+    #[test]
+    fn boot_plan_sets_eax_ebx_and_a_flat_gdt() {
+        let elf = tiny_elf(EM_386, 0x10_0000, 0x10_0000, &[0xF4], 0);
+        let img = load(&elf, "k", &modules(), &map()).unwrap();
+        let plan = img.boot_plan();
+        assert_eq!((plan.regs[0], plan.regs[3], plan.entry), (0x2BAD_B002, img.mbi, 0x10_000C));
+        assert_eq!(plan.gdt_addr % 8, 0);
+        let gdt: Vec<u64> = (0..4)
+            .map(|i| {
+                u64::from(rd32(&img, u64::from(plan.gdt_addr) + 8 * i))
+                    | u64::from(rd32(&img, u64::from(plan.gdt_addr) + 8 * i + 4)) << 32
+            })
+            .collect();
+        assert_eq!(gdt, linux::BOOT_GDT);
+        assert_eq!(plan.writes, img.writes);
     }
 
     #[test]
