@@ -13,6 +13,7 @@ pub use board::Board;
 pub use clock::{Clock, ClockMode};
 pub use machine::{Config, Exit, KernelBoot, Machine, MachineError};
 
+pub use ironpc_bios as bios;
 pub use ironpc_cpu as cpu;
 pub use ironpc_devices as devices;
 pub use ironpc_mmu as mmu;

@@ -38,6 +38,10 @@ pub struct KernelBoot {
     /// Load it through the firmware (fw_cfg and an option ROM, as QEMU
     /// does) rather than by ironpc entering it directly.
     pub via_firmware: bool,
+    /// Modules of a multiboot kernel (`--initrd "file args,file2"`); the
+    /// image is booted as multiboot when it is not a bzImage and carries a
+    /// multiboot header, as QEMU's `-kernel` decides.
+    pub modules: Vec<ironpc_bios::multiboot::Module>,
 }
 
 /// Why a machine could not be built.
@@ -51,6 +55,8 @@ pub enum MachineError {
     Bios(#[from] ironpc_bios::BiosError),
     #[error("cannot boot the kernel: {0}")]
     Kernel(#[from] BootError),
+    #[error("cannot boot the multiboot kernel: {0}")]
+    Multiboot(#[from] ironpc_bios::multiboot::MultibootError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -96,7 +102,11 @@ impl Machine {
         board.set_cmos_memory(config.memory);
         let mut machine = Self { cpu: Cpu::new(), mem, board };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
-            machine.boot_linux_direct(&k)?;
+            if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
+                machine.boot_multiboot_direct(&k)?;
+            } else {
+                machine.boot_linux_direct(&k)?;
+            }
         }
         Ok(machine)
     }
@@ -115,6 +125,15 @@ impl Machine {
             acpi_rsdp: None,
         })?;
         self.enter(&plan);
+        Ok(())
+    }
+
+    /// Loads a multiboot (v1) kernel and its modules and enters it as the
+    /// Multiboot Specification's boot loader would: no firmware runs.
+    fn boot_multiboot_direct(&mut self, k: &KernelBoot) -> Result<(), MachineError> {
+        let e820 = linux::pc_e820(self.mem.ram_size());
+        let image = ironpc_bios::multiboot::load(&k.image, &k.cmdline, &k.modules, &e820)?;
+        self.enter(&image.boot_plan());
         Ok(())
     }
 

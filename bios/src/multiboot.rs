@@ -165,6 +165,13 @@ pub fn is_multiboot(image: &[u8]) -> bool {
     find_magic(image).is_some()
 }
 
+/// True if `image` should be booted as multiboot: it has a multiboot
+/// header and is not a bzImage (QEMU tries the Linux boot protocol's
+/// "HdrS" first, then multiboot).
+pub fn is_multiboot_kernel(image: &[u8]) -> bool {
+    is_multiboot(image) && linux::LinuxKernel::parse(image).is_err()
+}
+
 fn find_magic(image: &[u8]) -> Option<usize> {
     let limit = image.len().min(HEADER_SEARCH);
     (0..limit.saturating_sub(11)).step_by(4).find(|&off| le32(image, off) == Some(HEADER_MAGIC))

@@ -49,6 +49,20 @@ fn open_sink(sink: &Sink) -> Result<Option<Box<dyn std::io::Write + Send>>> {
     })
 }
 
+/// A multiboot kernel as QEMU's `-kernel` takes it: `--initrd` is a module
+/// list ("file args,file2", ",," for a comma), and the kernel's command
+/// line starts with its file name.
+fn multiboot_kernel(path: &std::path::Path, image: Vec<u8>, opts: &Options) -> Result<KernelBoot> {
+    let list = opts.initrd.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut modules = Vec::new();
+    for spec in ironpc::bios::multiboot::parse_module_list(&list) {
+        let data = std::fs::read(&spec.path).with_context(|| format!("cannot read multiboot module {}", spec.path))?;
+        modules.push(ironpc::bios::multiboot::Module { data, cmdline: spec.cmdline });
+    }
+    let cmdline = format!("{} {}", path.display(), opts.append);
+    Ok(KernelBoot { image, initrd: None, cmdline, via_firmware: false, modules })
+}
+
 fn run(opts: Options) -> Result<ExitCode> {
     if opts.display != Display::None {
         anyhow::bail!("only --display none is available in this build");
@@ -57,15 +71,23 @@ fn run(opts: Options) -> Result<ExitCode> {
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial = open_sink(&opts.serial)?;
     let kernel = match &opts.kernel {
-        Some(path) => Some(KernelBoot {
-            image: std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?,
-            initrd: match &opts.initrd {
-                Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
-                None => None,
-            },
-            cmdline: opts.append.clone(),
-            via_firmware: false,
-        }),
+        Some(path) => {
+            let image = std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?;
+            if ironpc::bios::multiboot::is_multiboot_kernel(&image) {
+                Some(multiboot_kernel(path, image, &opts)?)
+            } else {
+                Some(KernelBoot {
+                    image,
+                    initrd: match &opts.initrd {
+                        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
+                        None => None,
+                    },
+                    cmdline: opts.append.clone(),
+                    via_firmware: false,
+                    modules: Vec::new(),
+                })
+            }
+        }
         None => None,
     };
     let config =
