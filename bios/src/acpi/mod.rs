@@ -45,6 +45,10 @@ pub const ACPI_DISABLE: u8 = 0xF0;
 pub const SLP_TYP_S5: u8 = 0;
 /// IRQs routed to PIRQA..PIRQD (PIIX3 config 0x60..0x63).
 pub const PIRQ_IRQS: [u8; 4] = [10, 10, 11, 11];
+/// The EBDA of a PC with 639 KiB of base memory (the range
+/// `linux::pc_e820` reserves), and the BDA word that holds its segment.
+pub const EBDA_ADDR: u64 = 0x9_FC00;
+pub const BDA_EBDA_SEGMENT: u64 = 0x40E;
 /// Top of the PCI memory window: the I/O APIC sits at 0xFEC00000.
 pub const PCI_HOLE_END: u32 = 0xFEBF_FFFF;
 
@@ -113,6 +117,20 @@ impl AcpiTables {
     pub fn rsdp_bytes(&self) -> &[u8] {
         let len = if self.xsdt != 0 { 36 } else { 20 };
         &self.bytes[..len.min(self.bytes.len())]
+    }
+
+    /// What a direct entry writes into RAM: the tables at `base`, a copy
+    /// of the RSDP at the start of the EBDA ([`EBDA_ADDR`]) and the BDA's
+    /// EBDA segment word (0x40E) pointing there, so that kernels which
+    /// scan for "RSD PTR " (ACPI 6.5, 5.2.5.1: the EBDA's first KiB, then
+    /// 0xE0000-0xFFFFF) find it without firmware. Linux also takes the
+    /// address from `boot_params.acpi_rsdp_addr`.
+    pub fn direct_entry_writes(&self) -> Vec<(u64, Vec<u8>)> {
+        vec![
+            (u64::from(self.base), self.bytes.clone()),
+            (EBDA_ADDR, self.rsdp_bytes().to_vec()),
+            (BDA_EBDA_SEGMENT, ((EBDA_ADDR >> 4) as u16).to_le_bytes().to_vec()),
+        ]
     }
 
     /// The E820 entry (address, length, type) covering the blob.
@@ -768,6 +786,10 @@ mod tests {
         assert_eq!(map[1], E820Entry { addr: 0x100000, len: RAM - 0x110000, kind: E820_RAM });
         assert_eq!(map[2], E820Entry { addr: RAM - 0x10000, len: 0x10000, kind: 3 });
         assert!(t.bytes.len() as u64 <= ACPI_REGION);
+        let w = t.direct_entry_writes();
+        assert_eq!(w[0], (u64::from(t.base), t.bytes.clone()));
+        assert_eq!(w[1], (0x9FC00, t.bytes[..36].to_vec()));
+        assert_eq!(w[2], (0x40E, vec![0xC0, 0x9F]));
     }
 
     #[test]
