@@ -3,8 +3,14 @@
 #   nasm         assembles the system test ROMs and the demo firmware
 #   gcc-multilib builds the 32-bit host helper of the conformance sweep
 #   cmake        builds Berkeley SoftFloat (the FPU's soft-float engine)
+# and checks for what `cargo xtask images` fetches the guest images with
+# (apt-get, apt-cache and dpkg-deb, part of every Debian/Ubuntu system; the
+# fetch itself needs no root).
 # Runs apt-get through sudo when not root; does nothing if all are present.
 set -euo pipefail
+for tool in apt-get apt-cache dpkg-deb; do
+    command -v "$tool" >/dev/null || { echo "setup: $tool is missing: a Debian or Ubuntu host is needed" >&2; exit 1; }
+done
 packages=(nasm gcc-multilib cmake)
 missing=()
 for p in "${packages[@]}"; do

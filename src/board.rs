@@ -56,6 +56,11 @@ fn rtc_epoch(clock: ClockMode) -> i64 {
 const COM1_BASE: u16 = 0x3F8;
 const COM1_IRQ: u8 = 4;
 
+/// The x87 error line: FERR# raises IRQ 13 (PC/AT wiring, kept by every
+/// chipset since); a write to port 0xF0 clears the latch.
+const FERR_IRQ: u8 = 13;
+const FERR_CLEAR_PORT: u16 = 0xF0;
+
 /// Port 0x92 bits.
 const PORT92_RESET: u8 = 1 << 0;
 const PORT92_A20: u8 = 1 << 1;
@@ -100,6 +105,12 @@ impl Board {
                 }
             }
         }
+    }
+
+    /// The CPU asserted FERR# (an x87 error with CR0.NE clear): IRQ 13
+    /// stays raised until the guest writes port 0xF0.
+    pub fn ferr(&mut self) {
+        self.pic.set_irq(FERR_IRQ, true);
     }
 
     /// Whether a reset was requested since the last call.
@@ -245,6 +256,10 @@ impl Bus for Board {
         if matches!(port, 0x40..=0x43 | 0x61) {
             let now = self.now();
             self.pit.write(port, value as u8, now);
+            return;
+        }
+        if port == FERR_CLEAR_PORT {
+            self.pic.set_irq(FERR_IRQ, false);
             return;
         }
         match self.device(port) {

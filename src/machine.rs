@@ -182,6 +182,9 @@ impl Machine {
             };
             let mut env = Env { mem: &mut self.mem, bus: &mut self.board };
             let r = self.cpu.run(&mut env, budget.min(left).min(SLICE));
+            if std::mem::take(&mut self.cpu.ferr) {
+                self.board.ferr();
+            }
             if self.board.take_reset() {
                 // The reset line: the CPU starts again at its reset vector;
                 // memory and devices keep their state, as on a PC's soft

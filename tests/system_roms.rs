@@ -142,7 +142,7 @@ const ROMS: &[(&str, &str)] = &[
     ("v86", V86),
     ("exceptions", EXCEPTIONS),
     ("rep", REP),
-    // Not "timer": on QEMU no IRQ 0 reaches a CPU that leaves reset straight
+    // Not "timer" or "ferr": on QEMU no PIC interrupt reaches a CPU that leaves reset straight
     // into this ROM (its local APIC's LINT0 is masked until firmware sets
     // up virtual-wire mode, and disabling the APIC through IA32_APIC_BASE
     // did not bring INTR through either). To revisit with the local APIC.
@@ -718,6 +718,25 @@ DONE
 #[test]
 fn timer() {
     expect_rom("timer", TIMER);
+}
+
+// ---------------------------------------------------------------------
+// ferr.asm: x87 errors with CR0.NE clear reach the CPU as IRQ 13 through
+// FERR#, not as #MF; port 0xF0 acknowledges.
+
+const FERR: &str = "\
+ferr
+PASS fsw.es.ze = 00000084
+PASS irq13.before.wait = 00000000
+PASS irq13.after.wait = 00000001
+PASS fsw.es.cleared = 00000000
+PASS irq13.once = 00000001
+DONE
+";
+
+#[test]
+fn ferr() {
+    expect_rom("ferr", FERR);
 }
 
 /// The chipset ROM: COM1, the RTC and CMOS, RTC interrupts through the

@@ -98,6 +98,9 @@ pub struct Cpu {
     nmi_blocked: bool,
     /// The board wants control back after the current instruction.
     yield_run: bool,
+    /// FERR#: an x87 error was signalled with CR0.NE clear since the board
+    /// last looked; a PC raises IRQ 13 for it. The board clears it.
+    pub ferr: bool,
 }
 
 impl Default for Cpu {
@@ -121,6 +124,7 @@ impl Cpu {
             nmi_pending: false,
             nmi_blocked: false,
             yield_run: false,
+            ferr: false,
         }
     }
 

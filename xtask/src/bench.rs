@@ -17,7 +17,8 @@ const LOOP_INSNS: u64 = 8;
 pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("interp") | None => interp(),
-        Some(other) => Err(format!("unknown benchmark `{other}` (available: interp)")),
+        Some("boot") => crate::bench_boot::run(&args[1..]),
+        Some(other) => Err(format!("unknown benchmark `{other}` (available: interp, boot)")),
     }
 }
 

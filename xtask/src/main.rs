@@ -2,8 +2,12 @@
 //! (DESIGN.md, "Tests in three tiers").
 
 mod bench;
+mod bench_boot;
 mod conformance;
+mod cpio;
 mod fuzz;
+mod guest;
+mod images;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +17,9 @@ commands:
   conformance [--cases N] [--seed S] [--filter MNEMONIC] [--examples N] [--excluded] [--forms] [--unimplemented]
                                      the host-differential sweep of every implemented instruction form
   fuzz [--instructions N] [--seed S] random guest code from random states in every mode
-  bench interp                       interpreter MIPS on an integer loop, beside QEMU";
+  bench interp                       interpreter MIPS on an integer loop, beside QEMU
+  bench boot                         Debian's kernel to the initramfs marker and to power-off, beside QEMU
+  images [--force]                   fetch the guest images from Debian packages into target/images";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +27,7 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("images") => images::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -42,6 +42,10 @@ pub(super) fn register(t: &mut Table) {
         ],
         nop,
     );
+    // CET's ENDBR32/ENDBR64 and RDSSPD live in the 0F 1E hint-NOP space:
+    // on a CPU without CET (this model) they are NOPs, and RDSSPD leaves
+    // its destination alone. CET-enabled binaries (glibc's) rely on it.
+    t.set_all(&[Endbr32, Endbr64, Rdsspd_r32], nop);
 }
 
 fn mov<const N: usize>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
@@ -103,4 +107,18 @@ fn xchg<const N: usize>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result
 
 fn nop(_: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::alu::test_util::*;
+
+    #[test]
+    fn cet_instructions_are_hint_nops_without_cet() {
+        // mov eax, 0x1234; rdsspd eax; endbr32; endbr64; nop dword [eax]
+        let code =
+            [0xB8, 0x34, 0x12, 0, 0, 0xF3, 0x0F, 0x1E, 0xC8, 0xF3, 0x0F, 0x1E, 0xFB, 0xF3, 0x0F, 0x1E, 0xFA, 0x0F, 0x1F, 0x00];
+        let m = exec32(&code, |_| {});
+        assert_eq!(r32(&m, reg::RAX), 0x1234, "RDSSPD leaves its destination alone");
+    }
 }

@@ -47,13 +47,21 @@ impl Cpu {
     }
 
     /// A waiting x87 instruction or an MMX instruction finds an unmasked
-    /// exception pending: #MF when CR0.NE is set. With NE clear a PC
-    /// signals it on FERR# / IRQ 13 instead, which the board will model;
-    /// until then the instruction proceeds.
+    /// exception pending: #MF when CR0.NE is set. With NE clear (MS-DOS
+    /// compatible error reporting, SDM vol. 1 D.2.1) the CPU asserts FERR#
+    /// instead, which a PC routes to IRQ 13; the instruction proceeds, as
+    /// on a PC whose IGNNE# logic lets it run once the handler is queued.
     #[inline]
-    pub(crate) fn check_x87_pending(&self) -> Result<(), Fault> {
-        if self.state.fpu.fsw & FSW_ES != 0 && self.state.cr0 & cr0::NE != 0 {
-            return Err(Fault::MF);
+    pub(crate) fn check_x87_pending(&mut self) -> Result<(), Fault> {
+        if self.state.fpu.fsw & FSW_ES != 0 {
+            if self.state.cr0 & cr0::NE != 0 {
+                return Err(Fault::MF);
+            }
+            self.ferr = true;
+            // Hand control to the board after this instruction, so IRQ 13
+            // is raised before the next one runs.
+            self.yield_run = true;
+            self.end_block = true;
         }
         Ok(())
     }
@@ -77,6 +85,7 @@ mod tests {
         c.state.cr0 &= !(cr0::EM | cr0::TS);
         c.state.fpu.fsw |= super::FSW_ES;
         assert_eq!(c.check_x87_pending(), Ok(()), "NE clear: FERR#, not #MF");
+        assert!(std::mem::take(&mut c.ferr), "FERR# asserted");
         c.state.cr0 |= cr0::NE;
         assert_eq!(c.check_x87_pending(), Err(Fault::MF));
     }

@@ -104,7 +104,7 @@ impl Cpu {
     /// The gate of every instruction that uses MMX registers: #UD with
     /// CR0.EM, #NM with CR0.TS, then a pending x87 exception (#MF).
     #[inline]
-    pub(crate) fn mmx_gate(&self) -> Result<(), Fault> {
+    pub(crate) fn mmx_gate(&mut self) -> Result<(), Fault> {
         self.check_mmx()?;
         self.check_x87_pending()
     }

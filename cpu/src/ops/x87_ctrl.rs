@@ -34,7 +34,7 @@ pub(super) fn register(t: &mut Table) {
 
 /// The checks of a control instruction: #NM always, #MF only for the
 /// waiting (9B-prefixed) forms.
-fn enter<const WAIT: bool>(cpu: &Cpu) -> Result<(), Fault> {
+fn enter<const WAIT: bool>(cpu: &mut Cpu) -> Result<(), Fault> {
     cpu.check_x87()?;
     if WAIT {
         cpu.check_x87_pending()?;

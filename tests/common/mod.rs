@@ -1,0 +1,213 @@
+//! What the boot tests share: where the guest images are (`cargo xtask
+//! images` puts them in target/images), how to find the `ironpc` binary,
+//! and a serial console driver that runs a machine (ironpc or
+//! qemu-system-i386) with its COM1 on pipes, waits for lines and types
+//! commands.
+#![allow(dead_code, unused_imports)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// File names in the image cache and the initramfs's contract (MARKER,
+/// RUN_PARAM, PROMPT), shared with `cargo xtask images`.
+#[path = "../../xtask/src/guest.rs"]
+pub mod guest;
+
+/// The newc cpio writer `cargo xtask images` uses, for tests that add
+/// files to the initramfs (an archive appended to it).
+#[path = "../../xtask/src/cpio.rs"]
+pub mod cpio;
+
+pub use guest::{ironpc_cpu, qemu_cpu_option, MARKER, PROMPT, RUN_PARAM};
+
+/// The image cache; panics with the command that fills it when a file is
+/// missing.
+pub fn images_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(guest::IMAGES_DIR)
+}
+
+/// The path of one cached image, which must exist.
+pub fn image(name: &str) -> PathBuf {
+    let p = images_dir().join(name);
+    assert!(p.is_file(), "{} is missing: run `cargo xtask images`", p.display());
+    p
+}
+
+/// One line of target/images/MANIFEST: (sha256, package, version).
+pub fn manifest_entry(file: &str) -> (String, String, String) {
+    let path = image(guest::MANIFEST);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() == 4 && f[0] == file)
+        .map(|f| (f[1].to_string(), f[2].to_string(), f[3].to_string()))
+        .unwrap_or_else(|| panic!("{} lists no {file}: run `cargo xtask images`", path.display()))
+}
+
+/// The `ironpc` binary: `$IRONPC_BIN`, or the one cargo built beside this
+/// test (target/<profile>/ironpc; the tests live in target/<profile>/deps).
+pub fn ironpc_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("IRONPC_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("ironpc");
+    assert!(bin.is_file(), "{} is missing: build it with `cargo build -p ironpc-frontend` (same profile)", bin.display());
+    bin
+}
+
+/// A host-time bound from `$IRONPC_TEST_TIMEOUT` (seconds) or `default`.
+pub fn host_timeout(default: Duration) -> Duration {
+    std::env::var("IRONPC_TEST_TIMEOUT").ok().and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(default)
+}
+
+/// A running machine whose serial console is this process's pipes.
+pub struct Console {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    chunks: Receiver<Vec<u8>>,
+    eof: bool,
+    /// Everything the guest printed so far (lossy UTF-8).
+    pub transcript: String,
+    /// How far `wait_for` has consumed the transcript.
+    seen: usize,
+    started: Instant,
+}
+
+impl Console {
+    /// Starts `cmd` with stdin and stdout on pipes (stderr is inherited, so
+    /// the machine's own messages show in the test log).
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let (tx, chunks) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self { child, stdin, chunks, eof: false, transcript: String::new(), seen: 0, started: Instant::now() }
+    }
+
+    /// Host time since the machine started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Waits until `needle` appears after what earlier waits consumed;
+    /// returns the text from there up to and including it.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.transcript[self.seen..].find(needle) {
+                let end = self.seen + i + needle.len();
+                let text = self.transcript[self.seen..end].to_string();
+                self.seen = end;
+                return Ok(text);
+            }
+            if self.eof {
+                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                return Err(format!("the machine ended ({status}) before `{needle}`; its console printed:\n{}", self.tail()));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok(bytes) => self.transcript.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(RecvTimeoutError::Disconnected) => self.eof = true,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("no `{needle}` within {timeout:?}; the console printed:\n{}", self.tail()))
+                }
+            }
+        }
+    }
+
+    /// Types a line (with the Enter key: a carriage return, which the
+    /// guest's tty turns into a newline).
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(line.as_bytes()).and_then(|()| stdin.write_all(b"\r")).and_then(|()| stdin.flush()).expect("typing");
+    }
+
+    /// Types raw bytes (control keys: Ctrl-C is 0x03).
+    pub fn type_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes).and_then(|()| stdin.flush()).expect("typing");
+    }
+
+    /// Waits for the machine to exit; kills it after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Keep draining so the machine never blocks on a full pipe.
+            while let Ok(bytes) = self.chunks.try_recv() {
+                self.transcript.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => return Err(format!("still running after {timeout:?}; the console printed:\n{}", self.tail())),
+                Err(e) => return Err(format!("cannot wait for the machine: {e}")),
+            }
+        }
+    }
+
+    /// The last lines of the transcript, for failure messages.
+    pub fn tail(&self) -> String {
+        let lines: Vec<&str> = self.transcript.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The machine under test: `ironpc` or the reference, `qemu-system-i386`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emulator {
+    /// ironpc on the given clock (`virtual` for tests, `host` for timing).
+    Ironpc {
+        virtual_clock: bool,
+    },
+    Qemu,
+}
+
+/// The command that boots `kernel` with `initrd` and `append` on COM1 with
+/// 256 MiB, no display, and no reboot (a reboot ends the machine).
+pub fn boot_command(emulator: Emulator, kernel: &Path, initrd: &Path, append: &str) -> Command {
+    match emulator {
+        Emulator::Ironpc { virtual_clock } => {
+            let mut c = Command::new(ironpc_bin());
+            c.arg("--bios").arg(image(guest::BIOS));
+            c.arg("--kernel").arg(kernel).arg("--initrd").arg(initrd).args(["--append", append]);
+            c.args(["--memory", "256M", "--display", "none", "--serial", "stdio"]);
+            c.args(["--clock", if virtual_clock { "virtual" } else { "host" }]);
+            c
+        }
+        Emulator::Qemu => {
+            let mut c = Command::new("qemu-system-i386");
+            c.args(["-M", "pc", "-accel", "tcg", "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none"]);
+            c.args(["-no-reboot", "-cpu", &qemu_cpu_option(&ironpc_cpu())]);
+            c.arg("-kernel").arg(kernel).arg("-initrd").arg(initrd).args(["-append", append]);
+            c
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! What `cargo xtask images` produces and what the boot tests and
+//! `cargo xtask bench boot` rely on: the file names in the image cache, the
+//! contract of the initramfs's /init, and the CPU ironpc presents as Linux
+//! and QEMU name it (so QEMU can be given the same CPUID).
+//!
+//! One source for both sides: xtask compiles it as a module, the root
+//! crate's tests include it with `#[path]`.
+#![allow(dead_code)]
+
+/// The image cache, relative to the workspace root.
+pub const IMAGES_DIR: &str = "target/images";
+
+/// SeaBIOS, 128 KiB (package `seabios`).
+pub const BIOS: &str = "bios.bin";
+/// The PCI standard VGA's option ROM (package `seabios`).
+pub const VGABIOS: &str = "vgabios-stdvga.bin";
+/// Debian's i386 686 kernel, a bzImage (package `linux-image-<abi>-686`).
+pub const KERNEL: &str = "vmlinuz-686";
+/// Static i386 busybox (package `busybox-static`).
+pub const BUSYBOX: &str = "busybox-i386";
+/// memtest86+'s 32-bit image, bootable by the Linux boot protocol.
+pub const MEMTEST: &str = "memtest86+.bin";
+/// The busybox initramfs, a gzipped newc cpio.
+pub const INITRAMFS: &str = "initramfs.cpio.gz";
+/// Package versions and sha256 of every file above, one line each:
+/// `FILE SHA256 PACKAGE VERSION`.
+pub const MANIFEST: &str = "MANIFEST";
+
+/// The line /init prints once /proc, /sys and /dev are mounted, before it
+/// runs the commands from the kernel command line.
+pub const MARKER: &str = "ironpc-initramfs: ready";
+
+/// The kernel command-line parameter whose value /init runs with `sh -c`
+/// semantics (`eval`) before offering the shell. The kernel hands an
+/// unknown `name=value` parameter to init in its environment; quote the
+/// value with double quotes to keep spaces (`ironpc_run="echo a; echo b"`):
+/// the kernel strips the quotes. The value cannot contain a double quote.
+pub const RUN_PARAM: &str = "ironpc_run";
+
+/// The shell prompt on the console.
+pub const PROMPT: &str = "ironpc# ";
+
+/// The CPUID leaf-1 EDX bits ironpc can advertise and the name Linux
+/// gives each in /proc/cpuinfo (arch/x86/include/asm/cpufeatures.h), which
+/// is also QEMU's `-cpu` property name.
+pub const EDX1_FLAGS: &[(u32, &str)] = &[
+    (0, "fpu"),
+    (1, "vme"),
+    (2, "de"),
+    (3, "pse"),
+    (4, "tsc"),
+    (5, "msr"),
+    (6, "pae"),
+    (8, "cx8"),
+    (11, "sep"),
+    (12, "mtrr"),
+    (13, "pge"),
+    (15, "cmov"),
+    (16, "pat"),
+    (17, "pse36"),
+    (19, "clflush"),
+    (23, "mmx"),
+    (24, "fxsr"),
+    (25, "sse"),
+    (26, "sse2"),
+];
+
+/// What ironpc's CPUID says (cpu/src/cpuid.rs), as Linux would name it.
+pub struct CpuModel {
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+    pub brand: String,
+    /// Linux's names for the advertised features.
+    pub flags: Vec<&'static str>,
+}
+
+pub fn ironpc_cpu() -> CpuModel {
+    use ironpc::cpu::cpuid::cpuid;
+    let eax1 = cpuid(1, 0)[0];
+    let edx1 = cpuid(1, 0)[3];
+    let mut brand = Vec::new();
+    for leaf in 0x8000_0002..=0x8000_0004u32 {
+        for r in cpuid(leaf, 0) {
+            brand.extend_from_slice(&r.to_le_bytes());
+        }
+    }
+    let brand = String::from_utf8_lossy(&brand).trim_end_matches('\0').trim().to_string();
+    let mut flags: Vec<&str> = EDX1_FLAGS.iter().filter(|(bit, _)| edx1 & (1 << bit) != 0).map(|&(_, n)| n).collect();
+    if cpuid(0x8000_0001, 0)[3] & (1 << 20) != 0 {
+        flags.push("nx");
+    }
+    CpuModel { family: (eax1 >> 8) & 0xF, model: (eax1 >> 4) & 0xF, stepping: eax1 & 0xF, brand, flags }
+}
+
+/// The `-cpu` option that makes QEMU present ironpc's CPUID: the same
+/// signature, brand string and feature bits on QEMU's featureless `base`
+/// model (level 2 and xlevel 0x80000004, as ironpc answers leaves 0 and
+/// 0x80000000).
+pub fn qemu_cpu_option(cpu: &CpuModel) -> String {
+    let mut s = format!(
+        "base,vendor=GenuineIntel,level=2,xlevel=0x80000004,family={},model={},stepping={},model-id={}",
+        cpu.family, cpu.model, cpu.stepping, cpu.brand
+    );
+    for f in &cpu.flags {
+        s.push_str(",+");
+        s.push_str(f);
+    }
+    s
+}
