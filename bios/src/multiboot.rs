@@ -21,6 +21,10 @@ pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
 pub const BOOTLOADER_MAGIC: u32 = 0x2BAD_B002;
 /// The header must lie in the first 8 KiB of the image.
 pub const HEADER_SEARCH: usize = 8192;
+/// ESP at a direct entry: the top of the free low memory below the boot
+/// sector's address, with this much room below it.
+pub const BOOT_STACK: u32 = 0x7C00;
+const BOOT_STACK_SIZE: u32 = 0x1000;
 /// What we put in `boot_loader_name`.
 pub const BOOT_LOADER_NAME: &str = "ironpc";
 
@@ -326,6 +330,14 @@ impl MultibootImage {
         let mut regs = [0u32; 8];
         regs[0] = BOOTLOADER_MAGIC; // EAX
         regs[3] = self.mbi; // EBX
+                            // ESP is undefined (3.2), but GRUB and QEMU's ROM leave a usable
+                            // stack, and small kernels push before they load their own: give
+                            // them the boot sector's stack below 0x7C00 unless the image is
+                            // loaded there.
+        let (lo, hi) = (u64::from(BOOT_STACK - BOOT_STACK_SIZE), u64::from(BOOT_STACK));
+        if !self.writes.iter().any(|(a, d)| *a < hi && a + d.len() as u64 > lo) {
+            regs[4] = BOOT_STACK; // ESP
+        }
         BootPlan { writes: self.writes.clone(), entry: self.entry, regs, gdt_addr: self.gdt_addr }
     }
 
@@ -745,6 +757,10 @@ mod tests {
         let img = load(&elf, "k", &modules(), &map()).unwrap();
         let plan = img.boot_plan();
         assert_eq!((plan.regs[0], plan.regs[3], plan.entry), (0x2BAD_B002, img.mbi, 0x10_000C));
+        assert_eq!(plan.regs[4], 0x7C00, "a usable stack in free low memory");
+        // A kernel loaded over that stack gets none.
+        let low = tiny_elf(EM_386, 0x7000, 0x7000, &[0xF4], 0);
+        assert_eq!(load(&low, "", &[], &map()).unwrap().boot_plan().regs[4], 0);
         assert_eq!(plan.gdt_addr % 8, 0);
         let gdt: Vec<u64> = (0..4)
             .map(|i| {
