@@ -45,6 +45,24 @@ pub const ACPI_DISABLE: u8 = 0xF0;
 pub const SLP_TYP_S5: u8 = 0;
 /// IRQs routed to PIRQA..PIRQD (PIIX3 config 0x60..0x63).
 pub const PIRQ_IRQS: [u8; 4] = [10, 10, 11, 11];
+/// A PCI configuration write: (device, function, register, size, value)
+/// on bus 0.
+pub type PciConfigWrite = (u8, u8, u8, u8, u32);
+
+/// What SeaBIOS programs before the OS runs and these tables assume, for a
+/// direct entry to replay through 0xCF8/0xCFC (SeaBIOS `piix4_pm_setup`,
+/// `piix_isa_bridge_setup`): the PIIX4 PM block at [`PM_BASE`] (PMBA 0x40,
+/// bit 0 reads 1) and enabled (PMREGMISC 0x80 bit 0), and PIRQA..D routed
+/// to [`PIRQ_IRQS`] (PIIX3 PIRQRC 0x60-0x63).
+pub const DIRECT_ENTRY_PCI_CONFIG: [PciConfigWrite; 6] = [
+    (1, 3, 0x40, 4, PM_BASE as u32 | 1),
+    (1, 3, 0x80, 1, 1),
+    (1, 0, 0x60, 1, PIRQ_IRQS[0] as u32),
+    (1, 0, 0x61, 1, PIRQ_IRQS[1] as u32),
+    (1, 0, 0x62, 1, PIRQ_IRQS[2] as u32),
+    (1, 0, 0x63, 1, PIRQ_IRQS[3] as u32),
+];
+
 /// The EBDA of a PC with 639 KiB of base memory (the range
 /// `linux::pc_e820` reserves), and the BDA word that holds its segment.
 pub const EBDA_ADDR: u64 = 0x9_FC00;
@@ -790,6 +808,17 @@ mod tests {
         assert_eq!(w[0], (u64::from(t.base), t.bytes.clone()));
         assert_eq!(w[1], (0x9FC00, t.bytes[..36].to_vec()));
         assert_eq!(w[2], (0x40E, vec![0xC0, 0x9F]));
+    }
+
+    #[test]
+    fn direct_entry_config_matches_the_tables() {
+        let pmba = DIRECT_ENTRY_PCI_CONFIG.iter().find(|w| (w.0, w.1, w.2) == (1, 3, 0x40)).unwrap();
+        assert_eq!(pmba.4 & !1, 0x600);
+        let t = build_tables(RAM, BASE, AcpiRevision::V1).unwrap();
+        let fadt = table_at(&t, t.fadt.into());
+        assert_eq!(u32_at(fadt, 56), pmba.4 & !1, "PM1a_EVT_BLK is the start of the PMBA block");
+        let routes: Vec<u32> = DIRECT_ENTRY_PCI_CONFIG.iter().filter(|w| (w.0, w.1) == (1, 0)).map(|w| w.4).collect();
+        assert_eq!(routes, [10, 10, 11, 11]);
     }
 
     #[test]
