@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const ROMS: &[&str] = &["linuxboot"];
+const ROMS: &[&str] = &["linuxboot", "multiboot"];
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -38,6 +38,10 @@ pub struct KernelBoot {
     /// Load it through the firmware (fw_cfg and an option ROM, as QEMU
     /// does) rather than by ironpc entering it directly.
     pub via_firmware: bool,
+    /// Modules of a multiboot kernel (`--initrd "file args,file2"`); the
+    /// image is booted as multiboot when it is not a bzImage and carries a
+    /// multiboot header, as QEMU's `-kernel` decides.
+    pub modules: Vec<ironpc_bios::multiboot::Module>,
 }
 
 /// Why a machine could not be built.
@@ -55,6 +59,8 @@ pub enum MachineError {
     FirmwareBoot(#[from] ironpc_bios::LinuxBootError),
     #[error("cannot fill fw_cfg: {0}")]
     FwCfg(#[from] ironpc_devices::fw_cfg::FwCfgError),
+    #[error("cannot boot the multiboot kernel: {0}")]
+    Multiboot(#[from] ironpc_bios::multiboot::MultibootError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -82,8 +88,19 @@ fn configure_firmware(board: &mut Board, ram: u64, kernel: Option<&KernelBoot>) 
     use ironpc_bios::{fw_cfg, linuxboot};
     let mut boot_order = Vec::new();
     if let Some(k) = kernel.filter(|k| k.via_firmware) {
-        linuxboot::load_via_fw_cfg(&mut board.fw_cfg, ram, &k.image, k.initrd.as_deref(), &k.cmdline)?;
-        boot_order.push(linuxboot::ROM_BOOT_PATH.to_owned());
+        if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
+            use ironpc_bios::multiboot;
+            let e820 = ironpc_bios::linux::pc_e820(ram.saturating_sub(linuxboot::TOP_RESERVE));
+            let img = multiboot::load(&k.image, &k.cmdline, &k.modules, &e820)?;
+            for (key, data) in img.fw_cfg_items() {
+                board.fw_cfg.add_item(key, data)?;
+            }
+            board.fw_cfg.add_file(multiboot::ROM_FILE, linuxboot::multiboot_rom())?;
+            boot_order.push(multiboot::ROM_BOOTORDER.to_owned());
+        } else {
+            linuxboot::load_via_fw_cfg(&mut board.fw_cfg, ram, &k.image, k.initrd.as_deref(), &k.cmdline)?;
+            boot_order.push(linuxboot::ROM_BOOT_PATH.to_owned());
+        }
     }
     let platform = fw_cfg::Platform { ram, cpus: 1, boot_menu: false, boot_order };
     fw_cfg::populate(&mut board.fw_cfg, &platform)?;
@@ -129,7 +146,11 @@ impl Machine {
         configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
-            machine.boot_linux_direct(&k)?;
+            if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
+                machine.boot_multiboot_direct(&k)?;
+            } else {
+                machine.boot_linux_direct(&k)?;
+            }
         }
         Ok(machine)
     }
@@ -148,6 +169,15 @@ impl Machine {
             acpi_rsdp: None,
         })?;
         self.enter(&plan);
+        Ok(())
+    }
+
+    /// Loads a multiboot (v1) kernel and its modules and enters it as the
+    /// Multiboot Specification's boot loader would: no firmware runs.
+    fn boot_multiboot_direct(&mut self, k: &KernelBoot) -> Result<(), MachineError> {
+        let e820 = linux::pc_e820(self.mem.ram_size());
+        let image = ironpc_bios::multiboot::load(&k.image, &k.cmdline, &k.modules, &e820)?;
+        self.enter(&image.boot_plan());
         Ok(())
     }
 

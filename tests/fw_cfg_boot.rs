@@ -133,6 +133,7 @@ fn seabios_boots_a_kernel_through_linuxboot_rom() {
         initrd: Some(initrd),
         cmdline: "console=ttyS0 panic=-1 marker=fw_cfg".into(),
         via_firmware: true,
+        modules: Vec::new(),
     };
     let (exit, log) = run_seabios(bios, Some(kernel), MAX_INSTRUCTIONS);
     assert_eq!(exit, Exit::DebugExit(1), "log:\n{log}");
@@ -168,6 +169,7 @@ fn debian_kernel_through_seabios() {
         initrd: std::env::var_os("IRONPC_INITRD").map(|p| std::fs::read(p).expect("initrd")),
         cmdline: "console=ttyS0 earlyprintk=serial".into(),
         via_firmware: true,
+        modules: Vec::new(),
     };
     let serial = Capture::default();
     let console = Capture::default();

@@ -5,12 +5,14 @@
 //! last 128 KiB are also visible just below 1 MiB (E0000-FFFFF) for the
 //! real-mode code that runs after the first far jump.
 
+pub mod acpi;
 pub mod e820;
 pub mod fw_cfg;
 pub mod linux;
 pub mod linuxboot;
 
 pub use linuxboot::LinuxBootError;
+pub mod multiboot;
 
 use ironpc_mmu::{MapError, PhysMem};
 use std::path::{Path, PathBuf};

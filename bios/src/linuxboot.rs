@@ -135,7 +135,7 @@ pub fn linuxboot_rom() -> Vec<u8> {
 /// 2, the checksum of the PnP header (offset in the word at 0x1A; the
 /// header's length in 16-byte units at +5, its checksum at +9) and the
 /// last byte so that the whole image sums to zero.
-fn option_rom(raw: &[u8]) -> Vec<u8> {
+pub fn option_rom(raw: &[u8]) -> Vec<u8> {
     let mut rom = raw.to_vec();
     rom.resize((raw.len() + 1).next_multiple_of(512), 0);
     rom[2] = (rom.len() / 512) as u8;
@@ -151,6 +151,11 @@ fn option_rom(raw: &[u8]) -> Vec<u8> {
     let sum = rom.iter().fold(0u8, |s, &b| s.wrapping_add(b));
     rom[last] = sum.wrapping_neg();
     rom
+}
+
+/// The assembled `roms/multiboot.asm`, fixed up.
+pub fn multiboot_rom() -> Vec<u8> {
+    option_rom(include_bytes!(concat!(env!("OUT_DIR"), "/multiboot.bin")))
 }
 
 #[cfg(test)]

@@ -77,12 +77,31 @@ fn default_bios() -> Result<PathBuf> {
 fn read_kernel(opts: &Options) -> Result<Option<KernelBoot>> {
     let Some(path) = &opts.kernel else { return Ok(None) };
     let image = std::fs::read(path).with_context(|| format!("cannot read kernel {}", path.display()))?;
+    if ironpc::bios::multiboot::is_multiboot_kernel(&image) {
+        let mut k = multiboot_kernel(path, image, opts)?;
+        k.via_firmware = opts.kernel_entry == KernelEntry::Firmware;
+        return Ok(Some(k));
+    }
     let initrd = match &opts.initrd {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read initrd {}", p.display()))?),
         None => None,
     };
     let via_firmware = opts.kernel_entry == KernelEntry::Firmware;
-    Ok(Some(KernelBoot { image, initrd, cmdline: opts.append.clone(), via_firmware }))
+    Ok(Some(KernelBoot { image, initrd, cmdline: opts.append.clone(), via_firmware, modules: Vec::new() }))
+}
+
+/// A multiboot kernel as QEMU's `-kernel` takes it: `--initrd` is a module
+/// list ("file args,file2", ",," for a comma), and the kernel's command
+/// line starts with its file name.
+fn multiboot_kernel(path: &std::path::Path, image: Vec<u8>, opts: &Options) -> Result<KernelBoot> {
+    let list = opts.initrd.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut modules = Vec::new();
+    for spec in ironpc::bios::multiboot::parse_module_list(&list) {
+        let data = std::fs::read(&spec.path).with_context(|| format!("cannot read multiboot module {}", spec.path))?;
+        modules.push(ironpc::bios::multiboot::Module { data, cmdline: spec.cmdline });
+    }
+    let cmdline = format!("{} {}", path.display(), opts.append);
+    Ok(KernelBoot { image, initrd: None, cmdline, via_firmware: false, modules })
 }
 
 fn run(opts: Options) -> Result<ExitCode> {

@@ -14,11 +14,13 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub bios: Option<PathBuf>,
 
-    /// A Linux kernel (bzImage) to boot.
+    /// A Linux kernel (bzImage) or a multiboot (v1) kernel to boot, loaded
+    /// by ironpc as a boot loader would and entered in 32-bit protected mode.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
 
-    /// An initial RAM disk for --kernel.
+    /// An initial RAM disk for --kernel; for a multiboot kernel, its
+    /// modules as QEMU takes them: "FILE ARGS,FILE2" (",," for a comma).
     #[arg(long, value_name = "FILE", requires = "kernel")]
     pub initrd: Option<PathBuf>,
 

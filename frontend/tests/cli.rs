@@ -517,3 +517,44 @@ fn kernel_initrd_and_append_boot_through_seabios() {
     assert!(text.contains("fakelinux: cmdline=console=ttyS0 quiet"), "{text}");
     assert!(text.contains("initrd=INITRD-CONTENTS!"), "{text}");
 }
+
+/// A multiboot kernel loaded by the header's address fields (flag 16) at
+/// 1 MiB: it writes the first byte of each module to the debug console and
+/// exits with the module count. `--initrd` is QEMU's module list.
+#[test]
+fn a_multiboot_kernel_gets_its_module_list() {
+    let rom = rom_with_reset_code(&[0xF4]);
+    let flags: u32 = 1 << 16;
+    let mut k = Vec::new();
+    for v in [0x1BAD_B002u32, flags, 0u32.wrapping_sub(0x1BAD_B002).wrapping_sub(flags)] {
+        k.extend_from_slice(&v.to_le_bytes());
+    }
+    // header_addr, load_addr, load_end_addr (to the end), bss_end_addr, entry.
+    for v in [0x10_0000u32, 0x10_0000, 0, 0, 0x10_0020] {
+        k.extend_from_slice(&v.to_le_bytes());
+    }
+    k.resize(0x20, 0);
+    k.extend_from_slice(&[
+        0x8B, 0x4B, 0x14, // mov ecx, [ebx + 20]   mods_count
+        0x8B, 0x73, 0x18, // mov esi, [ebx + 24]   mods_addr
+        0x8B, 0x06, //       mov eax, [esi]        mod_start
+        0x8A, 0x00, //       mov al, [eax]
+        0xE6, 0xE9, //       out 0xE9, al
+        0x83, 0xC6, 0x10, // add esi, 16
+        0xE2, 0xF5, //       loop (back to mov eax, [esi])
+        0x8B, 0x43, 0x14, // mov eax, [ebx + 20]
+        0xE6, 0xF4, //       out 0xF4, al
+        0xF4, //             hlt
+    ]);
+    let kernel = tempfile_path::write(&k);
+    let m1 = tempfile_path::write(b"A-module");
+    let m2 = tempfile_path::write(b"B-module");
+    let list = format!("{} some args,{}", m1.arg(), m2.arg());
+    let args = ["--bios", rom.arg(), "--kernel", kernel.arg(), "--initrd", &list, "--debugcon", "stdio", "--exit-port", "0xf4"];
+    let o = ironpc(&args);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "AB", "{:?}", stderr_lines(&o));
+    assert_eq!(o.status.code(), Some((2 << 1) | 1));
+    let o = ironpc(&["--bios", rom.arg(), "--kernel", kernel.arg(), "--initrd", "/nonexistent/mod args"]);
+    assert_eq!(stderr_lines(&o).len(), 1);
+    assert!(stderr_lines(&o)[0].starts_with("ironpc: cannot read multiboot module /nonexistent/mod"), "{:?}", stderr_lines(&o));
+}
