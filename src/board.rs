@@ -8,13 +8,14 @@ use ironpc_devices::{
     debug_exit::DebugExit,
     debugcon::DebugCon,
     i8042::{self, I8042},
+    pci::{self, piix4_pm, PciBus},
     pic::PicPair,
     pit::Pit,
     rtc::Rtc,
     uart16550::Uart16550,
     PortIo,
 };
-use ironpc_mmu::PhysMem;
+use ironpc_mmu::{PamAttr, PhysMem, PAM_SEGMENTS};
 use std::io::Write;
 
 /// The devices of the machine and its clock. So far: the interrupt
@@ -35,6 +36,9 @@ pub struct Board {
     pub serial_out: Option<Box<dyn Write + Send>>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
+    /// PCI configuration space and bus 0: i440FX (PAM), PIIX3, PIIX4 PM
+    /// (ACPI timer, SCI on IRQ 9, power-off), reset control 0xCF9.
+    pub pci: PciBus,
     /// Port 0x92, the PS/2 system control port A: bit 1 is the fast A20
     /// gate, bit 0 a reset pulse.
     port92: u8,
@@ -74,6 +78,7 @@ impl Board {
             serial_out: None,
             debugcon: None,
             debug_exit: None,
+            pci: PciBus::new(),
             port92: PORT92_A20,
             reset_requested: false,
         }
@@ -123,11 +128,34 @@ impl Board {
         }
         self.rtc.advance(now);
         self.pic.set_irq(8, self.rtc.irq());
+        self.pci.pm.advance(now);
+        self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
     }
 
     /// The next time a device needs attention, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_irq0(), self.rtc.next_deadline()].into_iter().flatten().min()
+        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline()].into_iter().flatten().min()
+    }
+
+    /// Whether the guest powered the machine off (ACPI soft-off).
+    pub fn power_off_requested(&self) -> bool {
+        self.pci.pm.power_off_requested()
+    }
+
+    /// After a configuration write: the PAM registers decide the shadow
+    /// RAM window; 0xCF9 may have asked for a reset.
+    fn sync_pci(&mut self, mem: &mut PhysMem) {
+        let nibbles = self.pci.host.pam_attrs();
+        let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
+        for (a, n) in attrs.iter_mut().zip(nibbles) {
+            *a = PamAttr::from_bits(n);
+        }
+        if mem.pam() != Some(attrs) {
+            mem.set_pam(attrs);
+        }
+        if self.pci.take_reset() {
+            self.reset_requested = true;
+        }
     }
 
     /// Writes the CMOS bytes a PC BIOS reads for the memory size (IBM AT
@@ -206,6 +234,15 @@ impl Bus for Board {
             let now = self.now();
             return u32::from(self.pit.read(port, now));
         }
+        if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
+            return self.pci.io_read(port, size);
+        }
+        if self.pci.pm.decodes(port) {
+            let now = self.now();
+            let v = self.pci.pm.io_read(port, size, now);
+            self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
+            return v;
+        }
         match self.device(port) {
             Some(d) => d.io_read(port, size),
             None => {
@@ -247,6 +284,17 @@ impl Bus for Board {
             self.pit.write(port, value as u8, now);
             return;
         }
+        if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
+            self.pci.io_write(port, size, value);
+            self.sync_pci(mem);
+            return;
+        }
+        if self.pci.pm.decodes(port) {
+            let now = self.now();
+            self.pci.pm.io_write(port, size, value, now);
+            self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
+            return;
+        }
         match self.device(port) {
             Some(d) => d.io_write(port, size, value),
             None => log::trace!("write {value:#x} to unclaimed port {port:#x}"),
@@ -275,7 +323,9 @@ impl Bus for Board {
     }
 
     fn stop_requested(&mut self) -> bool {
-        self.reset_requested || self.debug_exit.as_ref().is_some_and(|d| d.requested.is_some())
+        self.reset_requested
+            || self.debug_exit.as_ref().is_some_and(|d| d.requested.is_some())
+            || self.pci.pm.power_off_requested()
     }
 }
 
@@ -313,5 +363,112 @@ mod tests {
         assert!(!b.take_reset(), "taken once");
         b.io_write(&mut mem, 0x92, 1, 3);
         assert!(!b.take_reset(), "bit 0 held high is no new pulse");
+    }
+
+    /// A configuration write through 0xCF8/0xCFC.
+    fn pci_write(b: &mut Board, mem: &mut PhysMem, devfn: u32, register: u32, size: u8, value: u32) {
+        b.io_write(mem, 0xCF8, 4, 0x8000_0000 | devfn << 8 | (register & 0xFC));
+        b.io_write(mem, 0xCFC + (register & 3) as u16, size, value);
+    }
+
+    fn byte(mem: &PhysMem, addr: u64) -> u8 {
+        let mut v = [0];
+        mem.read(addr, &mut v);
+        v[0]
+    }
+
+    #[test]
+    fn pam_writes_through_the_config_ports_switch_the_bios_window() {
+        let mut mem = PhysMem::new(2 << 20).unwrap();
+        ironpc_bios::map_bios(&mut mem, &vec![0xAB; 128 << 10]).unwrap();
+        mem.enable_pam();
+        let mut b = Board::new(ClockMode::Virtual);
+        assert_eq!(byte(&mem, 0xF_0000), 0xAB, "reset: the ROM");
+        // PAM0 = 0x30: 0xF0000-0xFFFFF read and write DRAM.
+        pci_write(&mut b, &mut mem, 0, 0x59, 1, 0x30);
+        mem.write(0xF_0000, &[0x11]);
+        assert_eq!(byte(&mem, 0xF_0000), 0x11);
+        // 0x10: read-only shadow.
+        pci_write(&mut b, &mut mem, 0, 0x59, 1, 0x10);
+        mem.write(0xF_0000, &[0x22]);
+        assert_eq!(byte(&mem, 0xF_0000), 0x11);
+        // Back to PCI: the ROM again.
+        pci_write(&mut b, &mut mem, 0, 0x59, 1, 0x00);
+        assert_eq!(byte(&mem, 0xF_0000), 0xAB);
+        b.io_write(&mut mem, 0xCF8, 4, 0x8000_0000);
+        assert_eq!(b.io_read(&mut mem, 0xCFC, 4), 0x1237_8086);
+    }
+
+    #[test]
+    fn cf9_resets_the_machine() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.io_write(&mut mem, 0xCF9, 1, 0x02);
+        assert!(!b.take_reset());
+        b.io_write(&mut mem, 0xCF9, 1, 0x06);
+        assert!(b.stop_requested());
+        assert!(b.take_reset());
+    }
+
+    /// PM function 00:01.3 with its I/O at 0xB000, as SeaBIOS sets it up.
+    fn board_with_pm(mem: &mut PhysMem) -> Board {
+        let mut b = Board::new(ClockMode::Virtual);
+        pci_write(&mut b, mem, 1 << 3 | 3, 0x40, 4, 0xB001);
+        pci_write(&mut b, mem, 1 << 3 | 3, 0x80, 1, 0x01);
+        b
+    }
+
+    #[test]
+    fn the_acpi_timer_raises_sci_on_irq_9_and_meets_its_deadline() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = board_with_pm(&mut mem);
+        // PICs as a BIOS programs them, IRQ 9 level-triggered and unmasked.
+        for (port, v) in
+            [(0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01), (0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01)]
+        {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        b.io_write(&mut mem, 0x21, 1, 0xFB);
+        b.io_write(&mut mem, 0xA1, 1, 0xFD);
+        b.io_write(&mut mem, 0x4D1, 1, 0x02);
+        // ACPI mode, then the timer overflow event enabled.
+        b.io_write(&mut mem, 0xB2, 1, 0xF1);
+        assert_eq!(b.io_read(&mut mem, 0xB004, 2) & 1, 1, "SCI_EN");
+        b.io_write(&mut mem, 0xB002, 2, 1);
+        // Timer bit 23 toggles after 2^23 / 3.579545 MHz = 2.343 s.
+        let deadline = b.next_deadline().expect("the PM timer deadline");
+        assert!((2_343_000_000..2_344_000_000).contains(&deadline), "{deadline}");
+        b.advance(deadline - 1);
+        assert!(!b.interrupt_pending());
+        b.advance(deadline);
+        assert!(b.interrupt_pending());
+        assert_eq!(b.interrupt_ack(), 0x71, "IRQ 9");
+        assert_eq!(b.io_read(&mut mem, 0xB008, 4), 1 << 23, "timer value at the toggle");
+        // Acknowledge at the device: the level drops.
+        b.io_write(&mut mem, 0xB000, 2, 1);
+        b.io_write(&mut mem, 0xA0, 1, 0x20);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        assert!(!b.interrupt_pending());
+    }
+
+    #[test]
+    fn slp_en_with_the_s5_type_powers_off_and_stops_the_cpu() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = board_with_pm(&mut mem);
+        b.io_write(&mut mem, 0xB2, 1, 0xF1);
+        assert!(!b.power_off_requested());
+        // SLP_TYP 0 (SeaBIOS's \_S5) with SLP_EN.
+        b.io_write(&mut mem, 0xB004, 2, 0x2001);
+        assert!(b.power_off_requested());
+        assert!(b.stop_requested());
+    }
+
+    #[test]
+    fn pm_io_is_not_decoded_until_enabled() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        assert_eq!(b.io_read(&mut mem, 0xB008, 4), 0xFFFF_FFFF);
+        b.io_write(&mut mem, 0xB004, 2, 0x2001);
+        assert!(!b.power_off_requested());
     }
 }

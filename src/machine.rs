@@ -44,6 +44,9 @@ pub enum Exit {
     HaltedForever { cs: u16, eip: u32 },
     /// The instruction limit was reached.
     InstructionLimit,
+    /// The guest powered the machine off (ACPI soft-off through the PIIX4
+    /// PM function).
+    PowerOff,
 }
 
 /// A PC.
@@ -69,6 +72,9 @@ impl Machine {
         }
         let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
         ironpc_bios::map_bios(&mut mem, &config.bios)?;
+        // The i440FX decodes 0xC0000-0xFFFFF through its PAM registers;
+        // at reset every segment is on PCI, where the BIOS's low window is.
+        mem.enable_pam();
         let mut board = Board::new(config.clock);
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
@@ -108,6 +114,9 @@ impl Machine {
             }
             if let Some(status) = self.board.debug_exit.as_ref().and_then(|d| d.requested) {
                 break Exit::DebugExit(status);
+            }
+            if self.board.power_off_requested() {
+                break Exit::PowerOff;
             }
             let (cs, eip) = (self.cpu.state.seg[1].selector, self.cpu.state.rip as u32);
             match r {

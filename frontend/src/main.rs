@@ -62,6 +62,10 @@ fn run(opts: Options) -> Result<ExitCode> {
     let exit = machine.run(opts.max_instructions);
     Ok(match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
+        Exit::PowerOff => {
+            log::info!("the guest powered the machine off");
+            ExitCode::SUCCESS
+        }
         Exit::TripleFault { cs, eip } => {
             eprintln!("ironpc: triple fault at {cs:04x}:{eip:08x}; the machine stopped");
             ExitCode::from(2)
