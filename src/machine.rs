@@ -80,6 +80,7 @@ impl Machine {
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out = config.serial;
         board.set_cmos_memory(config.memory);
+        board.pci.host.set_ram_size(config.memory);
         Ok(Self { cpu: Cpu::new(), mem, board })
     }
 

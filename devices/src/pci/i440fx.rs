@@ -16,6 +16,9 @@ pub const PAM0: u8 = 0x59;
 const PAM_COUNT: u8 = 7;
 /// SMRAM control.
 pub const SMRAM: u8 = 0x72;
+/// QEMU keeps the RAM size in 8 MiB units (at most 255) in this otherwise
+/// unused register for coreboot.
+const RAM_SIZE_8M: u8 = 0x57;
 
 /// SMRAM bits.
 const SMRAM_C_BASE_SEG: u8 = 0x07;
@@ -53,6 +56,11 @@ impl I440fx {
         config.set8(SMRAM, SMRAM_RESET);
         config.set_wmask8(SMRAM, SMRAM_D_OPEN | SMRAM_D_CLS | SMRAM_D_LCK | SMRAM_G_SMRAME);
         Self { config }
+    }
+
+    /// Records the machine's RAM size where QEMU shows it.
+    pub fn set_ram_size(&mut self, bytes: u64) {
+        self.config.set8(RAM_SIZE_8M, (bytes >> 23).min(255) as u8);
     }
 
     /// The PAM attribute nibble (bit 0 RE, bit 1 WE) of each 16 KiB segment
@@ -120,6 +128,11 @@ mod tests {
         assert_eq!(h.config().read32(0x08), 0x0600_0002, "class 06/00/00, revision 2");
         assert_eq!(h.config().read8(0x0E), 0, "single-function type 0 header");
         assert_eq!(h.config().read32(0x2C), 0x1100_1AF4, "QEMU's subsystem");
+        let mut h = h;
+        h.set_ram_size(128 << 20);
+        assert_eq!(h.config().read8(0x57), 16, "RAM in 8 MiB units");
+        h.set_ram_size(3 << 30);
+        assert_eq!(h.config().read8(0x57), 255);
     }
 
     #[test]

@@ -507,6 +507,53 @@ mod tests {
         assert!(serde_json::from_str::<ConfigSpace>(r#"{"bytes":[1],"wmask":[],"w1c":[]}"#).is_err());
     }
 
+    /// Every dword of the three functions' configuration spaces at reset,
+    /// read through 0xCF8/0xCFC, against what QEMU 7.2's `pc` machine shows
+    /// a ROM doing the same reads (`-M pc -nodefaults`, 128 MiB). Two bytes
+    /// differ on purpose: DEVACTB's APMC_EN (0x5B of 00:01.3) is set because
+    /// there is no SMM (QEMU sets it too when it has none), and DEVRESD
+    /// (0x67) decodes COM1, which this board always has.
+    #[test]
+    fn reset_config_spaces_match_qemus_pc() {
+        const QEMU: [(u32, [u32; 64]); 3] = [
+            (
+                0,
+                [
+                    0x12378086, 0, 0x06000002, 0, 0, 0, 0, 0, 0, 0, 0, 0x11001AF4, 0, 0, 0, 0, //
+                    0, 0, 0, 0, 0, 0x10000000, 0, 0, 0, 0, 0, 0, 0x00020000, 0, 0, 0, //
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+            (
+                1 << 3,
+                [
+                    0x70008086, 0x02000000, 0x06010000, 0x00800000, 0, 0, 0, 0, 0, 0, 0, 0x11001AF4, 0, 0, 0, 0, //
+                    0, 0, 0, 0x0003004D, 0, 0, 0, 0, 0x80808080, 0, 0x00000200, 0, 0x00000080, 0x0C0C0000, 0x00000002, 0, //
+                    0, 0, 0, 0, 0, 0, 0, 0, 0x00000008, 0, 0x0000000F, 0, 0, 0, 0, 0, //
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+            (
+                1 << 3 | 3,
+                [
+                    0x71138086, 0x02800000, 0x06800003, 0, 0, 0, 0, 0, 0, 0, 0, 0x11001AF4, 0, 0, 0, 0x00000100, //
+                    0x00000001, 0, 0, 0, 0, 0, 0x02000000, 0x10000000, 0x60000000, 0x08000000, 0, 0, 0, 0, 0, 0, //
+                    0, 0, 0, 0, 0x0000B101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+                    0, 0, 0, 0, 0x00090000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+        ];
+        let mut bus = PciBus::new();
+        bus.host.set_ram_size(128 << 20);
+        for (devfn, want) in QEMU {
+            for (i, w) in want.iter().enumerate() {
+                bus.io_write(CONFIG_ADDRESS, 4, CONFADD_ENABLE | devfn << 8 | (i as u32) << 2);
+                assert_eq!(bus.io_read(CONFIG_DATA, 4), *w, "devfn {devfn:#x} offset {:#x}", i * 4);
+            }
+        }
+    }
+
     /// Any values in any order at any width on every port and register
     /// here must be harmless: a randomized run (the seed is printed; set
     /// PCI_FUZZ_SEED to repeat one).

@@ -21,11 +21,11 @@ const PIRQRC_WMASK: u8 = 0x8F;
 /// reserved values.
 const ROUTABLE_IRQS: u16 = 0b1101_1110_1111_1000;
 
-/// Reset values of the function-0 registers (82371SB 2.2): command, status,
-/// ISA I/O recovery timer, X-bus chip select, PIRQ routes, top of memory,
-/// motherboard IRQ/DMA routes, SMI control and the system timers.
-const RESET_VALUES: [(u8, u8); 16] = [
-    (0x04, 0x07),
+/// Reset values of the function-0 registers (82371SB 2.2) as QEMU's PIIX3
+/// has them (its command register starts at 0, where the datasheet says
+/// 7): status, ISA I/O recovery timer, X-bus chip select, PIRQ routes, top
+/// of memory, motherboard IRQ/DMA routes, SMI control and system timers.
+const RESET_VALUES: [(u8, u8); 14] = [
     (0x07, 0x02),
     (0x4C, 0x4D),
     (0x4E, 0x03),
@@ -35,7 +35,6 @@ const RESET_VALUES: [(u8, u8); 16] = [
     (0x63, 0x80),
     (0x69, 0x02),
     (0x70, 0x80),
-    (0x71, 0x80),
     (0x76, 0x0C),
     (0x77, 0x0C),
     (0x78, 0x02),
@@ -96,7 +95,7 @@ mod tests {
         assert_eq!(b.config().read32(0), 0x7000_8086);
         assert_eq!(b.config().read32(0x08), 0x0601_0000);
         assert_eq!(b.config().read8(0x0E), 0x80);
-        assert_eq!(b.config().read16(0x04), 0x0007);
+        assert_eq!(b.config().read32(0x04), 0x0200_0000, "command 0, status DEVSEL medium");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! * PMBA (0x40) places the 64-byte PM I/O block, PMREGMISC (0x80) bit 0
 //!   enables it; SMBBA (0x90) and SMBHSTCFG (0xD2) bit 0 place and enable
-//!   the SMBus registers (not modelled beyond their configuration).
+//!   the SMBus registers (preset to 0xB100 and enabled, as on QEMU; the
+//!   SMBus host controller itself is not modelled: its ports float).
 //! * PM I/O: PM1 status (write 1 to clear) and enable, PM1 control
 //!   (SCI_EN, SUS_TYP, SUS_EN) and the 24-bit ACPI timer at 3.579545 MHz,
 //!   computed from the machine clock; TMROF_STS is set whenever timer bit
@@ -40,6 +41,10 @@ const SMBBA_MASK: u32 = 0xFFF0;
 /// PMREGMISC bit 0, SMBHSTCFG bit 0.
 const PMIOSE: u8 = 1;
 const SMB_HST_EN: u8 = 1;
+/// Where QEMU places the SMBus registers at reset, and SMBHSTCFG's reset
+/// value there (host enabled, SMI# routed to IRQ 9).
+const SMBUS_BASE: u16 = 0xB100;
+const SMBHSTCFG_RESET: u8 = 0x09;
 /// DEVACTB byte 3 bit 1 (bit 25 of the dword): APMC writes raise SMI.
 const APMC_EN: u8 = 1 << 1;
 
@@ -136,8 +141,14 @@ impl Piix4Pm {
         config.set16(super::reg::STATUS, 0x0280);
         config.set32(PMBA, 1);
         config.set_wmask32(PMBA, PMBA_MASK);
-        config.set32(SMBBA, 1);
+        config.set32(SMBBA, u32::from(SMBUS_BASE) | 1);
         config.set_wmask32(SMBBA, SMBBA_MASK);
+        config.set8(SMBHSTCFG, SMBHSTCFG_RESET);
+        // QEMU's reset values of DEVRESB's high byte and DEVRESC's, and
+        // DEVRESD's COM1 decode enable (the board always has COM1).
+        config.set8(0x5F, 0x10);
+        config.set8(0x63, 0x60);
+        config.set8(0x67, 0x08);
         // No SMM: mark APMC SMIs as already set up, as QEMU does, so
         // firmware does not wait for an SMI handler that never runs.
         config.set8(DEVACTB + 3, APMC_EN);
@@ -352,8 +363,7 @@ mod tests {
         p.config_write(PMREGMISC, 1, 1);
         assert_eq!(p.pm_io_base(), Some(0xB000));
         assert!(p.decodes(0xB03F) && !p.decodes(0xB040));
-        p.config_write(SMBBA, 4, 0xB100 | 1);
-        p.config_write(SMBHSTCFG, 1, 9);
+        assert_eq!(p.config().read32(SMBBA), 0xB101, "QEMU's reset placement");
         assert_eq!(p.smbus_base(), None, "I/O space off");
         p.config_write(0x04, 2, 1);
         assert_eq!(p.smbus_base(), Some(0xB100));
