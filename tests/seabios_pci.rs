@@ -15,7 +15,7 @@
 //!
 //! Skipped (with a message) where the image is not installed.
 
-use ironpc::{ClockMode, Config, Exit, Machine};
+use ironpc::{cpu::Bus, ClockMode, Config, Exit, Machine};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -143,4 +143,93 @@ fn seabios_reboots_through_cf9_and_runs_again() {
     assert_in_order(&log, &["No bootable device.", "Rebooting.", "Attempting a hard reboot", "SeaBIOS (version"]);
     let second = log.split("Attempting a hard reboot").nth(1).unwrap_or("");
     assert_in_order(second, &["Running on QEMU (i440fx)", "Found 3 PCI devices", "Using pmtimer, ioport 0xb008"]);
+}
+
+/// Reads `len` bytes of guest memory.
+fn peek(m: &Machine, addr: u64, len: usize) -> Vec<u8> {
+    let mut b = vec![0; len];
+    m.mem.read(addr, &mut b);
+    b
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4).map_or(0, |v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
+}
+
+/// The ACPI tables SeaBIOS built: (signature, address) from the RSDT the
+/// RSDP in the F segment points at (ACPI 1.0b 5.2.2-5.2.7).
+fn acpi_tables(m: &Machine) -> Vec<([u8; 4], u64)> {
+    let f = peek(m, 0xE_0000, 0x2_0000);
+    let rsdp = (0..f.len() - 20).step_by(16).find(|&i| &f[i..i + 8] == b"RSD PTR ").expect("no RSDP below 1 MiB");
+    let rsdt = u64::from(le32(&f, rsdp + 16));
+    let header = peek(m, rsdt, 36);
+    assert_eq!(&header[..4], b"RSDT");
+    let body = peek(m, rsdt, le32(&header, 4) as usize);
+    (36..body.len())
+        .step_by(4)
+        .map(|i| {
+            let addr = u64::from(le32(&body, i));
+            let sig = peek(m, addr, 4);
+            ([sig[0], sig[1], sig[2], sig[3]], addr)
+        })
+        .collect()
+}
+
+/// The PM1a SLP_TYP of `\_S5` in an AML table: `Name(_S5_, Package() {
+/// typ, ...})` as NameOp, "_S5_", PackageOp, a one-byte PkgLength, the
+/// element count, then the first element (ZeroOp, OneOp or BytePrefix n).
+fn s5_slp_typ(aml: &[u8]) -> Option<u8> {
+    let at = aml.windows(4).position(|w| w == b"_S5_")?;
+    let pkg = aml.get(at + 4..at + 9)?;
+    (pkg[0] == 0x12).then_some(())?;
+    match pkg[3] {
+        0x00 => Some(0),
+        0x01 => Some(1),
+        0x0A => Some(pkg[4]),
+        _ => None,
+    }
+}
+
+/// What Linux does for `poweroff` (drivers/acpi/acpica: acpi_enable, then
+/// acpi_enter_sleep_state(ACPI_STATE_S5)), following the tables SeaBIOS
+/// built for this board: ACPI_ENABLE to SMI_CMD, wait for SCI_EN, then
+/// SLP_TYP from `\_S5` with SLP_EN into PM1a_CNT. The machine stops with
+/// [`Exit::PowerOff`].
+#[test]
+fn acpi_soft_off_by_seabios_tables_powers_the_machine_off() {
+    let Some((mut m, _log)) = run_seabios_until("Booting from ") else {
+        return;
+    };
+    let tables = acpi_tables(&m);
+    let facp = tables.iter().find(|t| &t.0 == b"FACP").expect("no FADT").1;
+    let fadt = peek(&m, facp, 116);
+    // FADT (ACPI 1.0b 5.2.5): SCI_INT 46, SMI_CMD 48, ACPI_ENABLE 52,
+    // PM1a_EVT_BLK 56, PM1a_CNT_BLK 64, PM_TMR_BLK 76.
+    let sci = u16::from_le_bytes([fadt[46], fadt[47]]);
+    let smi_cmd = le32(&fadt, 48) as u16;
+    let acpi_enable = fadt[52];
+    let pm1a_cnt = le32(&fadt, 64) as u16;
+    assert_eq!((sci, smi_cmd, acpi_enable), (9, 0xB2, 0xF1));
+    assert_eq!((le32(&fadt, 56), pm1a_cnt, le32(&fadt, 76)), (0xB000, 0xB004, 0xB008), "the PM block PMBA placed");
+    // \_S5 is in SeaBIOS's SSDT (src/fw/ssdt-misc.dsl) or the DSDT.
+    let dsdt = u64::from(le32(&fadt, 40));
+    let s5 = tables
+        .iter()
+        .map(|t| t.1)
+        .chain([dsdt])
+        .find_map(|addr| {
+            let len = le32(&peek(&m, addr, 8), 4) as usize;
+            s5_slp_typ(&peek(&m, addr, len.min(1 << 20)))
+        })
+        .expect("no \\_S5 package");
+    assert_eq!(s5, 0, "SeaBIOS's soft-off type, which the PIIX4 PM powers off on");
+
+    let mem = &mut m.mem;
+    m.board.io_write(mem, smi_cmd, 1, u32::from(acpi_enable));
+    assert_eq!(m.board.io_read(mem, pm1a_cnt, 2) & 1, 1, "SCI_EN after ACPI_ENABLE");
+    let cnt = m.board.io_read(mem, pm1a_cnt, 2);
+    m.board.io_write(mem, pm1a_cnt, 2, (cnt & !(7 << 10)) | u32::from(s5) << 10);
+    assert_ne!(m.run(Some(m.cpu.icount + CHUNK)), Exit::PowerOff, "SLP_TYP alone does nothing");
+    m.board.io_write(&mut m.mem, pm1a_cnt, 2, (cnt & !(7 << 10)) | u32::from(s5) << 10 | 1 << 13);
+    assert_eq!(m.run(Some(m.cpu.icount + CHUNK)), Exit::PowerOff);
 }
