@@ -266,6 +266,16 @@ pub trait PciFunction {
     fn config_write(&mut self, offset: u8, size: u8, value: u32) {
         self.config_mut().write(offset, size, value);
     }
+
+    /// BAR `n` as the function decodes it now (see [`ConfigSpace::bar`]).
+    fn bar(&self, n: u8) -> Option<Bar> {
+        self.config().bar(n)
+    }
+
+    /// The interrupt pin the function drives (1 = INTA# .. 4 = INTD#).
+    fn interrupt_pin(&self) -> u8 {
+        self.config().interrupt_pin()
+    }
 }
 
 /// Device numbers on bus 0.
@@ -334,6 +344,18 @@ impl PciBus {
         }
         let (device, function, register) = (((a >> 11) & 0x1F) as u8, ((a >> 8) & 7) as u8, (a & 0xFC) as u8);
         self.function_mut(device, function).map(|f| (f, register))
+    }
+
+    /// The ISA IRQ that interrupt pin `pin` (1 = INTA# .. 4 = INTD#) of a
+    /// device in slot `device` reaches, if routed: the `pc` board rotates
+    /// the pins by slot onto PIRQA-D (device 1's INTA# on PIRQA, device
+    /// 2's on PIRQB, ...), as QEMU wires it and SeaBIOS's PIR table says.
+    pub fn intx_irq(&self, device: u8, pin: u8) -> Option<u8> {
+        if !(1..=4).contains(&pin) {
+            return None;
+        }
+        let pirq = (pin - 1).wrapping_add(device).wrapping_sub(1) & 3;
+        self.isa.pirq_route(pirq)
     }
 
     /// Whether the guest asked for a system reset since the last call.
@@ -482,6 +504,24 @@ mod tests {
         assert_eq!(c.bar(4), Some(Bar::Io { base: 0xC000, size: 16 }));
         assert_eq!(c.bar(0), Some(Bar::Mem32 { base: 0xFD00_0000, size: 0x100_0000 }));
         assert_eq!(c.bar(1), None);
+    }
+
+    #[test]
+    fn intx_pins_rotate_by_slot_onto_the_pirq_routes() {
+        let mut bus = PciBus::new();
+        assert_eq!(bus.intx_irq(2, 1), None, "routes disabled at reset");
+        // SeaBIOS's routes: PIRQA/B on 10, PIRQC/D on 11; mark them apart.
+        for (n, irq) in [5u32, 10, 11, 12].into_iter().enumerate() {
+            select(&mut bus, 1, 0, 0x60);
+            bus.io_write(CONFIG_DATA + n as u16, 1, irq);
+        }
+        assert_eq!(bus.intx_irq(1, 1), Some(5), "slot 1 INTA# on PIRQA");
+        assert_eq!(bus.intx_irq(2, 1), Some(10), "slot 2 INTA# on PIRQB");
+        assert_eq!(bus.intx_irq(2, 4), Some(5), "slot 2 INTD# wraps to PIRQA");
+        assert_eq!(bus.intx_irq(3, 2), Some(12));
+        assert_eq!(bus.intx_irq(0, 1), Some(12), "slot 0 INTA# on PIRQD");
+        assert_eq!(bus.intx_irq(2, 0), None, "no pin");
+        assert_eq!(bus.intx_irq(2, 5), None);
     }
 
     #[test]
