@@ -143,7 +143,7 @@ impl Board {
     }
 
     /// After a configuration write: the PAM registers decide the shadow
-    /// RAM window; 0xCF9 may have asked for a reset.
+    /// RAM window, SMRAM may have opened; 0xCF9 may have asked for a reset.
     fn sync_pci(&mut self, mem: &mut PhysMem) {
         let nibbles = self.pci.host.pam_attrs();
         let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
@@ -153,6 +153,7 @@ impl Board {
         if mem.pam() != Some(attrs) {
             mem.set_pam(attrs);
         }
+        mem.set_smram_open(self.pci.host.smram_open());
         if self.pci.take_reset() {
             self.reset_requested = true;
         }

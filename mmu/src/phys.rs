@@ -111,7 +111,14 @@ pub struct PhysMem {
     /// The PAM decode of 0xC0000-0xFFFFF, once a chipset with shadow RAM
     /// enabled it; without it the window is RAM under the overlays.
     pam: Option<[PamAttr; PAM_SEGMENTS]>,
+    /// The host bridge opened SMRAM to non-SMM accesses: 0xA0000-0xBFFFF
+    /// is RAM even where a device window (VGA) lies over it.
+    smram_open: bool,
 }
+
+/// The compatible SMRAM range (82441FX 3.2.22, C_BASE_SEG = 010b).
+const SMRAM_BASE: u64 = 0xA_0000;
+const SMRAM_END: u64 = 0xC_0000;
 
 /// Counters that move when TLB entries filled earlier may have become
 /// wrong without a guest-visible flush (see [`crate::Tlb::sync`]).
@@ -142,6 +149,7 @@ impl PhysMem {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             epochs: Epochs::default(),
             pam: None,
+            smram_open: false,
         })
     }
 
@@ -272,6 +280,20 @@ impl PhysMem {
         }
     }
 
+    /// Opens (D_OPEN with G_SMRAME) or closes SMRAM to ordinary accesses.
+    pub fn set_smram_open(&mut self, open: bool) {
+        if self.smram_open == open {
+            return;
+        }
+        self.smram_open = open;
+        self.epochs.map += 1;
+        for page in SMRAM_BASE / PAGE_SIZE..SMRAM_END / PAGE_SIZE {
+            if self.code.clear(page) {
+                self.code_writes.push(page);
+            }
+        }
+    }
+
     /// The ROM or MMIO overlay covering `page`, if any.
     fn overlay(&self, page: u64) -> Option<Backing> {
         self.overlays.iter().find(|o| page >= o.base && page < o.base + o.len).map(|o| match o.kind {
@@ -283,6 +305,9 @@ impl PhysMem {
     /// What serves reads (`write` false) or writes of `page`.
     fn backing(&self, page: u64, write: bool) -> Backing {
         let ram = if page < self.ram.len() { Backing::Ram(page) } else { Backing::None };
+        if self.smram_open && (SMRAM_BASE..SMRAM_END).contains(&page) {
+            return ram;
+        }
         if let Some(pam) = &self.pam {
             if (PAM_BASE..1 << 20).contains(&page) {
                 let attr = pam[((page - PAM_BASE) / PAM_SEGMENT) as usize % PAM_SEGMENTS];
@@ -570,5 +595,20 @@ mod tests {
         tlb.insert(&m, 0xF_0000, false, &crate::paging::identity(0xF_0000), 0xF_0000);
         assert_eq!(tlb.read::<2>(0xF_0000, false), Some(0x4342), "fast reads from the shadow");
         assert!(!tlb.write::<1>(0xF_0000, false, 0), "read-only shadow: no fast write");
+    }
+
+    #[test]
+    fn open_smram_shows_the_ram_under_the_vga_window() {
+        let mut m = PhysMem::new(2 << 20).unwrap();
+        m.write(0xA_0000, &[0x5C]);
+        m.add_mmio(0xA_0000, 0x2_0000).unwrap();
+        assert_eq!(m.region(0xA_0000), Region::Mmio);
+        let before = m.epochs().map;
+        m.set_smram_open(true);
+        assert!(m.epochs().map > before);
+        assert!(matches!(m.region(0xB_F000), Region::Ram { .. }));
+        assert_eq!(byte(&m, 0xA_0000), 0x5C);
+        m.set_smram_open(false);
+        assert_eq!(m.region(0xA_0000), Region::Mmio);
     }
 }
