@@ -228,7 +228,9 @@ impl Piix4Pm {
             PMEN => word(self.pm1_en),
             PMCNTRL => word(self.pm1_cnt),
             _ if (PMTMR..PMTMR + 4).contains(&offset) => ((ns_to_ticks(now) & 0xFF_FFFF) >> (8 * (offset - PMTMR))) as u8,
-            _ => 0,
+            // The rest of the block (the PIIX4's GPSTS, PCNTRL, PLVLx,
+            // GLBSTS...) is not decoded, as on QEMU: it floats.
+            _ => 0xFF,
         }
     }
 
@@ -457,6 +459,8 @@ mod tests {
         assert_eq!(p.io_read(BASE + PMEN, 2, 0), 0, "the write did not land");
         p.io_write(BASE + PMEN, 2, 0xFFFF, 0);
         assert_eq!(p.io_read(BASE + PMEN, 2, 0), u32::from(PMEN_BITS));
+        assert_eq!(p.io_read(BASE + 0x0C, 4, 0), 0xFFFF_FFFF, "undecoded offsets float");
+        assert_eq!(p.io_read(BASE + 0x3C, 4, 0), 0xFFFF_FFFF);
     }
 
     #[test]
