@@ -3,9 +3,10 @@
 #   nasm         assembles the system test ROMs and the demo firmware
 #   gcc-multilib builds the 32-bit host helper of the conformance sweep
 #   cmake        builds Berkeley SoftFloat (the FPU's soft-float engine)
+#   seabios      the firmware the SeaBIOS boot tests run (/usr/share/seabios)
 # Runs apt-get through sudo when not root; does nothing if all are present.
 set -euo pipefail
-packages=(nasm gcc-multilib cmake)
+packages=(nasm gcc-multilib cmake seabios)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
