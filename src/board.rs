@@ -142,6 +142,21 @@ impl Board {
         self.pci.pm.power_off_requested()
     }
 
+    /// For a guest started without firmware (direct kernel boot): the PCI
+    /// functions as SeaBIOS leaves them ([`PciBus::firmware_init`]), with
+    /// the PM block at `pm_base` (where the ACPI tables say it is) and the
+    /// PIRQ lines level-triggered.
+    pub fn firmware_pci_init(&mut self, mem: &mut PhysMem, pm_base: u16) {
+        self.pci.firmware_init(pm_base);
+        let mut elcr = [0u8; 2];
+        for irq in pci::PIRQ_IRQS {
+            elcr[usize::from(irq >> 3)] |= 1 << (irq & 7);
+        }
+        self.pic.io_write(0x4D0, 1, u32::from(elcr[0]));
+        self.pic.io_write(0x4D1, 1, u32::from(elcr[1]));
+        self.sync_pci(mem);
+    }
+
     /// After a configuration write: the PAM registers decide the shadow
     /// RAM window, SMRAM may have opened; 0xCF9 may have asked for a reset.
     fn sync_pci(&mut self, mem: &mut PhysMem) {
@@ -535,5 +550,17 @@ mod tests {
             b.advance(icount);
             let _ = (b.next_deadline(), b.take_reset(), b.interrupt_pending());
         }
+    }
+
+    #[test]
+    fn firmware_pci_init_opens_the_pm_block_where_the_tables_say() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.firmware_pci_init(&mut mem, 0x600);
+        b.io_write(&mut mem, 0xB2, 1, 0xF1);
+        assert_eq!(b.io_read(&mut mem, 0x604, 2) & 1, 1, "SCI_EN through the block at 0x600");
+        assert_eq!(b.io_read(&mut mem, 0x4D1, 1), 0x0C, "IRQ 10 and 11 level-triggered");
+        b.io_write(&mut mem, 0x604, 2, 0x2001);
+        assert!(b.power_off_requested());
     }
 }

@@ -278,6 +278,13 @@ pub trait PciFunction {
     }
 }
 
+/// The ISA IRQs SeaBIOS routes PIRQA-D to on QEMU's `pc` (pci_irqs in
+/// src/fw/pciinit.c), which QEMU's ACPI tables describe as well.
+pub const PIRQ_IRQS: [u8; 4] = [10, 10, 11, 11];
+/// Where QEMU's firmware puts the PM block when QEMU provides the ACPI
+/// tables (SeaBIOS's own default, without them, is 0xB000).
+pub const QEMU_PM_BASE: u16 = 0x600;
+
 /// Device numbers on bus 0.
 const DEV_HOST: u8 = 0;
 const DEV_PIIX: u8 = 1;
@@ -356,6 +363,30 @@ impl PciBus {
         }
         let pirq = (pin - 1).wrapping_add(device).wrapping_sub(1) & 3;
         self.isa.pirq_route(pirq)
+    }
+
+    /// Programs the functions as SeaBIOS's PCI setup leaves them on QEMU
+    /// (src/fw/pciinit.c), for a guest started without firmware (direct
+    /// kernel boot): PIRQA-D routed to IRQ 10, 10, 11, 11 ([`PIRQ_IRQS`];
+    /// the caller makes those lines level-triggered in the ELCR), the PM
+    /// block at `pm_base` and enabled with SCI on line 9, the SMBus block at
+    /// 0xB100 enabled, and I/O and memory decoding on.
+    pub fn firmware_init(&mut self, pm_base: u16) {
+        for (n, irq) in PIRQ_IRQS.into_iter().enumerate() {
+            self.isa.config_write(piix3::PIRQRC + n as u8, 1, u32::from(irq));
+        }
+        let pm = &mut self.pm;
+        pm.config_write(reg::INTERRUPT_LINE, 1, u32::from(piix4_pm::SCI_IRQ));
+        pm.config_write(piix4_pm::PMBA, 4, u32::from(pm_base) | 1);
+        pm.config_write(piix4_pm::PMREGMISC, 1, 1);
+        pm.config_write(piix4_pm::SMBBA, 4, 0xB100 | 1);
+        pm.config_write(piix4_pm::SMBHSTCFG, 1, 0x09);
+        for (device, function) in [(DEV_HOST, 0), (DEV_PIIX, FN_ISA), (DEV_PIIX, FN_PM)] {
+            if let Some(f) = self.function_mut(device, function) {
+                let cmd = f.config().read16(reg::COMMAND) | command::IO | command::MEMORY;
+                f.config_write(reg::COMMAND, 2, u32::from(cmd));
+            }
+        }
     }
 
     /// Whether the guest asked for a system reset since the last call.
@@ -522,6 +553,17 @@ mod tests {
         assert_eq!(bus.intx_irq(0, 1), Some(12), "slot 0 INTA# on PIRQD");
         assert_eq!(bus.intx_irq(2, 0), None, "no pin");
         assert_eq!(bus.intx_irq(2, 5), None);
+    }
+
+    #[test]
+    fn firmware_init_leaves_what_seabios_leaves() {
+        let mut bus = PciBus::new();
+        bus.firmware_init(QEMU_PM_BASE);
+        assert_eq!((0..4).map(|n| bus.isa.pirq_route(n)).collect::<Vec<_>>(), PIRQ_IRQS.map(Some));
+        assert_eq!(bus.pm.pm_io_base(), Some(0x600));
+        assert_eq!(bus.pm.config().read8(reg::INTERRUPT_LINE), 9);
+        assert_eq!(bus.pm.smbus_base(), Some(0xB100));
+        assert_eq!(bus.host.pam_attrs(), [0; 16], "shadowing is the firmware's own business");
     }
 
     #[test]
