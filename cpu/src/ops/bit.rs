@@ -235,4 +235,14 @@ mod tests {
         let m = exec32(&code, |m| m.load(DATA, &0x0040_0000u32.to_le_bytes()));
         assert_eq!(r32(&m, reg::RBX), 22);
     }
+
+    #[test]
+    fn rep_prefixed_scans_are_bsf_and_bsr_without_bmi1_or_lzcnt() {
+        const REP_BSF32: &[u8] = &[0xF3, 0x0F, 0xBC, 0xC1]; // tzcnt eax, ecx on BMI1 parts
+        const REP_BSR32: &[u8] = &[0xF3, 0x0F, 0xBD, 0xC1]; // lzcnt eax, ecx on LZCNT parts
+        assert_eq!(run(REP_BSF32, 0xDEAD, 0x0000_0100, ZF | CF), (8, 0));
+        assert_eq!(run(REP_BSR32, 0xDEAD, 0x0000_0101, 0), (8, 0));
+        // BSF of zero, not TZCNT's operand width with CF set.
+        assert_eq!(run(REP_BSF32, 0xDEAD, 0, 0), (0xDEAD, ZF));
+    }
 }
