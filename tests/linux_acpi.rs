@@ -7,9 +7,11 @@
 //! and enters it. The initramfs runs `poweroff -f` from the command line;
 //! the machine must stop with [`Exit::PowerOff`].
 //!
-//! Slow in the interpreter and needs the images: ignored; run with
-//! `IRONPC_KERNEL=... IRONPC_INITRD=... cargo test --release --test
-//! linux_acpi -- --ignored --nocapture`.
+//! Slow in the interpreter (Debian's 686 kernel: 6.7 G instructions, about
+//! two minutes) and needs the images: ignored; run with `IRONPC_KERNEL=...
+//! IRONPC_INITRD=... cargo test --release --test linux_acpi -- --ignored
+//! --nocapture`. The initramfs is the one `cargo xtask images` builds,
+//! whose /init runs the `ironpc_run=` commands.
 
 use ironpc::cpu::state::{attr, reg, sreg, Segment, TableReg};
 use ironpc::{ClockMode, Config, Exit, Machine};
@@ -64,8 +66,12 @@ fn e820_from_log(log: &str) -> Vec<(u64, u64, u32)> {
 #[test]
 #[ignore = "needs a kernel and initramfs (IRONPC_KERNEL, IRONPC_INITRD); slow"]
 fn linux_poweroff_ends_the_machine() {
-    let kernel = std::fs::read(std::env::var("IRONPC_KERNEL").unwrap_or("/tmp/lx/vmlinuz-686".into())).expect("kernel");
-    let initrd = std::fs::read(std::env::var("IRONPC_INITRD").unwrap_or("/tmp/lx/initramfs.cpio.gz".into())).expect("initrd");
+    let (Ok(kernel), Ok(initrd)) = (std::env::var("IRONPC_KERNEL"), std::env::var("IRONPC_INITRD")) else {
+        eprintln!("skipped: set IRONPC_KERNEL and IRONPC_INITRD (a bzImage and an initramfs running `ironpc_run=`)");
+        return;
+    };
+    let kernel = std::fs::read(&kernel).unwrap_or_else(|e| panic!("cannot read {kernel}: {e}"));
+    let initrd = std::fs::read(&initrd).unwrap_or_else(|e| panic!("cannot read {initrd}: {e}"));
     let (log, serial) = (Capture::default(), Capture::default());
     let config = Config {
         memory: MEMORY,
