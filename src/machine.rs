@@ -89,6 +89,10 @@ impl Machine {
     pub fn run(&mut self, max_instructions: Option<u64>) -> Exit {
         let limit = max_instructions.unwrap_or(u64::MAX);
         let exit = loop {
+            if self.board.power_off_requested() {
+                // Off: nothing runs any more.
+                break Exit::PowerOff;
+            }
             let left = limit.saturating_sub(self.cpu.icount);
             if left == 0 {
                 break Exit::InstructionLimit;

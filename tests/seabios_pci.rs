@@ -231,5 +231,7 @@ fn acpi_soft_off_by_seabios_tables_powers_the_machine_off() {
     m.board.io_write(mem, pm1a_cnt, 2, (cnt & !(7 << 10)) | u32::from(s5) << 10);
     assert_ne!(m.run(Some(m.cpu.icount + CHUNK)), Exit::PowerOff, "SLP_TYP alone does nothing");
     m.board.io_write(&mut m.mem, pm1a_cnt, 2, (cnt & !(7 << 10)) | u32::from(s5) << 10 | 1 << 13);
-    assert_eq!(m.run(Some(m.cpu.icount + CHUNK)), Exit::PowerOff);
+    let icount = m.cpu.icount;
+    assert_eq!(m.run(Some(icount + CHUNK)), Exit::PowerOff);
+    assert_eq!(m.cpu.icount, icount, "a machine that is off runs nothing");
 }
