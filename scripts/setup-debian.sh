@@ -6,12 +6,13 @@
 # and checks for what `cargo xtask images` fetches the guest images with
 # (apt-get, apt-cache and dpkg-deb, part of every Debian/Ubuntu system; the
 # fetch itself needs no root).
+#   seabios      the firmware the SeaBIOS boot tests run (/usr/share/seabios)
 # Runs apt-get through sudo when not root; does nothing if all are present.
 set -euo pipefail
 for tool in apt-get apt-cache dpkg-deb; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is missing: a Debian or Ubuntu host is needed" >&2; exit 1; }
 done
-packages=(nasm gcc-multilib cmake)
+packages=(nasm gcc-multilib cmake seabios)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,13 +10,14 @@ use ironpc_devices::{
     debugcon::DebugCon,
     fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
+    pci::{self, piix4_pm, PciBus},
     pic::PicPair,
     pit::Pit,
     rtc::Rtc,
     uart16550::Uart16550,
     PortIo,
 };
-use ironpc_mmu::PhysMem;
+use ironpc_mmu::{PamAttr, PhysMem, PAM_SEGMENTS};
 use std::io::Write;
 
 /// The devices of the machine and its clock. So far: the interrupt
@@ -42,6 +43,9 @@ pub struct Board {
     serial_input: Option<(usize, InputPacing)>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
+    /// PCI configuration space and bus 0: i440FX (PAM), PIIX3, PIIX4 PM
+    /// (ACPI timer, SCI on IRQ 9, power-off), reset control 0xCF9.
+    pub pci: PciBus,
     /// Port 0x92, the PS/2 system control port A: bit 1 is the fast A20
     /// gate, bit 0 a reset pulse.
     port92: u8,
@@ -102,6 +106,7 @@ impl Board {
             serial_input: None,
             debugcon: None,
             debug_exit: None,
+            pci: PciBus::new(),
             port92: PORT92_A20,
             reset_requested: false,
             fw_cfg: FwCfg::new(),
@@ -244,11 +249,50 @@ impl Board {
         }
         self.rtc.advance(now);
         self.pic.set_irq(8, self.rtc.irq());
+        self.pci.pm.advance(now);
+        self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
     }
 
     /// The next time a device needs attention, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_irq0(), self.rtc.next_deadline()].into_iter().flatten().min()
+        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline()].into_iter().flatten().min()
+    }
+
+    /// Whether the guest powered the machine off (ACPI soft-off).
+    pub fn power_off_requested(&self) -> bool {
+        self.pci.pm.power_off_requested()
+    }
+
+    /// For a guest started without firmware (direct kernel boot): the PCI
+    /// functions as SeaBIOS leaves them ([`PciBus::firmware_init`]), with
+    /// the PM block at `pm_base` (where the ACPI tables say it is) and the
+    /// PIRQ lines level-triggered.
+    pub fn firmware_pci_init(&mut self, mem: &mut PhysMem, pm_base: u16) {
+        self.pci.firmware_init(pm_base);
+        let mut elcr = [0u8; 2];
+        for irq in pci::PIRQ_IRQS {
+            elcr[usize::from(irq >> 3)] |= 1 << (irq & 7);
+        }
+        self.pic.io_write(0x4D0, 1, u32::from(elcr[0]));
+        self.pic.io_write(0x4D1, 1, u32::from(elcr[1]));
+        self.sync_pci(mem);
+    }
+
+    /// After a configuration write: the PAM registers decide the shadow
+    /// RAM window, SMRAM may have opened; 0xCF9 may have asked for a reset.
+    fn sync_pci(&mut self, mem: &mut PhysMem) {
+        let nibbles = self.pci.host.pam_attrs();
+        let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
+        for (a, n) in attrs.iter_mut().zip(nibbles) {
+            *a = PamAttr::from_bits(n);
+        }
+        if mem.pam() != Some(attrs) {
+            mem.set_pam(attrs);
+        }
+        mem.set_smram_open(self.pci.host.smram_open());
+        if self.pci.take_reset() {
+            self.reset_requested = true;
+        }
     }
 
     /// Writes the CMOS bytes a PC BIOS reads for the memory size (IBM AT
@@ -339,13 +383,21 @@ impl Bus for Board {
             let now = self.now();
             return u32::from(self.pit.read(port, now));
         }
-        match self.device(port) {
-            Some(d) => d.io_read(port, size),
-            None => {
-                log::trace!("read from unclaimed port {port:#x}");
-                OPEN_BUS
-            }
+        if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
+            return self.pci.io_read(port, size);
         }
+        if let Some(d) = self.device(port) {
+            return d.io_read(port, size);
+        }
+        // The PM block moves where PMBA says; the fixed devices win over it.
+        if self.pci.pm.decodes(port) {
+            let now = self.now();
+            let v = self.pci.pm.io_read(port, size, now);
+            self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
+            return v;
+        }
+        log::trace!("read from unclaimed port {port:#x}");
+        OPEN_BUS
     }
 
     fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
@@ -394,10 +446,22 @@ impl Bus for Board {
             self.pic.set_irq(FERR_IRQ, false);
             return;
         }
-        match self.device(port) {
-            Some(d) => d.io_write(port, size, value),
-            None => log::trace!("write {value:#x} to unclaimed port {port:#x}"),
+        if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
+            self.pci.io_write(port, size, value);
+            self.sync_pci(mem);
+            return;
         }
+        if let Some(d) = self.device(port) {
+            d.io_write(port, size, value);
+            return;
+        }
+        if self.pci.pm.decodes(port) {
+            let now = self.now();
+            self.pci.pm.io_write(port, size, value, now);
+            self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
+            return;
+        }
+        log::trace!("write {value:#x} to unclaimed port {port:#x}");
     }
 
     fn mmio_read(&mut self, _mem: &mut PhysMem, addr: u64, _size: u8) -> u64 {
@@ -422,7 +486,9 @@ impl Bus for Board {
     }
 
     fn stop_requested(&mut self) -> bool {
-        self.reset_requested || self.debug_exit.as_ref().is_some_and(|d| d.requested.is_some())
+        self.reset_requested
+            || self.debug_exit.as_ref().is_some_and(|d| d.requested.is_some())
+            || self.pci.pm.power_off_requested()
     }
 }
 
@@ -619,5 +685,188 @@ mod tests {
         assert!(!b.take_reset(), "taken once");
         b.io_write(&mut mem, 0x92, 1, 3);
         assert!(!b.take_reset(), "bit 0 held high is no new pulse");
+    }
+
+    /// A configuration write through 0xCF8/0xCFC.
+    fn pci_write(b: &mut Board, mem: &mut PhysMem, devfn: u32, register: u32, size: u8, value: u32) {
+        b.io_write(mem, 0xCF8, 4, 0x8000_0000 | devfn << 8 | (register & 0xFC));
+        b.io_write(mem, 0xCFC + (register & 3) as u16, size, value);
+    }
+
+    fn byte(mem: &PhysMem, addr: u64) -> u8 {
+        let mut v = [0];
+        mem.read(addr, &mut v);
+        v[0]
+    }
+
+    #[test]
+    fn pam_writes_through_the_config_ports_switch_the_bios_window() {
+        let mut mem = PhysMem::new(2 << 20).unwrap();
+        ironpc_bios::map_bios(&mut mem, &vec![0xAB; 128 << 10]).unwrap();
+        mem.enable_pam();
+        let mut b = Board::new(ClockMode::Virtual);
+        assert_eq!(byte(&mem, 0xF_0000), 0xAB, "reset: the ROM");
+        // PAM0 = 0x30: 0xF0000-0xFFFFF read and write DRAM.
+        pci_write(&mut b, &mut mem, 0, 0x59, 1, 0x30);
+        mem.write(0xF_0000, &[0x11]);
+        assert_eq!(byte(&mem, 0xF_0000), 0x11);
+        // 0x10: read-only shadow.
+        pci_write(&mut b, &mut mem, 0, 0x59, 1, 0x10);
+        mem.write(0xF_0000, &[0x22]);
+        assert_eq!(byte(&mem, 0xF_0000), 0x11);
+        // Back to PCI: the ROM again.
+        pci_write(&mut b, &mut mem, 0, 0x59, 1, 0x00);
+        assert_eq!(byte(&mem, 0xF_0000), 0xAB);
+        b.io_write(&mut mem, 0xCF8, 4, 0x8000_0000);
+        assert_eq!(b.io_read(&mut mem, 0xCFC, 4), 0x1237_8086);
+    }
+
+    #[test]
+    fn cf9_resets_the_machine() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.io_write(&mut mem, 0xCF9, 1, 0x02);
+        assert!(!b.take_reset());
+        b.io_write(&mut mem, 0xCF9, 1, 0x06);
+        assert!(b.stop_requested());
+        assert!(b.take_reset());
+    }
+
+    /// PM function 00:01.3 with its I/O at 0xB000, as SeaBIOS sets it up.
+    fn board_with_pm(mem: &mut PhysMem) -> Board {
+        let mut b = Board::new(ClockMode::Virtual);
+        pci_write(&mut b, mem, 1 << 3 | 3, 0x40, 4, 0xB001);
+        pci_write(&mut b, mem, 1 << 3 | 3, 0x80, 1, 0x01);
+        b
+    }
+
+    #[test]
+    fn the_acpi_timer_raises_sci_on_irq_9_and_meets_its_deadline() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = board_with_pm(&mut mem);
+        // PICs as a BIOS programs them, IRQ 9 level-triggered and unmasked.
+        for (port, v) in
+            [(0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01), (0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01)]
+        {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        b.io_write(&mut mem, 0x21, 1, 0xFB);
+        b.io_write(&mut mem, 0xA1, 1, 0xFD);
+        b.io_write(&mut mem, 0x4D1, 1, 0x02);
+        // ACPI mode, then the timer overflow event enabled.
+        b.io_write(&mut mem, 0xB2, 1, 0xF1);
+        assert_eq!(b.io_read(&mut mem, 0xB004, 2) & 1, 1, "SCI_EN");
+        b.io_write(&mut mem, 0xB002, 2, 1);
+        // Timer bit 23 toggles after 2^23 / 3.579545 MHz = 2.343 s.
+        let deadline = b.next_deadline().expect("the PM timer deadline");
+        assert!((2_343_000_000..2_344_000_000).contains(&deadline), "{deadline}");
+        b.advance(deadline - 1);
+        assert!(!b.interrupt_pending());
+        b.advance(deadline);
+        assert!(b.interrupt_pending());
+        assert_eq!(b.interrupt_ack(), 0x71, "IRQ 9");
+        assert_eq!(b.io_read(&mut mem, 0xB008, 4), 1 << 23, "timer value at the toggle");
+        // Acknowledge at the device: the level drops.
+        b.io_write(&mut mem, 0xB000, 2, 1);
+        b.io_write(&mut mem, 0xA0, 1, 0x20);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        assert!(!b.interrupt_pending());
+    }
+
+    #[test]
+    fn slp_en_with_the_s5_type_powers_off_and_stops_the_cpu() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = board_with_pm(&mut mem);
+        b.io_write(&mut mem, 0xB2, 1, 0xF1);
+        assert!(!b.power_off_requested());
+        // SLP_TYP 0 (SeaBIOS's \_S5) with SLP_EN.
+        b.io_write(&mut mem, 0xB004, 2, 0x2001);
+        assert!(b.power_off_requested());
+        assert!(b.stop_requested());
+    }
+
+    #[test]
+    fn pm_io_is_not_decoded_until_enabled() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        assert_eq!(b.io_read(&mut mem, 0xB008, 4), 0xFFFF_FFFF);
+        b.io_write(&mut mem, 0xB004, 2, 0x2001);
+        assert!(!b.power_off_requested());
+    }
+
+    #[test]
+    fn a_pm_block_placed_over_the_pic_does_not_take_its_ports() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        // PMBA left at 0, PM I/O enabled: 0x00-0x3F, over the PIC at 0x20.
+        pci_write(&mut b, &mut mem, 1 << 3 | 3, 0x80, 1, 0x01);
+        b.io_write(&mut mem, 0x21, 1, 0xA5);
+        assert_eq!(b.io_read(&mut mem, 0x21, 1), 0xA5, "the PIC's IMR");
+        assert_eq!(b.io_read(&mut mem, 0x08, 4), 0, "the PM timer at 0x08 at time 0");
+    }
+
+    /// Random guest traffic on the PCI and PM ports, with memory accesses
+    /// in the PAM window between, cannot panic (seed printed; set
+    /// BOARD_PCI_FUZZ_SEED to repeat a run).
+    #[test]
+    fn random_pci_and_pm_port_traffic_is_harmless() {
+        let seed = std::env::var("BOARD_PCI_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        println!("BOARD_PCI_FUZZ_SEED={seed}");
+        let mut x: u64 = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut mem = PhysMem::new(2 << 20).unwrap();
+        ironpc_bios::map_bios(&mut mem, &vec![0xC3; 128 << 10]).unwrap();
+        mem.enable_pam();
+        let mut b = Board::new(ClockMode::Virtual);
+        let mut icount = 0u64;
+        for _ in 0..100_000 {
+            let r = next();
+            let size = [1, 2, 4, 4][(r & 3) as usize];
+            let value = (r >> 32) as u32;
+            let port = match (r >> 2) & 7 {
+                0 | 1 => 0xCF8,
+                2 | 3 => 0xCFC + ((r >> 5) & 3) as u16,
+                4 => 0xCF9,
+                5 => [0xB2, 0xB3, 0xAFE0 + ((r >> 5) & 3) as u16][((r >> 8) % 3) as usize],
+                _ => b.pci.pm.pm_io_base().unwrap_or(0xB000).wrapping_add(((r >> 5) & 0x3F) as u16),
+            };
+            // Aim CONFADD at the present functions most of the time.
+            let value = if port == 0xCF8 && r & (1 << 20) != 0 {
+                0x8000_0000 | [0u32, 0x800, 0xB00][((r >> 21) % 3) as usize] | (value & 0xFC)
+            } else {
+                value
+            };
+            if r & (1 << 24) != 0 {
+                b.io_write(&mut mem, port, size, value);
+            } else {
+                b.io_read(&mut mem, port, size);
+            }
+            let addr = 0xC_0000 + (r >> 44) % 0x4_0000;
+            mem.write(addr, &[r as u8]);
+            let mut v = [0];
+            mem.read(addr, &mut v);
+            icount += (r >> 50) & 0xFFFF;
+            b.advance(icount);
+            let _ = (b.next_deadline(), b.take_reset(), b.interrupt_pending());
+        }
+    }
+
+    #[test]
+    fn firmware_pci_init_opens_the_pm_block_where_the_tables_say() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.firmware_pci_init(&mut mem, 0x600);
+        b.io_write(&mut mem, 0xB2, 1, 0xF1);
+        assert_eq!(b.io_read(&mut mem, 0x604, 2) & 1, 1, "SCI_EN through the block at 0x600");
+        assert_eq!(b.io_read(&mut mem, 0x4D1, 1), 0x0C, "IRQ 10 and 11 level-triggered");
+        b.io_write(&mut mem, 0x604, 2, 0x2001);
+        assert!(b.power_off_requested());
     }
 }

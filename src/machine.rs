@@ -1,6 +1,7 @@
 //! The machine: CPU, memory and board, and the loop that runs them.
 
 use crate::{board::Board, clock::ClockMode, host::StopRequest};
+use ironpc_bios::acpi;
 use ironpc_bios::linux::{self, BootError, BootPlan, DirectBoot, LinuxKernel};
 use ironpc_cpu::{
     state::{attr, cr0, fl, sreg, Segment, TableReg},
@@ -59,6 +60,8 @@ pub enum MachineError {
     FirmwareBoot(#[from] ironpc_bios::LinuxBootError),
     #[error("cannot fill fw_cfg: {0}")]
     FwCfg(#[from] ironpc_devices::fw_cfg::FwCfgError),
+    #[error("cannot build the ACPI tables: {0}")]
+    Acpi(#[from] acpi::AcpiError),
     #[error("cannot boot the multiboot kernel: {0}")]
     Multiboot(#[from] ironpc_bios::multiboot::MultibootError),
 }
@@ -79,6 +82,9 @@ pub enum Exit {
     Reboot,
     /// The host asked the machine to stop (Ctrl-A x, a signal).
     Stopped(StopRequest),
+    /// The guest powered the machine off (ACPI soft-off through the PIIX4
+    /// PM function).
+    PowerOff,
 }
 
 /// Fills fw_cfg and the CMOS boot order as QEMU does for SeaBIOS on
@@ -134,16 +140,17 @@ impl Machine {
             return Err(MachineError::RamSize(config.memory));
         }
         let mut mem = PhysMem::new(config.memory).map_err(|source| MachineError::Ram { size: config.memory, source })?;
-        // Until the i440FX's PAM registers shadow it, the BIOS's low window
-        // is a writable RAM copy, as on QEMU's isapc machine: SeaBIOS keeps
-        // its variables there and cannot unlock it without a northbridge.
-        ironpc_bios::map_bios_ram_window(&mut mem, &config.bios)?;
+        ironpc_bios::map_bios(&mut mem, &config.bios)?;
+        // The i440FX decodes 0xC0000-0xFFFFF through its PAM registers;
+        // at reset every segment is on PCI, where the BIOS's low window is.
+        mem.enable_pam();
         let mut board = Board::new(config.clock);
         board.debugcon = config.debugcon.map(|(port, sink)| DebugCon::new(port, Some(sink)));
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out[0] = config.serial;
         board.set_cmos_memory(config.memory);
         configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
+        board.pci.host.set_ram_size(config.memory);
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
@@ -156,17 +163,24 @@ impl Machine {
     }
 
     /// Loads a bzImage and starts the CPU at its 32-bit entry, as a boot
-    /// loader that has already left real mode would: no firmware runs.
+    /// loader that has already left real mode would: no firmware runs, so
+    /// ironpc leaves the chipset as SeaBIOS would (PIIX4 PM block, PIRQ
+    /// routes) and provides the ACPI tables the kernel powers off with.
     fn boot_linux_direct(&mut self, k: &KernelBoot) -> Result<(), MachineError> {
         let kernel = LinuxKernel::parse(&k.image)?;
         let ram = self.mem.ram_size();
-        let e820 = linux::pc_e820(ram);
+        let mut e820 = linux::pc_e820(ram);
+        let tables = acpi::install_at_top_of_ram(&mut e820, ram, acpi::AcpiRevision::V1)?;
+        for (addr, bytes) in tables.direct_entry_writes() {
+            self.mem.write(addr, &bytes);
+        }
+        self.board.firmware_pci_init(&mut self.mem, acpi::PM_BASE);
         let plan = kernel.direct_boot(&DirectBoot {
             cmdline: &k.cmdline,
             initrd: k.initrd.as_deref(),
             e820: &e820,
-            ram_top: ram,
-            acpi_rsdp: None,
+            ram_top: ram - acpi::ACPI_REGION,
+            acpi_rsdp: Some(u64::from(tables.rsdp)),
         })?;
         self.enter(&plan);
         Ok(())
@@ -222,6 +236,10 @@ impl Machine {
     pub fn run(&mut self, max_instructions: Option<u64>) -> Exit {
         let limit = max_instructions.unwrap_or(u64::MAX);
         let exit = loop {
+            if self.board.power_off_requested() {
+                // Off: nothing runs any more.
+                break Exit::PowerOff;
+            }
             let left = limit.saturating_sub(self.cpu.icount);
             if left == 0 {
                 break Exit::InstructionLimit;
@@ -254,6 +272,9 @@ impl Machine {
             }
             if let Some(status) = self.board.debug_exit.as_ref().and_then(|d| d.requested) {
                 break Exit::DebugExit(status);
+            }
+            if self.board.power_off_requested() {
+                break Exit::PowerOff;
             }
             let (cs, eip) = (self.cpu.state.seg[1].selector, self.cpu.state.rip as u32);
             match r {

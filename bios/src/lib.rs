@@ -3,7 +3,10 @@
 //! As on a PC (and QEMU's `pc` machine), the image ends at 4 GiB, so the
 //! reset vector F000:FFF0 (linear FFFFFFF0) is its last 16 bytes, and its
 //! last 128 KiB are also visible just below 1 MiB (E0000-FFFFF) for the
-//! real-mode code that runs after the first far jump.
+//! real-mode code that runs after the first far jump. That low window is
+//! the PCI side of the chipset's shadow-RAM decode: once the machine
+//! enables the PAM ([`PhysMem::enable_pam`]), the host bridge's PAM
+//! registers choose per segment between it and the RAM beneath.
 
 pub mod acpi;
 pub mod e820;

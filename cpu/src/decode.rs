@@ -14,6 +14,13 @@ use ironpc_mmu::{Access, PAGE_MASK, PAGE_SIZE};
 use rustc_hash::FxHashMap;
 use std::{cell::Cell, rc::Rc};
 
+/// The CPU has neither BMI1 nor LZCNT (see `cpuid`), so F3 0F BC and
+/// F3 0F BD are BSF and BSR with an ignored REP prefix, as on the P6: the
+/// SDM (vol. 2, TZCNT and LZCNT) says processors without those instructions
+/// execute their encodings as BSF and BSR. Linux's `__ffs` is `rep; bsf`
+/// for exactly this reason.
+const DECODER_OPTIONS: u32 = DecoderOptions::NO_MPFX_0FBC | DecoderOptions::NO_MPFX_0FBD;
+
 /// Longest x86 instruction.
 const MAX_INSN: usize = 15;
 /// Longest block, so that a block's instructions stay in cache and the
@@ -163,7 +170,7 @@ impl Cpu {
         let mut insns = Vec::with_capacity(8);
         let mut pages = [phys / PAGE_SIZE, phys / PAGE_SIZE];
         let ip_mask = if bitness == 16 { 0xFFFF } else { 0xFFFF_FFFF };
-        let mut decoder = Decoder::with_ip(bitness, &buf[..avail], eip, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(bitness, &buf[..avail], eip, DECODER_OPTIONS);
         let mut insn = Instruction::default();
         while decoder.can_decode() && insns.len() < MAX_BLOCK {
             let pos = decoder.position();
@@ -181,7 +188,7 @@ impl Cpu {
             // The first instruction runs past the page (or the CS limit).
             let spill = self.fetch_spill(env, lin, avail, before_limit, &mut buf)?;
             let total = avail + spill;
-            let mut decoder = Decoder::with_ip(bitness, &buf[..total], eip, DecoderOptions::NONE);
+            let mut decoder = Decoder::with_ip(bitness, &buf[..total], eip, DECODER_OPTIONS);
             decoder.decode_out(&mut insn);
             if decoder.last_error() == DecoderError::NoMoreBytes {
                 // Not enough bytes even with the next page: the limit ends it.

@@ -9,6 +9,7 @@ pub mod debug_exit;
 pub mod debugcon;
 pub mod fw_cfg;
 pub mod i8042;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod rtc;

@@ -134,6 +134,10 @@ fn run(opts: Options) -> Result<ExitCode> {
     drop(raw_mode);
     Ok(match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
+        Exit::PowerOff => {
+            log::info!("the guest powered the machine off");
+            ExitCode::SUCCESS
+        }
         Exit::TripleFault { cs, eip } => {
             eprintln!("ironpc: triple fault at {cs:04x}:{eip:08x}; the machine stopped (--no-reboot)");
             ExitCode::from(2)

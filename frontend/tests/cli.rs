@@ -558,3 +558,29 @@ fn a_multiboot_kernel_gets_its_module_list() {
     assert_eq!(stderr_lines(&o).len(), 1);
     assert!(stderr_lines(&o)[0].starts_with("ironpc: cannot read multiboot module /nonexistent/mod"), "{:?}", stderr_lines(&o));
 }
+
+/// ACPI soft-off ends the program with status 0 and nothing on stderr:
+/// the ROM enables the PIIX4 PM block (PMREGMISC = 1, PMBA still 0) and
+/// writes SLP_TYP 0 with SLP_EN to PM1a_CNT (port 4).
+#[test]
+fn acpi_power_off_exits_with_status_0() {
+    let code = [
+        0x66, 0xB8, 0x80, 0x0B, 0x00, 0x80, // mov eax, 0x80000B80 (00:01.3, reg 0x80)
+        0xBA, 0xF8, 0x0C, // mov dx, 0xcf8
+        0x66, 0xEF, // out dx, eax
+        0xB2, 0xFC, // mov dl, 0xfc
+        0xB0, 0x01, // mov al, 1
+        0xEE, // out dx, al
+        0xB8, 0x00, 0x20, // mov ax, 0x2000
+        0xE7, 0x04, // out 4, ax
+        0xF4, // hlt
+    ];
+    let mut rom = vec![0xF4u8; 4096];
+    rom[..code.len()].copy_from_slice(&code);
+    // Reset vector (IP 0xFFF0): jmp near to IP 0xF000, the ROM's start.
+    rom[4096 - 16..4096 - 13].copy_from_slice(&[0xE9, 0x0D, 0xF0]);
+    let rom = tempfile_path::write(&rom);
+    let o = ironpc(&["--bios", rom.arg(), "--memory", "4M", "--clock", "virtual", "--max-instructions", "100000"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+}

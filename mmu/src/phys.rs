@@ -1,5 +1,6 @@
 //! The physical address space: RAM, ROM overlays, MMIO windows, the A20
-//! gate and the per-page code/dirty bitmaps.
+//! gate, the chipset's shadow-RAM decode of 0xC0000-0xFFFFF (PAM, Intel
+//! 82441FX datasheet 3.2.18) and the per-page code/dirty bitmaps.
 
 use crate::{bitmap::PageBitmap, ram::GuestRam, PAGE_MASK, PAGE_SIZE};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,12 +10,55 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum Region {
     /// Guest RAM; `host` is the host address of the page's first byte.
     Ram { host: usize },
-    /// Read-only memory; writes are ignored.
+    /// Reads come from host memory at `host` (a ROM image, or RAM that the
+    /// PAM makes read-only); writes never go there: they are dropped, or
+    /// reach RAM beneath a shadowed ROM, as [`PhysMem::write`] resolves.
     Rom { host: usize },
     /// A device window: accesses go to the board's MMIO dispatch.
     Mmio,
-    /// Nothing: reads return all ones, writes are dropped.
+    /// Nothing: reads return all ones; writes are dropped unless the PAM
+    /// sends them to RAM ([`PhysMem::write`] resolves that).
     Unmapped,
+}
+
+/// First byte of the shadow-RAM window the PAM registers decode.
+pub const PAM_BASE: u64 = 0xC_0000;
+/// Size of one PAM segment (the finest granule: PAM1-PAM6 each control
+/// two of them; PAM0 controls the four of 0xF0000-0xFFFFF together).
+pub const PAM_SEGMENT: u64 = 0x4000;
+/// Segments between `PAM_BASE` and 1 MiB.
+pub const PAM_SEGMENTS: usize = 16;
+
+/// Where one PAM segment's reads and writes go: to DRAM, or to the PCI
+/// bus (where the firmware ROM's low window answers for 0xE0000-0xFFFFF
+/// and nothing for 0xC0000-0xDFFFF).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PamAttr {
+    /// RE: reads from DRAM.
+    pub read_ram: bool,
+    /// WE: writes to DRAM.
+    pub write_ram: bool,
+}
+
+impl PamAttr {
+    /// From a PAM register nibble: bit 0 RE, bit 1 WE (82441FX 3.2.18).
+    pub fn from_bits(nibble: u8) -> Self {
+        Self { read_ram: nibble & 1 != 0, write_ram: nibble & 2 != 0 }
+    }
+}
+
+/// What serves one direction of access to a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backing {
+    /// RAM at this (page-aligned) offset.
+    Ram(u64),
+    /// ROM image `image`, page at byte `offset`.
+    Rom {
+        image: usize,
+        offset: u64,
+    },
+    Mmio,
+    None,
 }
 
 /// Errors from changing the physical map.
@@ -64,7 +108,17 @@ pub struct PhysMem {
     code_writes: Vec<u64>,
     id: u64,
     epochs: Epochs,
+    /// The PAM decode of 0xC0000-0xFFFFF, once a chipset with shadow RAM
+    /// enabled it; without it the window is RAM under the overlays.
+    pam: Option<[PamAttr; PAM_SEGMENTS]>,
+    /// The host bridge opened SMRAM to non-SMM accesses: 0xA0000-0xBFFFF
+    /// is RAM even where a device window (VGA) lies over it.
+    smram_open: bool,
 }
+
+/// The compatible SMRAM range (82441FX 3.2.22, C_BASE_SEG = 010b).
+const SMRAM_BASE: u64 = 0xA_0000;
+const SMRAM_END: u64 = 0xC_0000;
 
 /// Counters that move when TLB entries filled earlier may have become
 /// wrong without a guest-visible flush (see [`crate::Tlb::sync`]).
@@ -94,6 +148,8 @@ impl PhysMem {
             code_writes: Vec::new(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             epochs: Epochs::default(),
+            pam: None,
+            smram_open: false,
         })
     }
 
@@ -186,25 +242,103 @@ impl PhysMem {
         }
     }
 
-    /// What backs the page containing `phys` (after A20 masking, which the
-    /// caller has applied). For RAM and ROM, `host` is the page's host
-    /// address.
-    pub fn region(&self, phys: u64) -> Region {
-        let page = phys & PAGE_MASK;
-        for o in &self.overlays {
-            if page >= o.base && page < o.base + o.len {
-                return match o.kind {
-                    OverlayKind::Rom { image, offset } => {
-                        Region::Rom { host: self.roms[image].as_ptr() as usize + (offset + page - o.base) as usize }
-                    }
-                    OverlayKind::Mmio => Region::Mmio,
-                };
+    /// Lets the PAM decide 0xC0000-0xFFFFF from now on (a chipset with
+    /// shadow RAM), starting from the reset state: every segment on the PCI
+    /// bus, so reads show the ROM's low window and writes are dropped.
+    pub fn enable_pam(&mut self) {
+        self.set_pam([PamAttr::default(); PAM_SEGMENTS]);
+    }
+
+    /// The PAM decode, if enabled.
+    pub fn pam(&self) -> Option<[PamAttr; PAM_SEGMENTS]> {
+        self.pam
+    }
+
+    /// Sets where each PAM segment's reads and writes go (enabling the PAM
+    /// decode if it was not). Pages whose source changed lose their TLB
+    /// entries (the map epoch moves) and their decoded code.
+    pub fn set_pam(&mut self, attrs: [PamAttr; PAM_SEGMENTS]) {
+        let old = self.pam;
+        self.pam = Some(attrs);
+        let pages_per_segment = PAM_SEGMENT / PAGE_SIZE;
+        let mut changed = false;
+        for (i, attr) in attrs.iter().enumerate() {
+            if old.is_some_and(|o| o[i] == *attr) {
+                continue;
+            }
+            changed = true;
+            let first = (PAM_BASE + i as u64 * PAM_SEGMENT) / PAGE_SIZE;
+            for page in first..first + pages_per_segment {
+                // Blocks decoded from the old source are stale now.
+                if self.code.clear(page) {
+                    self.code_writes.push(page);
+                }
             }
         }
-        if page < self.ram.len() {
-            Region::Ram { host: self.ram.host_addr(page) }
-        } else {
-            Region::Unmapped
+        if changed {
+            self.epochs.map += 1;
+        }
+    }
+
+    /// Opens (D_OPEN with G_SMRAME) or closes SMRAM to ordinary accesses.
+    pub fn set_smram_open(&mut self, open: bool) {
+        if self.smram_open == open {
+            return;
+        }
+        self.smram_open = open;
+        self.epochs.map += 1;
+        for page in SMRAM_BASE / PAGE_SIZE..SMRAM_END / PAGE_SIZE {
+            if self.code.clear(page) {
+                self.code_writes.push(page);
+            }
+        }
+    }
+
+    /// The ROM or MMIO overlay covering `page`, if any.
+    fn overlay(&self, page: u64) -> Option<Backing> {
+        self.overlays.iter().find(|o| page >= o.base && page < o.base + o.len).map(|o| match o.kind {
+            OverlayKind::Rom { image, offset } => Backing::Rom { image, offset: offset + page - o.base },
+            OverlayKind::Mmio => Backing::Mmio,
+        })
+    }
+
+    /// What serves reads (`write` false) or writes of `page`.
+    fn backing(&self, page: u64, write: bool) -> Backing {
+        let ram = if page < self.ram.len() { Backing::Ram(page) } else { Backing::None };
+        if self.smram_open && (SMRAM_BASE..SMRAM_END).contains(&page) {
+            return ram;
+        }
+        if let Some(pam) = &self.pam {
+            if (PAM_BASE..1 << 20).contains(&page) {
+                let attr = pam[((page - PAM_BASE) / PAM_SEGMENT) as usize % PAM_SEGMENTS];
+                let to_ram = if write { attr.write_ram } else { attr.read_ram };
+                // The PCI side: only a ROM alias placed there answers.
+                return if to_ram { ram } else { self.overlay(page).unwrap_or(Backing::None) };
+            }
+        }
+        self.overlay(page).unwrap_or(ram)
+    }
+
+    /// Host address of a page of RAM or ROM.
+    fn host(&self, b: Backing) -> Option<usize> {
+        match b {
+            Backing::Ram(page) => Some(self.ram.host_addr(page)),
+            Backing::Rom { image, offset } => Some(self.roms[image].as_ptr() as usize + offset as usize),
+            Backing::Mmio | Backing::None => None,
+        }
+    }
+
+    /// What backs the page containing `phys` (after A20 masking, which the
+    /// caller has applied), as reads see it. For RAM and ROM, `host` is the
+    /// page's host address. Only `Ram` pages take writes at `host`.
+    pub fn region(&self, phys: u64) -> Region {
+        let page = phys & PAGE_MASK;
+        let read = self.backing(page, false);
+        match read {
+            Backing::Mmio => Region::Mmio,
+            Backing::None => Region::Unmapped,
+            Backing::Ram(_) if self.backing(page, true) == read => Region::Ram { host: self.ram.host_addr(page) },
+            _ => self.host(read).map_or(Region::Unmapped, |host| Region::Rom { host }),
         }
     }
 
@@ -217,30 +351,32 @@ impl PhysMem {
             let addr = self.a20_mask(phys + done as u64);
             let in_page = ((PAGE_SIZE - (addr % PAGE_SIZE)) as usize).min(buf.len() - done);
             let chunk = &mut buf[done..done + in_page];
-            match self.region(addr) {
-                Region::Ram { .. } => self.ram.read(addr, chunk),
-                Region::Rom { host } => {
-                    let off = (addr % PAGE_SIZE) as usize;
-                    // SAFETY: `host` is the start of a whole page inside a
-                    // ROM image owned by `self`; off + len <= PAGE_SIZE.
-                    let src = unsafe { std::slice::from_raw_parts((host + off) as *const u8, chunk.len()) };
-                    chunk.copy_from_slice(src);
+            let off = addr % PAGE_SIZE;
+            match self.backing(addr & PAGE_MASK, false) {
+                Backing::Ram(page) => self.ram.read(page + off, chunk),
+                Backing::Rom { image, offset } => {
+                    let start = (offset + off) as usize;
+                    match self.roms[image].get(start..start + chunk.len()) {
+                        Some(src) => chunk.copy_from_slice(src),
+                        None => chunk.fill(0xFF),
+                    }
                 }
-                Region::Mmio | Region::Unmapped => chunk.fill(0xFF),
+                Backing::Mmio | Backing::None => chunk.fill(0xFF),
             }
             done += in_page;
         }
     }
 
     /// Writes RAM at a physical address (ROM, MMIO and unmapped bytes are
-    /// dropped), marking pages dirty and noting writes to code pages.
+    /// dropped; under the PAM, RAM beneath a ROM takes writes when WE is
+    /// set), marking pages dirty and noting writes to code pages.
     pub fn write(&mut self, phys: u64, data: &[u8]) {
         let mut done = 0;
         while done < data.len() {
             let addr = self.a20_mask(phys + done as u64);
             let in_page = ((PAGE_SIZE - (addr % PAGE_SIZE)) as usize).min(data.len() - done);
-            if let Region::Ram { .. } = self.region(addr) {
-                self.ram.write(addr, &data[done..done + in_page]);
+            if let Backing::Ram(page) = self.backing(addr & PAGE_MASK, true) {
+                self.ram.write(page + addr % PAGE_SIZE, &data[done..done + in_page]);
                 self.note_write(addr / PAGE_SIZE);
             }
             done += in_page;
@@ -357,5 +493,122 @@ mod tests {
         let mut b = [0; 2];
         m.read(0x4000_0000, &mut b);
         assert_eq!(b, [0xFF, 0xFF]);
+    }
+
+    /// A map as on a PC: 2 MiB of RAM, a 128 KiB BIOS at the top of 4 GiB
+    /// whose copy shows at 0xE0000-0xFFFFF on the PCI side, PAM enabled.
+    fn pc_map() -> PhysMem {
+        let mut m = PhysMem::new(2 << 20).unwrap();
+        let bios: Vec<u8> = (0..0x2_0000u32).map(|i| (i >> 12) as u8 ^ 0x5A).collect();
+        m.add_rom(0xFFFE_0000, &bios).unwrap();
+        m.alias_rom(0xFFFE_0000, 0, 0xE_0000, 0x2_0000).unwrap();
+        m.enable_pam();
+        m
+    }
+
+    fn byte(m: &PhysMem, addr: u64) -> u8 {
+        let mut b = [0];
+        m.read(addr, &mut b);
+        b[0]
+    }
+
+    /// The segment index of `addr`.
+    fn seg(addr: u64) -> usize {
+        ((addr - PAM_BASE) / PAM_SEGMENT) as usize
+    }
+
+    #[test]
+    fn pam_reset_state_shows_the_rom_and_open_bus_and_drops_writes() {
+        let mut m = pc_map();
+        // 0xF0000 is page 0x10 of the image: 0x10 ^ 0x5A.
+        assert_eq!(byte(&m, 0xF_0000), 0x10 ^ 0x5A);
+        assert_eq!(byte(&m, 0xE_0000), 0x5A);
+        assert_eq!(byte(&m, 0xC_0000), 0xFF, "nothing on the PCI side below 0xE0000");
+        m.write(0xC_0000, &[1]);
+        m.write(0xF_0000, &[1]);
+        assert_eq!(byte(&m, 0xC_0000), 0xFF);
+        assert_eq!(byte(&m, 0xF_0000), 0x10 ^ 0x5A);
+        assert_eq!(m.region(0xC_0000), Region::Unmapped);
+        assert!(matches!(m.region(0xF_0000), Region::Rom { .. }));
+        assert!(matches!(m.region(0xB_F000), Region::Ram { .. }), "below the window: RAM");
+    }
+
+    #[test]
+    fn pam_modes_route_reads_and_writes_independently() {
+        let mut m = pc_map();
+        let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
+        // 0xF0000 segment: write RAM, read ROM (mode 2): a copy of the ROM
+        // can be made in place.
+        attrs[seg(0xF_0000)] = PamAttr::from_bits(2);
+        m.set_pam(attrs);
+        m.write(0xF_0000, &[0x77]);
+        assert_eq!(byte(&m, 0xF_0000), 0x10 ^ 0x5A, "reads still see the ROM");
+        assert!(matches!(m.region(0xF_0000), Region::Rom { .. }));
+        // Mode 1: reads RAM (the byte written above), writes dropped.
+        attrs[seg(0xF_0000)] = PamAttr::from_bits(1);
+        m.set_pam(attrs);
+        assert_eq!(byte(&m, 0xF_0000), 0x77);
+        m.write(0xF_0000, &[0x88]);
+        assert_eq!(byte(&m, 0xF_0000), 0x77, "write-protected shadow");
+        assert!(matches!(m.region(0xF_0000), Region::Rom { .. }), "no fast writes");
+        // Mode 3: plain RAM.
+        attrs[seg(0xF_0000)] = PamAttr::from_bits(3);
+        m.set_pam(attrs);
+        m.write(0xF_0000, &[0x99]);
+        assert_eq!(byte(&m, 0xF_0000), 0x99);
+        assert!(matches!(m.region(0xF_0000), Region::Ram { .. }));
+        // Neighbouring segments kept their reset state.
+        assert_eq!(byte(&m, 0xE_C000), 0xC ^ 0x5A);
+        assert_eq!(byte(&m, 0xF_4000), 0x14 ^ 0x5A);
+    }
+
+    #[test]
+    fn a_pam_change_moves_the_map_epoch_and_drops_code_on_the_segment_only() {
+        let mut m = pc_map();
+        m.mark_code(0xF_0000 / PAGE_SIZE);
+        m.mark_code(0xF_4000 / PAGE_SIZE);
+        let before = m.epochs().map;
+        let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
+        m.set_pam(attrs);
+        assert_eq!(m.epochs().map, before, "no change, no flush");
+        attrs[seg(0xF_0000)] = PamAttr::from_bits(3);
+        m.set_pam(attrs);
+        assert!(m.epochs().map > before);
+        assert_eq!(m.take_code_writes(), vec![0xF_0000 / PAGE_SIZE], "0xF4000 is in another segment");
+    }
+
+    #[test]
+    fn a_tlb_gets_no_fast_write_on_a_read_only_shadow_and_sees_pam_changes() {
+        let mut m = pc_map();
+        let mut tlb = crate::Tlb::new();
+        let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
+        attrs[seg(0xF_0000)] = PamAttr::from_bits(3);
+        m.set_pam(attrs);
+        m.write(0xF_0000, &[0x42]);
+        tlb.sync(&m);
+        tlb.insert(&m, 0xF_0000, false, &crate::paging::identity(0xF_0000), 0xF_0000);
+        assert!(tlb.write::<1>(0xF_0001, false, 0x43), "plain RAM: fast writes");
+        attrs[seg(0xF_0000)] = PamAttr::from_bits(1);
+        m.set_pam(attrs);
+        tlb.sync(&m);
+        assert_eq!(tlb.read::<1>(0xF_0000, false), None, "the PAM change flushed the TLB");
+        tlb.insert(&m, 0xF_0000, false, &crate::paging::identity(0xF_0000), 0xF_0000);
+        assert_eq!(tlb.read::<2>(0xF_0000, false), Some(0x4342), "fast reads from the shadow");
+        assert!(!tlb.write::<1>(0xF_0000, false, 0), "read-only shadow: no fast write");
+    }
+
+    #[test]
+    fn open_smram_shows_the_ram_under_the_vga_window() {
+        let mut m = PhysMem::new(2 << 20).unwrap();
+        m.write(0xA_0000, &[0x5C]);
+        m.add_mmio(0xA_0000, 0x2_0000).unwrap();
+        assert_eq!(m.region(0xA_0000), Region::Mmio);
+        let before = m.epochs().map;
+        m.set_smram_open(true);
+        assert!(m.epochs().map > before);
+        assert!(matches!(m.region(0xB_F000), Region::Ram { .. }));
+        assert_eq!(byte(&m, 0xA_0000), 0x5C);
+        m.set_smram_open(false);
+        assert_eq!(m.region(0xA_0000), Region::Mmio);
     }
 }
