@@ -61,7 +61,12 @@ fn fp_results_in_a_linux_guest_match_the_host_bit_for_bit() {
 
     let run = format!("{}; {}; echo {END}", BUILDS[0].0, BUILDS[1].0);
     let append = format!("console=ttyS0 quiet cryptomgr.notests {RUN_PARAM}=\"{run}\"");
-    let cmd = common::boot_command(Emulator::Ironpc { virtual_clock: true }, &image(guest::KERNEL), &initrd_path, &append);
+    let cmd = common::boot_command(
+        Emulator::Ironpc { virtual_clock: true, via_seabios: false },
+        &image(guest::KERNEL),
+        &initrd_path,
+        &append,
+    );
     let mut console = Console::spawn(cmd);
     let timeout = common::host_timeout(Duration::from_secs(600));
     console.wait_for(MARKER, timeout).unwrap_or_else(|e| panic!("{e}"));

@@ -186,6 +186,9 @@ pub enum Emulator {
     /// ironpc on the given clock (`virtual` for tests, `host` for timing).
     Ironpc {
         virtual_clock: bool,
+        /// Load the kernel through SeaBIOS and fw_cfg (`--kernel-entry
+        /// firmware`) rather than entering it directly.
+        via_seabios: bool,
     },
     Qemu,
 }
@@ -194,12 +197,13 @@ pub enum Emulator {
 /// 256 MiB, no display, and no reboot (a reboot ends the machine).
 pub fn boot_command(emulator: Emulator, kernel: &Path, initrd: &Path, append: &str) -> Command {
     match emulator {
-        Emulator::Ironpc { virtual_clock } => {
+        Emulator::Ironpc { virtual_clock, via_seabios } => {
             let mut c = Command::new(ironpc_bin());
             c.arg("--bios").arg(image(guest::BIOS));
             c.arg("--kernel").arg(kernel).arg("--initrd").arg(initrd).args(["--append", append]);
             c.args(["--memory", "256M", "--display", "none", "--serial", "stdio"]);
             c.args(["--clock", if virtual_clock { "virtual" } else { "host" }]);
+            c.args(["--kernel-entry", if via_seabios { "firmware" } else { "direct" }]);
             c
         }
         Emulator::Qemu => {
