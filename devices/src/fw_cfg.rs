@@ -194,6 +194,19 @@ impl FwCfg {
         Ok(())
     }
 
+    /// Replaces the contents of file `name`, or adds it.
+    pub fn set_file(&mut self, name: &str, data: Vec<u8>) -> Result<(), FwCfgError> {
+        match self.files.iter_mut().find(|f| f.name == name) {
+            Some(f) => {
+                check_len(data.len())?;
+                f.data = data;
+                self.rebuild_dir();
+                Ok(())
+            }
+            None => self.add_file(name, data),
+        }
+    }
+
     /// The contents of file `name`, if present.
     pub fn file(&self, name: &str) -> Option<&[u8]> {
         self.files.iter().find(|f| f.name == name).map(|f| f.data.as_slice())
