@@ -18,9 +18,7 @@ const CASES: usize = 200;
 /// Forms with a few known differences from the host that are still open
 /// (issue 3): their mismatches are printed, not failed on. Every other
 /// form must match the host exactly. Remove an entry once it is fixed.
-const KNOWN: &[(&str, &str)] = &[
-    ("Fsin", "UE for sin of the smallest normal: the host flags it under some rounding/precision controls (nearest at 64 bits, down at 53) and not others (up; nearest at 53); its rule is not modelled"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn known(code: iced_x86::Code) -> Option<&'static str> {
     let m = format!("{:?}", code.mnemonic());

@@ -574,6 +574,11 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
         }
         softfloat::take_flags();
         let (s, c) = sin_cos_x(x);
+        // For tiny x, sin(x) = x - x^3/6 lies just below |x|, further than
+        // the quadruple value can show: step it one quadruple ulp towards
+        // zero so a directed rounding (and the tininess check after it)
+        // sees a value below |x|, as the exact result is.
+        let s = if s == to_q(x87::canon(x)) { Q(s.0 - 1) } else { s };
         let round = |q: Q| {
             let (val, flags, c1) = round_q(fcw, rc, q, false);
             Outcome { val, flags: flags | de | sw::PE, c1 }
@@ -613,6 +618,27 @@ mod tests {
         assert_eq!(m.cpu.state.fpu.fsw & sw::C2, 0);
         // sin(1) = 0.84147098480789650665... = 0xD76AA478_48677020.C6 * 2^-64: nearest rounds up.
         assert_eq!(m.cpu.st(0), F80 { signif: 0xD76A_A478_4867_7021, sign_exp: 0x3FFE });
+    }
+
+    #[test]
+    fn sin_of_the_smallest_normal_lies_just_below_it() {
+        let min_normal = F80 { signif: 1 << 63, sign_exp: 1 };
+        // Round down: the exact result, a hair below 2^-16382, gives the
+        // largest denormal, tiny and inexact after rounding: UE and PE.
+        let mut m = fpu_machine();
+        m.cpu.state.fpu.fcw = 0x077F;
+        m.cpu.fpu_push(min_normal);
+        run(&mut m, &[0xD9, 0xFE]); // fsin
+        assert_eq!(m.cpu.st(0), F80 { signif: (1 << 63) - 1, sign_exp: 0 });
+        assert_eq!(m.cpu.state.fpu.fsw & (sw::EXC | sw::C1), sw::UE | sw::PE);
+        // Round to nearest: back to 2^-16382 itself, rounded up (C1), not
+        // tiny after rounding: PE alone.
+        let mut m = fpu_machine();
+        m.cpu.state.fpu.fcw = 0x037F;
+        m.cpu.fpu_push(min_normal);
+        run(&mut m, &[0xD9, 0xFE]);
+        assert_eq!(m.cpu.st(0), min_normal);
+        assert_eq!(m.cpu.state.fpu.fsw & (sw::EXC | sw::C1), sw::PE | sw::C1);
     }
 
     #[test]
