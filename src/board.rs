@@ -485,6 +485,10 @@ impl Bus for Board {
         self.icount = icount;
     }
 
+    fn time_ns(&mut self, icount: u64) -> u64 {
+        self.clock.now(icount)
+    }
+
     fn stop_requested(&mut self) -> bool {
         self.reset_requested
             || self.debug_exit.as_ref().is_some_and(|d| d.requested.is_some())

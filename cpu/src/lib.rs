@@ -51,6 +51,12 @@ pub trait Bus {
     /// Tells the board how far the CPU has got ([`Cpu::icount`]) before a
     /// port or MMIO access, so devices see the exact time of the access.
     fn set_icount(&mut self, _icount: u64) {}
+    /// The machine's time in nanoseconds when the CPU has done `icount`
+    /// units of work (the board's clock); the time-stamp counter follows
+    /// it. Without a clock, one nanosecond per unit.
+    fn time_ns(&mut self, icount: u64) -> u64 {
+        icount
+    }
     /// Asked after each port write: the machine needs control back now
     /// (a reset or exit request), so [`Cpu::run`] returns after this
     /// instruction.

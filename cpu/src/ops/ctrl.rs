@@ -257,36 +257,39 @@ fn cpuid_(cpu: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
 }
 
 impl Cpu {
-    /// The time-stamp counter: retired instructions plus the offset that
-    /// WRMSR to IA32_TIME_STAMP_COUNTER adjusts.
-    pub(crate) fn tsc(&self) -> u64 {
-        self.state.msr.tsc_offset.wrapping_add(self.icount)
+    /// The time-stamp counter: the machine's time in nanoseconds (a 1 GHz
+    /// counter that, like a real constant-rate TSC, runs on while the CPU
+    /// is halted) plus the offset that WRMSR to IA32_TIME_STAMP_COUNTER
+    /// adjusts. Counting only retired instructions would let the TSC fall
+    /// behind the timers during HLT, and Linux would mark it unstable.
+    pub(crate) fn tsc(&self, env: &mut Env) -> u64 {
+        self.state.msr.tsc_offset.wrapping_add(env.bus.time_ns(self.icount))
     }
 }
 
-fn rdtsc(cpu: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
+fn rdtsc(cpu: &mut Cpu, env: &mut Env, _: &Instruction) -> Result<(), Fault> {
     if cpu.state.cr4 & cr4::TSD != 0 {
         require_cpl0(cpu)?;
     }
-    let t = cpu.tsc();
+    let t = cpu.tsc(env);
     set_edx_eax(cpu, t);
     Ok(())
 }
 
-fn rdmsr(cpu: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
+fn rdmsr(cpu: &mut Cpu, env: &mut Env, _: &Instruction) -> Result<(), Fault> {
     require_cpl0(cpu)?;
-    let v = msr::read(&cpu.state, cpu.state.r32(reg::RCX), cpu.tsc()).ok_or(Fault::gp(0))?;
+    let v = msr::read(&cpu.state, cpu.state.r32(reg::RCX), cpu.tsc(env)).ok_or(Fault::gp(0))?;
     set_edx_eax(cpu, v);
     Ok(())
 }
 
-fn wrmsr(cpu: &mut Cpu, _: &mut Env, _: &Instruction) -> Result<(), Fault> {
+fn wrmsr(cpu: &mut Cpu, env: &mut Env, _: &Instruction) -> Result<(), Fault> {
     require_cpl0(cpu)?;
+    let tsc = cpu.tsc(env);
     let s = &cpu.state;
     let index = s.r32(reg::RCX);
     let value = u64::from(s.r32(reg::RDX)) << 32 | u64::from(s.r32(reg::RAX));
     let old_efer = s.efer;
-    let tsc = cpu.tsc();
     if !msr::write(&mut cpu.state, index, value, tsc) {
         return Err(Fault::gp(0));
     }

@@ -574,11 +574,15 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
         }
         softfloat::take_flags();
         let (s, c) = sin_cos_x(x);
-        // For tiny x, sin(x) = x - x^3/6 lies just below |x|, further than
-        // the quadruple value can show: step it one quadruple ulp towards
-        // zero so a directed rounding (and the tininess check after it)
-        // sees a value below |x|, as the exact result is.
-        let s = if s == to_q(x87::canon(x)) { Q(s.0 - 1) } else { s };
+        // For tiny x, sin(x) = x - x^3/6 lies just below |x| and
+        // tan(x) = x + x^3/3 just above, further than the quadruple value
+        // can show: step it one quadruple ulp towards or away from zero so
+        // a directed rounding (and the tininess check after it) sees the
+        // side of |x| the exact result is on.
+        let xq = to_q(x87::canon(x));
+        let t = q_div(s, c);
+        let t = if t == xq { Q(t.0 + 1) } else { t };
+        let s = if s == xq { Q(s.0 - 1) } else { s };
         let round = |q: Q| {
             let (val, flags, c1) = round_q(fcw, rc, q, false);
             Outcome { val, flags: flags | de | sw::PE, c1 }
@@ -587,7 +591,7 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
             SIN => (round(s), None),
             COS => (round(c), None),
             SINCOS => (round(s), Some(round(c))),
-            _ => (round(q_div(s, c)), Some(Outcome { val: one, flags: 0, c1: false })),
+            _ => (round(t), Some(Outcome { val: one, flags: 0, c1: false })),
         }
     };
     let flags = first.flags | second.as_ref().map_or(0, |o| o.flags);
