@@ -64,7 +64,7 @@ pub mod hdr {
 /// Why a file cannot be booted as a Linux kernel.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BootError {
-    #[error("not a Linux bzImage (no boot-protocol header)")]
+    #[error("neither a Linux bzImage (no boot-protocol header) nor a multiboot kernel")]
     NotBzImage,
     #[error("the kernel uses boot protocol {}.{:02}; ironpc needs 2.02 or later", .0 >> 8, .0 & 0xFF)]
     TooOld(u16),

@@ -159,7 +159,7 @@ fn a_kernel_that_is_not_a_bzimage_is_one_line() {
     assert!(!o.status.success());
     let lines = stderr_lines(&o);
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("not a Linux bzImage"), "{lines:?}");
+    assert!(lines[0].contains("neither a Linux bzImage"), "{lines:?}");
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn kernel_errors_are_one_line() {
     let big_initrd = tempfile_path::write(&vec![0u8; 4 << 20]);
     let cases: [(Vec<&str>, &str); 4] = [
         (vec!["--kernel", "/nonexistent/vmlinuz"], "ironpc: cannot read kernel /nonexistent/vmlinuz"),
-        (vec!["--kernel", not_a_kernel.arg()], "not a Linux bzImage"),
+        (vec!["--kernel", not_a_kernel.arg()], "neither a Linux bzImage"),
         (
             vec!["--kernel", kernel.arg(), "--initrd", big_initrd.arg(), "--memory", "4M"],
             "the initrd (4194304 bytes) does not fit",
