@@ -18,10 +18,7 @@ const CASES: usize = 200;
 /// Forms with a few known differences from the host that are still open
 /// (issue 3): their mismatches are printed, not failed on. Every other
 /// form must match the host exactly. Remove an entry once it is fixed.
-const KNOWN: &[(&str, &str)] = &[
-    ("Fyl2x", "unmasked overflow when y * log2(x) exceeds even the quadruple range (|y| near the largest extended): the host delivers the exponent-wrapped result, ironpc an infinity (about 1 case in 1000)"),
-    ("Fyl2xp1", "PE missing on a rare tiny result with DE and UE (about 1 case in 1000)"),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn known(code: iced_x86::Code) -> Option<&'static str> {
     let m = format!("{:?}", code.mnemonic());

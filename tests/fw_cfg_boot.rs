@@ -18,11 +18,12 @@
 //! initrd address aside: QEMU 7.2 left 0x20000 bytes above this kernel's
 //! initrd, 0x28000 above Debian's; ironpc always leaves 0x28000).
 
+mod common;
+
+use common::Capture;
 use ironpc::{ClockMode, Config, Exit, KernelBoot, Machine};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 const MEMORY: u64 = 64 << 20;
 const SEABIOS: &str = "/usr/share/seabios/bios.bin";
@@ -42,25 +43,6 @@ fn seabios() -> Option<Vec<u8>> {
             eprintln!("SeaBIOS not found (cargo xtask images, or apt-get install seabios): test skipped");
             None
         }
-    }
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("capture poisoned")).into_owned()
     }
 }
 

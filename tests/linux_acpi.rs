@@ -13,10 +13,11 @@
 //! --nocapture`. The initramfs is the one `cargo xtask images` builds,
 //! whose /init runs the `ironpc_run=` commands.
 
+mod common;
+
+use common::Capture;
 use ironpc::cpu::state::{attr, reg, sreg, Segment, TableReg};
 use ironpc::{ClockMode, Config, Exit, Machine};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 const BIOS: &str = "/usr/share/seabios/bios.bin";
 const MEMORY: u64 = 128 << 20;
@@ -25,25 +26,6 @@ const CMDLINE: u64 = 0x2_0000;
 const GDT: u64 = 0x5000;
 const KERNEL: u64 = 0x10_0000;
 const INITRD: u64 = 0x600_0000;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("capture poisoned")).into_owned()
-    }
-}
 
 /// SeaBIOS's E820 map from its log: (start, end, type).
 fn e820_from_log(log: &str) -> Vec<(u64, u64, u32)> {

@@ -8,12 +8,13 @@
 //! structure says on the debug console and exits through isa-debug-exit.
 //! The test is skipped, with a note, when nasm or ld is missing.
 
+mod common;
+
+use common::Capture;
 use ironpc::bios::multiboot::Module;
 use ironpc::{ClockMode, Config, Exit, KernelBoot, Machine};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 const KERNEL: &str = r#"
 bits 32
@@ -113,20 +114,6 @@ section .bss
 stack_top:
 "#;
 
-/// A debug-console sink the test can read back.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Assembles and links the kernel; None when the tools are missing (a
 /// tool that runs and fails is a test failure).
 fn build_kernel(name: &str) -> Option<Vec<u8>> {
@@ -171,7 +158,7 @@ fn multiboot_kernel_runs_with_its_modules() {
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(5_000_000));
-    let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let text = capture.text();
     assert_eq!(exit, Exit::DebugExit(1), "kernel failed a check; console: {text}");
     // mem_upper: 32 MiB - 1 MiB in KiB; the map of a PC has 4 entries.
     let want = format!("k.elf console=x|first(m1 a=1){}(m2)|31744|4|ironpc", "x".repeat(5000));

@@ -8,12 +8,13 @@
 //! pci_qemu -- --ignored` runs the ROM on QEMU and checks [`QEMU`] is still
 //! its output.
 
+mod common;
+
+use common::Capture;
 use ironpc::{ClockMode, Config, Exit, Machine};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 const QEMU: &str = "\
 12378086 00000000 06000002 00000000 00000000 00000000 00000000 00000000 
@@ -70,19 +71,6 @@ fn assemble() -> Option<PathBuf> {
     }
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn pci_functions_and_pm_ports_look_as_on_qemu() {
     let Some(rom) = assemble() else {
@@ -102,7 +90,7 @@ fn pci_functions_and_pm_ports_look_as_on_qemu() {
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(2_000_000));
-    let got = String::from_utf8_lossy(&out.0.lock().expect("capture poisoned")).into_owned();
+    let got = out.text();
     let want = QEMU.replace(QEMU_LINE_19, IRONPC_LINE_19);
     for (n, (g, w)) in got.lines().zip(want.lines()).enumerate() {
         assert_eq!(g, w, "line {} differs; whole output:\n{got}", n + 1);

@@ -15,9 +15,10 @@
 //!
 //! Skipped (with a message) where the image is not installed.
 
+mod common;
+
+use common::Capture;
 use ironpc::{cpu::Bus, ClockMode, Config, Exit, Machine};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 const BIOS: &str = "/usr/share/seabios/bios.bin";
 const MEMORY: u64 = 128 << 20;
@@ -25,25 +26,6 @@ const MEMORY: u64 = 128 << 20;
 const CHUNK: u64 = 5_000_000;
 /// Generous bound: SeaBIOS reaches its boot stage in well under 100 M.
 const MAX_INSTRUCTIONS: u64 = 400_000_000;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("capture poisoned")).into_owned()
-    }
-}
 
 /// Runs SeaBIOS on the virtual clock until its log contains `until` (or
 /// the instruction bound); returns the machine and the log.

@@ -19,12 +19,14 @@
 //! Layout, macros and the exception scaffolding shared by the ROMs are in
 //! `tests/roms/lib.inc`.
 
+mod common;
+
+use common::Capture;
 use ironpc::{ClockMode, Config, Exit, HostLink, InputPacing, Machine};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 const MEMORY: u64 = 16 << 20;
@@ -67,20 +69,6 @@ fn assemble(name: &str) -> Vec<u8> {
     image
 }
 
-/// A debug-console sink the test can read back.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Boots ROM `name` on ironpc; returns the debug-console text and why the
 /// machine stopped.
 ///
@@ -114,7 +102,7 @@ fn run_rom_with(name: &str, no_reboot: bool) -> (String, Exit) {
         let _ = tx.send(machine.run(Some(MAX_INSTRUCTIONS)));
     });
     let exit = rx.recv_timeout(TIMEOUT);
-    let text = String::from_utf8_lossy(&capture.0.lock().expect("capture poisoned")).into_owned();
+    let text = capture.text();
     match exit {
         Ok(exit) => (text, exit),
         Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -761,7 +749,7 @@ fn chipset() {
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(MAX_INSTRUCTIONS));
-    let text = |c: &Capture| String::from_utf8_lossy(&c.0.lock().expect("capture poisoned")).into_owned();
+    let text = |c: &Capture| String::from_utf8_lossy(&c.bytes()).into_owned();
     assert_text(
         "chipset",
         &text(&console),
@@ -875,7 +863,7 @@ fn run_echo(feed: impl FnOnce(HostLink) + Send + 'static) -> (String, Exit, u64)
     let feeder = std::thread::spawn(move || feed(link));
     let exit = m.run(Some(MAX_INSTRUCTIONS));
     feeder.join().expect("feeder panicked");
-    let text = String::from_utf8_lossy(&serial.0.lock().expect("capture poisoned")).into_owned();
+    let text = serial.text();
     (text, exit, m.cpu.icount)
 }
 

@@ -306,7 +306,14 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
     if P1 && is_denormal(x) && !is_zero(y) && !is_inf(y) {
         // log2(1 + x) = x / ln 2 to far below an ulp; x stays out of the
         // series, which would run in quadruple denormals and lose bits.
-        let r = q_mul(q_mul(to_q(x87::canon(y)), to_q(x87::canon(x))), INV_LN2);
+        let l = q_mul(to_q(x87::canon(x)), INV_LN2);
+        let r = q_mul(to_q(x87::canon(y)), l);
+        // x / ln 2 with x scaled into the normal quadruple range first,
+        // for the wrapped product (x is far below it).
+        let l_up = q_mul(q_mul(to_q(x87::canon(x)), Q_2P12288), INV_LN2);
+        if let Some(o) = wrapped_product(fcw, rc, y, q_mul(l_up, Q_2M12288), Some(l_up), r) {
+            return Outcome { flags: o.flags | de, ..o };
+        }
         let (val, flags, c1) = round_q(fcw, rc, r, true);
         return Outcome { val, flags: flags | de, c1 };
     }
@@ -333,7 +340,11 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
     }
     softfloat::take_flags();
     let r = q_mul(to_q(x87::canon(y)), l);
-    if softfloat::take_flags() as u16 & sw::OE != 0 {
+    let quad_flags = softfloat::take_flags() as u16;
+    if let Some(o) = wrapped_product(fcw, rc, y, l, None, r) {
+        return Outcome { flags: o.flags | de, ..o };
+    }
+    if quad_flags & sw::OE != 0 {
         // Past the shared exponent range: the overflow response of the
         // current rounding mode, from a product that certainly overflows.
         let big = F80 { signif: 1 << 63, sign_exp: ((r.0 >> 112) as u16 & 0x8000) | 0x7FFE };
@@ -342,7 +353,35 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
         return Outcome { val, flags: flags | de, c1 };
     }
     let (val, flags, c1) = round_q(fcw, rc, r, !q_zero(l));
-    Outcome { val, flags: flags | de, c1 }
+    // The host reports PE even when y * log2(x) happens to be exact (x a
+    // power of two): its FYL2X never claims an exact logarithm product.
+    let pe = if q_zero(l) { 0 } else { sw::PE };
+    Outcome { val, flags: flags | de | pe, c1 }
+}
+
+/// y * l with an unmasked underflow or overflow: the x87 delivers the
+/// product rounded at unbounded exponent range with its exponent wrapped
+/// by 24576 (SDM 8.5.4.2, 8.5.5.2). `r` (the quadruple product) may itself
+/// have overflowed or lost bits below the quadruple range, so the wrapped
+/// product is formed from both factors scaled first, exactly, by
+/// 2^(-+12288) each (`l_up`: l already scaled up, when the caller could
+/// form it more exactly). `None` when no unmasked underflow or overflow
+/// applies.
+fn wrapped_product(fcw: u16, rc: Rounding, y: F80, l: Q, l_up: Option<Q>, r: Q) -> Option<Outcome> {
+    let e = (r.0 >> 112) & 0x7FFF;
+    let overflow = e > 0x3FFF + 16383;
+    let underflow = e < 0x3FFF - 16382 && (!q_zero(r) || l_up.is_some());
+    let (flag, step, ls) = if overflow && fcw & sw::OE == 0 {
+        (sw::OE, Q_2M12288, q_mul(l, Q_2M12288))
+    } else if underflow && fcw & sw::UE == 0 {
+        (sw::UE, Q_2P12288, l_up.unwrap_or_else(|| q_mul(l, Q_2P12288)))
+    } else {
+        return None;
+    };
+    let w = q_mul(q_mul(to_q(x87::canon(y)), step), ls);
+    softfloat::set_x87_precision(64);
+    let (val, wf, c1) = x87::rounded(rc, || ext80::from_q(w));
+    Some(Outcome { val, flags: flag | (wf & sw::PE), c1 })
 }
 
 /// atan(z) for 0 <= z <= 1: two argument halvings, atan(z) =
@@ -622,6 +661,20 @@ mod tests {
         assert_eq!(m.cpu.state.fpu.fsw & sw::C2, 0);
         // sin(1) = 0.84147098480789650665... = 0xD76AA478_48677020.C6 * 2^-64: nearest rounds up.
         assert_eq!(m.cpu.st(0), F80 { signif: 0xD76A_A478_4867_7021, sign_exp: 0x3FFE });
+    }
+
+    #[test]
+    fn fyl2x_overflow_beyond_the_quadruple_range_is_wrapped_when_unmasked() {
+        // 2^16383 * log2(128) = 1.75 * 2^16385: past the largest extended
+        // and even the quadruple range. With OE unmasked the x87 delivers
+        // it with the exponent wrapped by 24576: 1.75 * 2^-8191.
+        let mut m = fpu_machine();
+        m.cpu.state.fpu.fcw = 0x037F & !sw::OE;
+        m.cpu.fpu_push(F80 { signif: 1 << 63, sign_exp: 0x7FFE }); // y
+        m.cpu.fpu_push(F80 { signif: 1 << 63, sign_exp: 0x4006 }); // x = 128
+        run(&mut m, &[0xD9, 0xF1]); // fyl2x
+        assert_eq!(m.cpu.st(0), F80 { signif: 0xE000_0000_0000_0000, sign_exp: 0x3FFF + 16385 - 24576 });
+        assert_eq!(m.cpu.state.fpu.fsw & sw::OE, sw::OE);
     }
 
     #[test]
