@@ -306,8 +306,9 @@ fn log_op<const P1: bool>(cpu: &Cpu, x: F80, y: F80, rc: Rounding) -> Outcome {
     if P1 && is_denormal(x) && !is_zero(y) && !is_inf(y) {
         // log2(1 + x) = x / ln 2 to far below an ulp; x stays out of the
         // series, which would run in quadruple denormals and lose bits.
-        let l = q_mul(to_q(x87::canon(x)), INV_LN2);
-        let r = q_mul(to_q(x87::canon(y)), l);
+        // y * x first: both in range, so the quadruple product keeps every
+        // bit x has (x / ln 2 alone would be a quadruple denormal).
+        let r = q_mul(q_mul(to_q(x87::canon(y)), to_q(x87::canon(x))), INV_LN2);
         // x / ln 2 with x scaled into the normal quadruple range first,
         // for the wrapped product (x is far below it).
         let l_up = q_mul(q_mul(to_q(x87::canon(x)), Q_2P12288), INV_LN2);
