@@ -66,25 +66,6 @@ pub fn map_bios(mem: &mut PhysMem, image: &[u8]) -> Result<(), BiosError> {
     Ok(())
 }
 
-/// Maps `image` as the system BIOS the way QEMU's `isapc` machine does
-/// (no chipset to shadow it): the image ends at 4 GiB as ROM, and its last
-/// 128 KiB are copied into the RAM below 1 MiB, where the BIOS can write
-/// its own data. SeaBIOS needs that window writable; on a PC it unlocks it
-/// through the i440FX PAM registers instead.
-pub fn map_bios_ram_window(mem: &mut PhysMem, image: &[u8]) -> Result<(), BiosError> {
-    let size = image.len() as u64;
-    if size == 0 {
-        return Err(BiosError::Empty);
-    }
-    if !size.is_multiple_of(4096) || size > MAX_BIOS {
-        return Err(BiosError::BadSize(size));
-    }
-    mem.add_rom((1u64 << 32) - size, image)?;
-    let low = size.min(LOW_WINDOW) as usize;
-    mem.write((1 << 20) - low as u64, &image[image.len() - low..]);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,22 +88,6 @@ mod tests {
         let p = default_bios_paths(Some(Path::new("/x/target/debug/ironpc")));
         assert_eq!(p, [PathBuf::from("/x/target/debug/../images/bios.bin"), PathBuf::from("/usr/share/seabios/bios.bin")]);
         assert_eq!(default_bios_paths(None), [PathBuf::from("/usr/share/seabios/bios.bin")]);
-    }
-
-    #[test]
-    fn ram_window_holds_a_writable_copy() {
-        let mut mem = PhysMem::new(1 << 20).unwrap();
-        let mut img = vec![0u8; 64 * 1024];
-        img[0xFFF0] = 0xEA;
-        map_bios_ram_window(&mut mem, &img).unwrap();
-        let mut b = [0];
-        mem.read(0xF_FFF0, &mut b);
-        assert_eq!(b[0], 0xEA);
-        mem.write(0xF_FFF0, &[0x90]);
-        mem.read(0xF_FFF0, &mut b);
-        assert_eq!(b[0], 0x90, "writable");
-        mem.read(0xFFFF_FFF0, &mut b);
-        assert_eq!(b[0], 0xEA, "the ROM copy is unchanged");
     }
 
     #[test]
