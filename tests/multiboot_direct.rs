@@ -184,3 +184,37 @@ fn a_kernel_outside_ram_is_refused() {
     let err = Machine::new(config).err().expect("the kernel does not fit");
     assert!(err.to_string().contains("outside RAM"), "{err}");
 }
+
+/// The same kernel loaded by SeaBIOS from fw_cfg through ironpc's
+/// multiboot.bin option ROM: the memory map is SeaBIOS's E820 (with its
+/// own reservations), so only the fields that do not depend on it are
+/// compared exactly.
+#[test]
+fn multiboot_kernel_runs_through_seabios() {
+    let Some(image) = build_kernel("firmware") else {
+        eprintln!("note: nasm or ld (elf_i386) missing; skipping");
+        return;
+    };
+    let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/images/bios.bin");
+    let Some(bios) = [cache, "/usr/share/seabios/bios.bin".into()].iter().find_map(|p| std::fs::read(p).ok()) else {
+        eprintln!("note: SeaBIOS not found; skipping");
+        return;
+    };
+    let capture = Capture::default();
+    let modules = vec![Module { data: b"first".to_vec(), cmdline: "m1 a=1".into() }];
+    let config = Config {
+        memory: 32 << 20,
+        bios,
+        debugcon: Some((0xE9, Box::new(capture.clone()))),
+        exit_port: Some(0xF4),
+        clock: ClockMode::Virtual,
+        serial: None,
+        kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: true, modules }),
+    };
+    let mut machine = Machine::new(config).expect("cannot build the machine");
+    let exit = machine.run(Some(400_000_000));
+    let text = capture.text();
+    assert_eq!(exit, Exit::DebugExit(1), "kernel failed a check; console: {text}");
+    assert!(text.starts_with("k.elf console=x|first(m1 a=1)|"), "{text}");
+    assert!(text.ends_with("|ironpc"), "{text}");
+}
