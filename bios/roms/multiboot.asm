@@ -36,10 +36,7 @@
         org 0
         cpu 686
 
-FW_CFG_SELECTOR         equ 0x510
-FW_CFG_DATA             equ 0x511
-FW_CFG_DMA_HIGH         equ 0x514
-FW_CFG_DMA_LOW          equ 0x518
+%include "optionrom.inc"
 
 KERNEL_ADDR             equ 0x07
 KERNEL_SIZE             equ 0x08
@@ -48,10 +45,6 @@ INITRD_SIZE             equ 0x0B
 KERNEL_ENTRY            equ 0x10
 KERNEL_DATA             equ 0x11
 INITRD_DATA             equ 0x12
-
-DMA_CTL_ERROR           equ 0x01
-DMA_CTL_READ            equ 0x02
-DMA_CTL_SELECT          equ 0x08
 
 MULTIBOOT_MAGIC         equ 0x2BADB002
 CODE_SEL                equ 0x08
@@ -63,33 +56,7 @@ MMAP_ENTRY              equ 24          ; size field + 20-byte E820 entry
 MBI_MMAP_LENGTH         equ 44
 MBI_MMAP_ADDR           equ 48
 
-; --- expansion ROM header ---------------------------------------------
-        dw 0xAA55
-        db 0                        ; size in 512-byte units (set by ironpc)
-        jmp init                    ; init entry, offset 3
-        times 0x18 - ($ - $$) db 0
-        dw 0                        ; no PCI data structure
-        dw pnp                      ; PnP expansion header
-
-        align 16
-pnp:    db '$PnP'
-        db 1                        ; structure revision
-        db 2                        ; length in 16-byte units
-        dw 0                        ; next header: none
-        db 0                        ; reserved
-        db 0                        ; checksum (set by ironpc)
-        dd 0                        ; device identifier
-        dw 0                        ; manufacturer string: none
-        dw product                  ; product name string
-        db 0, 0, 0                  ; device type code
-        db 0                        ; device indicators
-        dw 0                        ; boot connection vector: none
-        dw 0                        ; disconnect vector
-        dw bev                      ; bootstrap entry vector
-        dw 0                        ; reserved
-        dw 0                        ; static resource information
-
-product: db 'ironpc multiboot loader', 0
+        OPTION_ROM_HEADER 'ironpc multiboot loader'
 
 ; Flat GDT: null, 4 GiB code (execute/read, 32-bit, 4 KiB granularity),
 ; 4 GiB data (read/write).
@@ -99,18 +66,7 @@ gdt:    dq 0
         dq 0x00CF92000000FFFF
 gdt_end:
 
-; --- init: called far by the BIOS during POST ------------------------
-init:
-        cmp dword [es:di], '$PnP'
-        je .done
-        push ds
-        push word 0
-        pop ds
-        mov word [0x19 * 4], bev
-        mov word [0x19 * 4 + 2], cs
-        pop ds
-.done:
-        retf
+        OPTION_ROM_INIT
 
 ; --- bev: copy the image and the information, enter the kernel --------
 ; Frame on the caller's stack: [bp+0..15] the DMA descriptor (later the
@@ -124,14 +80,7 @@ bev:
         sub sp, FRAME
         mov bp, sp
 
-        mov ax, KERNEL_ADDR
-        call cfg_u32
-        mov edi, eax
-        mov ax, KERNEL_SIZE
-        call cfg_u32
-        mov ecx, eax
-        mov ax, KERNEL_DATA
-        call dma_read
+        FW_CFG_LOAD KERNEL_ADDR, KERNEL_SIZE, KERNEL_DATA
 
         mov ax, INITRD_ADDR
         call cfg_u32
@@ -227,52 +176,4 @@ read_e820:
         jb .next
 .done:  ret
 
-; Reads fw_cfg item AX as a little-endian dword into EAX (port interface).
-cfg_u32:
-        mov dx, FW_CFG_SELECTOR
-        out dx, ax
-        inc dx
-        xor eax, eax
-        mov cx, 4
-.byte:  in al, dx
-        ror eax, 8
-        loop .byte
-        ret
-
-; Reads ECX bytes of fw_cfg item AX to physical address EDI by DMA, with
-; the big-endian descriptor (control, length, address) at SS:BP. Gives up
-; booting (INT 18h) if the device reports an error.
-dma_read:
-        jecxz .none
-        movzx eax, ax
-        shl eax, 16
-        or eax, DMA_CTL_SELECT | DMA_CTL_READ
-        bswap eax
-        mov [bp], eax
-        bswap ecx
-        mov [bp + 4], ecx
-        mov dword [bp + 8], 0
-        bswap edi
-        mov [bp + 12], edi
-        xor eax, eax                ; descriptor address = SS * 16 + BP
-        mov ax, ss
-        shl eax, 4
-        movzx ebx, bp
-        add eax, ebx
-        bswap eax
-        mov ebx, eax
-        xor eax, eax
-        mov dx, FW_CFG_DMA_HIGH
-        out dx, eax
-        mov eax, ebx
-        mov dx, FW_CFG_DMA_LOW      ; writing the low half starts the transfer
-        out dx, eax
-.wait:  mov eax, [bp]
-        bswap eax
-        test eax, ~DMA_CTL_ERROR    ; the device clears the control word when done
-        jnz .wait
-        test eax, DMA_CTL_ERROR
-        jnz .fail
-.none:  ret
-.fail:  int 0x18
-        jmp .fail
+        FW_CFG_READERS
