@@ -20,31 +20,16 @@
 
 mod common;
 
-use common::Capture;
+use common::{seabios, Capture};
 use ironpc::{ClockMode, Config, Exit, KernelBoot, Machine};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const MEMORY: u64 = 64 << 20;
-const SEABIOS: &str = "/usr/share/seabios/bios.bin";
 const DEBUGCON: u16 = 0x402;
 const EXIT_PORT: u16 = 0xF4;
 /// SeaBIOS reaches its boot within a few tens of millions of instructions.
 const MAX_INSTRUCTIONS: u64 = 400_000_000;
-
-/// SeaBIOS: from the image cache if `cargo xtask images` filled it, else
-/// the Debian package; the tests are skipped (with a note) without either.
-fn seabios() -> Option<Vec<u8>> {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/images/bios.bin");
-    let path = [cache, PathBuf::from(SEABIOS)].into_iter().find(|p| p.is_file());
-    match path {
-        Some(p) => Some(std::fs::read(p).expect("cannot read SeaBIOS")),
-        None => {
-            eprintln!("SeaBIOS not found (cargo xtask images, or apt-get install seabios): test skipped");
-            None
-        }
-    }
-}
 
 /// Runs SeaBIOS with `kernel`; returns how the run ended and the debug
 /// console's text.

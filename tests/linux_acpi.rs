@@ -19,7 +19,6 @@ use common::Capture;
 use ironpc::cpu::state::{attr, reg, sreg, Segment, TableReg};
 use ironpc::{ClockMode, Config, Exit, Machine};
 
-const BIOS: &str = "/usr/share/seabios/bios.bin";
 const MEMORY: u64 = 128 << 20;
 const ZERO_PAGE: u64 = 0x1_0000;
 const CMDLINE: u64 = 0x2_0000;
@@ -57,7 +56,7 @@ fn linux_poweroff_ends_the_machine() {
     let (log, serial) = (Capture::default(), Capture::default());
     let config = Config {
         memory: MEMORY,
-        bios: std::fs::read(BIOS).expect("SeaBIOS"),
+        bios: common::seabios().expect("SeaBIOS"),
         debugcon: Some((0x402, Box::new(log.clone()))),
         exit_port: None,
         clock: ClockMode::Virtual,

@@ -195,11 +195,7 @@ fn multiboot_kernel_runs_through_seabios() {
         eprintln!("note: nasm or ld (elf_i386) missing; skipping");
         return;
     };
-    let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/images/bios.bin");
-    let Some(bios) = [cache, "/usr/share/seabios/bios.bin".into()].iter().find_map(|p| std::fs::read(p).ok()) else {
-        eprintln!("note: SeaBIOS not found; skipping");
-        return;
-    };
+    let Some(bios) = common::seabios() else { return };
     let capture = Capture::default();
     let modules = vec![Module { data: b"first".to_vec(), cmdline: "m1 a=1".into() }];
     let config = Config {

@@ -20,7 +20,6 @@ mod common;
 use common::Capture;
 use ironpc::{cpu::Bus, ClockMode, Config, Exit, Machine};
 
-const BIOS: &str = "/usr/share/seabios/bios.bin";
 const MEMORY: u64 = 128 << 20;
 /// Work between looks at the log.
 const CHUNK: u64 = 5_000_000;
@@ -35,10 +34,7 @@ fn run_seabios_until(until: &str) -> Option<(Machine, String)> {
 
 /// [`run_seabios_until`] with the machine adjusted before it starts.
 fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(Machine, String)> {
-    let Ok(bios) = std::fs::read(BIOS) else {
-        eprintln!("skipped: {BIOS} is not installed (apt-get install seabios)");
-        return None;
-    };
+    let bios = common::seabios()?;
     let log = Capture::default();
     let config = Config {
         memory: MEMORY,

@@ -485,16 +485,10 @@ pub fn load(image: &[u8], cmdline: &str, modules: &[Module], e820_map: &[E820Ent
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::e820::{E820_RAM, E820_RESERVED};
 
     /// 64 MiB PC: 639 KiB of base memory, then RAM from 1 MiB.
     fn map() -> Vec<E820Entry> {
-        vec![
-            E820Entry { addr: 0, len: 0x9FC00, kind: E820_RAM },
-            E820Entry { addr: 0x9FC00, len: 0x400, kind: E820_RESERVED },
-            E820Entry { addr: 0xF0000, len: 0x10000, kind: E820_RESERVED },
-            E820Entry { addr: 0x100000, len: (64 << 20) - 0x100000, kind: E820_RAM },
-        ]
+        crate::linux::pc_e820(64 << 20)
     }
 
     fn header(flags: u32) -> Vec<u8> {

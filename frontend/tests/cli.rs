@@ -151,17 +151,24 @@ fn a_runaway_guest_stops_at_the_instruction_limit() {
     );
 }
 
-#[test]
-fn piped_input_reaches_the_guest_on_the_host_clock() {
-    let rom = assemble("serial_echo");
+/// The serial echo ROM on the host clock with every stream on a pipe,
+/// once it has said "ready".
+fn spawn_echo_ready(rom: &tempfile_path::TempPath) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
-        .args(echo_args(&rom, "host"))
+        .args(echo_args(rom, "host"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run ironpc");
     assert_eq!(wait_for_output(&mut child, "ready\n"), "ready\n");
+    child
+}
+
+#[test]
+fn piped_input_reaches_the_guest_on_the_host_clock() {
+    let rom = assemble("serial_echo");
+    let mut child = spawn_echo_ready(&rom);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"hello, ").unwrap();
     stdin.flush().unwrap();
@@ -291,15 +298,8 @@ fn wait_for_output(child: &mut Child, want: &str) -> String {
 fn sigint_and_sigterm_end_an_idle_guest_cleanly() {
     let rom = assemble("serial_echo");
     for (signal, status) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
-            .args(echo_args(&rom, "host"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ironpc");
         // stdin stays open: the guest idles, waiting for input.
-        assert_eq!(wait_for_output(&mut child, "ready\n"), "ready\n");
+        let child = spawn_echo_ready(&rom);
         let killed = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
         assert!(killed.success());
         let o = child.wait_with_output().unwrap();

@@ -242,3 +242,17 @@ impl Capture {
         String::from_utf8_lossy(&self.bytes()).into_owned()
     }
 }
+
+/// SeaBIOS: from the image cache if `cargo xtask images` filled it, else
+/// Debian's package; `None` (with a note, so the caller skips) without
+/// either.
+pub fn seabios() -> Option<Vec<u8>> {
+    let paths = [images_dir().join(guest::BIOS), PathBuf::from("/usr/share/seabios/bios.bin")];
+    match paths.iter().find(|p| p.is_file()) {
+        Some(p) => Some(std::fs::read(p).expect("cannot read SeaBIOS")),
+        None => {
+            eprintln!("SeaBIOS not found (cargo xtask images, or apt-get install seabios): test skipped");
+            None
+        }
+    }
+}

@@ -150,11 +150,6 @@ impl AcpiTables {
             (BDA_EBDA_SEGMENT, ((EBDA_ADDR >> 4) as u16).to_le_bytes().to_vec()),
         ]
     }
-
-    /// The E820 entry (address, length, type) covering the blob.
-    pub fn e820_entry(&self) -> (u64, u64, u32) {
-        (u64::from(self.base), self.bytes.len() as u64, E820_ACPI)
-    }
 }
 
 /// Value that makes `bytes` sum to zero modulo 256.
@@ -755,7 +750,6 @@ mod tests {
         assert_eq!(&t.bytes[0..8], b"RSD PTR ");
         assert_eq!(sum(&t.bytes[0..20]), 0);
         assert_eq!(u32_at(&t.bytes, 16), t.rsdt);
-        assert_eq!(t.e820_entry(), (BASE, t.bytes.len() as u64, 3));
         assert_eq!(sum(t.rsdp_bytes()), 0);
         assert_eq!(t.rsdp_bytes().len(), if t.xsdt != 0 { 36 } else { 20 });
     }
