@@ -202,9 +202,8 @@ impl Board {
     /// The system reset line: every device back to its power-on state, as
     /// after the PC's RESET signal (host handles stay attached; RAM is
     /// kept). The RTC and its CMOS run on their battery: they keep the
-    /// time and the NVRAM, and RESET only clears the interrupt enables and
-    /// flags (MC146818A datasheet, "RESET": PIE, AIE, UIE, SQWE, IRQF, PF,
-    /// AF, UF), done here through its ports as the chip's pin would.
+    /// time and the NVRAM; its RESET pin only clears the interrupt enables
+    /// and flags ([`Rtc::reset_pin`]).
     pub fn reset(&mut self, mem: &mut PhysMem) {
         self.pic = PicPair::new();
         self.pit = Pit::new();
@@ -214,16 +213,7 @@ impl Board {
         mem.set_a20(true);
         self.reset_requested = false;
         let now = self.now();
-        const REG_B: u8 = 0x0B;
-        const REG_C: u8 = 0x0C;
-        // PIE, AIE, UIE, SQWE.
-        const B_RESET_CLEARS: u8 = 0x40 | 0x20 | 0x10 | 0x08;
-        self.rtc.write(0x70, REG_B, now);
-        let b = self.rtc.read(0x71, now);
-        self.rtc.write(0x71, b & !B_RESET_CLEARS, now);
-        self.rtc.write(0x70, REG_C, now);
-        self.rtc.read(0x71, now);
-        self.rtc.write(0x70, 0, now);
+        self.rtc.reset_pin(now);
         self.sync_devices(mem);
         self.pic.set_irq(8, self.rtc.irq());
     }

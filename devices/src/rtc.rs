@@ -283,6 +283,19 @@ impl Rtc {
         }
     }
 
+    /// The RESET pin, pulsed by a system reset (MC146818A datasheet,
+    /// "RESET"): clears the interrupt enables PIE, AIE and UIE and the
+    /// square-wave enable in register B, and every flag in register C
+    /// (so IRQ 8 drops). The time, the alarm and the NVRAM are kept: the
+    /// chip runs on its battery.
+    pub fn reset_pin(&mut self, now_ns: u64) {
+        const B_SQWE: u8 = 0x08;
+        self.advance(now_ns);
+        let b = self.cmos[REG_B] & !(B_PIE | B_AIE | B_UIE | B_SQWE);
+        self.write_register(REG_B, b, now_ns);
+        self.cmos[REG_C] = 0;
+    }
+
     /// The IRQ 8 line: register C's IRQF.
     pub fn irq(&self) -> bool {
         self.cmos[REG_C] & C_IRQF != 0
@@ -647,6 +660,25 @@ mod tests {
     /// Seconds, minutes, hours, day of week, date, month, year, century.
     fn clock(r: &mut Rtc, now: u64) -> [u8; 8] {
         [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32].map(|i| reg(r, i, now))
+    }
+
+    #[test]
+    fn the_reset_pin_clears_enables_and_flags_but_keeps_time_and_nvram() {
+        let mut r = Rtc::new(JULY);
+        // PIE, UIE and SQWE on, 24-hour binary; a 1024 Hz periodic rate.
+        set(&mut r, 0x0A, 0x26, 0);
+        set(&mut r, 0x0B, 0x40 | 0x10 | 0x08 | 0x06, 0);
+        set(&mut r, 0x40, 0x5A, 0);
+        r.advance(10 * MS);
+        assert!(r.irq(), "periodic interrupt pending before the reset");
+        r.reset_pin(10 * MS);
+        assert!(!r.irq(), "IRQ 8 drops");
+        assert_eq!(reg(&mut r, 0x0B, 10 * MS), 0x06, "only the format bits stay");
+        assert_eq!(reg(&mut r, 0x0C, 10 * MS), 0, "no flags");
+        assert_eq!(reg(&mut r, 0x40, 10 * MS), 0x5A, "NVRAM kept");
+        assert_eq!(reg(&mut r, 0x04, 10 * MS), 12, "the time runs on");
+        r.advance(S);
+        assert!(!r.irq(), "no interrupt source left enabled");
     }
 
     #[test]

@@ -620,8 +620,14 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
         // a directed rounding (and the tininess check after it) sees the
         // side of |x| the exact result is on.
         let xq = to_q(x87::canon(x));
-        let t = q_div(s, c);
-        let t = if t == xq { Q(t.0 + 1) } else { t };
+        let tan = || {
+            let t = q_div(s, c);
+            if t == xq {
+                Q(t.0 + 1)
+            } else {
+                t
+            }
+        };
         let s = if s == xq { Q(s.0 - 1) } else { s };
         let round = |q: Q| {
             let (val, flags, c1) = round_q(fcw, rc, q, false);
@@ -631,7 +637,7 @@ fn ftrig<const F: u8>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(
             SIN => (round(s), None),
             COS => (round(c), None),
             SINCOS => (round(s), Some(round(c))),
-            _ => (round(t), Some(Outcome { val: one, flags: 0, c1: false })),
+            _ => (round(tan()), Some(Outcome { val: one, flags: 0, c1: false })),
         }
     };
     let flags = first.flags | second.as_ref().map_or(0, |o| o.flags);
