@@ -37,9 +37,24 @@ pub enum InputPacing {
     Script,
 }
 
+/// A keyboard or mouse event from the host's window, for the guest's
+/// PS/2 devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputEvent {
+    /// A key went down or up. `usage` is the key's USB HID usage ID on the
+    /// keyboard page (0x07), which is also SDL's scancode number: 0x04 is
+    /// A, 0x28 Enter, 0xE0 left Ctrl, 0x64 the 105th key (ISO \\|).
+    Key { usage: u16, pressed: bool },
+    /// The mouse moved (`dx` right, `dy` down, `dz` wheel away from the
+    /// user) with these buttons held (bit 0 left, 1 right, 2 middle).
+    Mouse { dx: i32, dy: i32, dz: i32, buttons: u8 },
+}
+
 #[derive(Debug, Default)]
 struct Inbox {
     serial: VecDeque<u8>,
+    /// Keyboard and mouse events not yet handed to the PS/2 devices.
+    input: VecDeque<InputEvent>,
     /// The host's end of the serial input is closed (EOF on stdin).
     closed: bool,
     stop: Option<StopRequest>,
@@ -93,6 +108,18 @@ impl HostLink {
         let mut inbox = self.inbox();
         inbox.serial.extend(bytes);
         self.notify(inbox);
+    }
+
+    /// Queues a keyboard or mouse event for the guest.
+    pub fn send_input(&self, event: InputEvent) {
+        let mut inbox = self.inbox();
+        inbox.input.push_back(event);
+        self.notify(inbox);
+    }
+
+    /// Takes every queued keyboard and mouse event, oldest first.
+    pub fn take_input(&self) -> Vec<InputEvent> {
+        self.inbox().input.drain(..).collect()
     }
 
     /// The host's serial input ended; what is queued is still delivered.
@@ -165,6 +192,17 @@ impl HostLink {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn input_events_come_out_in_order_once() {
+        let link = HostLink::new();
+        let a = InputEvent::Key { usage: 0x04, pressed: true };
+        let m = InputEvent::Mouse { dx: 3, dy: -1, dz: 0, buttons: 1 };
+        link.clone().send_input(a);
+        link.send_input(m);
+        assert_eq!(link.take_input(), vec![a, m]);
+        assert!(link.take_input().is_empty());
+    }
 
     #[test]
     fn bytes_come_out_in_order_then_the_end() {

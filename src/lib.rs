@@ -12,10 +12,11 @@ mod machine;
 
 pub use board::Board;
 pub use clock::{Clock, ClockMode};
-pub use host::{HostLink, InputPacing, Next, StopRequest};
+pub use host::{HostLink, InputEvent, InputPacing, Next, StopRequest};
 pub use machine::{Config, Exit, KernelBoot, Machine, MachineError};
 
 pub use ironpc_bios as bios;
+pub use ironpc_block as block;
 pub use ironpc_cpu as cpu;
 pub use ironpc_devices as devices;
 pub use ironpc_mmu as mmu;

@@ -7,6 +7,7 @@
 
 pub mod debug_exit;
 pub mod debugcon;
+pub mod display;
 pub mod fw_cfg;
 pub mod i8042;
 pub mod pci;
