@@ -55,6 +55,9 @@ pub struct Board {
     pub fw_cfg: FwCfg,
     /// The last POST code written to port 0x80.
     pub post_code: u8,
+    /// Where the display adapter's picture is published for the host
+    /// (a host handle, not machine state).
+    pub screen: crate::display::Screen,
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -111,6 +114,7 @@ impl Board {
             reset_requested: false,
             fw_cfg: FwCfg::new(),
             post_code: 0,
+            screen: crate::display::Screen::new(),
         }
     }
 

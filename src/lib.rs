@@ -7,6 +7,7 @@
 
 mod board;
 mod clock;
+pub mod display;
 mod host;
 mod machine;
 
