@@ -703,7 +703,9 @@ impl Qcow2 {
             return Ok(());
         };
         let avail = b.size().saturating_sub(offset).min(buf.len() as u64) as usize;
-        b.read_at(offset, &mut buf[..avail])?;
+        if avail > 0 {
+            b.read_at(offset, &mut buf[..avail])?;
+        }
         buf[avail..].fill(0);
         Ok(())
     }
