@@ -504,3 +504,60 @@ fn writes_to_a_read_only_qcow2_are_refused() {
     assert!(matches!(d.write_at(0, &[1]), Err(BlockError::ReadOnly)));
     assert!(matches!(d.read_at(1 << 20, &mut [0]), Err(BlockError::OutOfRange { .. })));
 }
+
+/// Random damage anywhere in an image's metadata (L1, L2, refcount table
+/// and blocks, header, snapshot table) gives errors, never a panic, on
+/// open, reads, writes and flush.
+#[test]
+fn damaged_metadata_gives_errors_not_panics() {
+    if !have_qemu() {
+        return;
+    }
+    let dir = TempDir::new("fuzz");
+    let img = dir.join("f.qcow2");
+    create(&img, "cluster_size=512", "1M");
+    qemu_io(&img, "write -P 0xab 0 20k");
+    qemu_io(&img, "write -P 0xcd 600k 3k");
+    run(&dir.0, "qemu-img", &["snapshot", "-c", "s1", "f.qcow2"]);
+    qemu_io(&img, "write -P 0xef 10k 2k");
+    let comp = dir.join("c.qcow2");
+    run(&dir.0, "qemu-img", &["convert", "-c", "-O", "qcow2", "-o", "cluster_size=512", "f.qcow2", "c.qcow2"]);
+    let mut rng = Rng::new(0xF022);
+    for source in [&img, &comp] {
+        let good = std::fs::read(source).unwrap();
+        let victim = dir.join("victim.qcow2");
+        let (mut opened, mut failed) = (0, 0);
+        for _ in 0..300 {
+            let mut bad = good.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                // Mostly the metadata near the start, sometimes anywhere.
+                let span = if rng.next() % 4 == 0 { bad.len() } else { bad.len().min(8192) };
+                let at = (rng.next() % span as u64) as usize;
+                bad[at] = match rng.next() % 3 {
+                    0 => 0xff,
+                    1 => 0,
+                    _ => rng.next() as u8,
+                };
+            }
+            std::fs::write(&victim, &bad).unwrap();
+            match open(&victim, &rw()) {
+                Err(e) => {
+                    assert!(!e.to_string().contains('\n'), "{e}");
+                    failed += 1;
+                }
+                Ok(mut d) => {
+                    opened += 1;
+                    let size = d.size();
+                    let mut buf = vec![0u8; 4096];
+                    for off in [0, size / 3, size.saturating_sub(4096)] {
+                        let _ = d.read_at(off, &mut buf);
+                        let _ = d.write_at(off, &buf[..1000.min(size as usize)]);
+                    }
+                    let _ = d.flush();
+                }
+            }
+        }
+        println!("{}: {opened} damaged images opened, {failed} refused", source.display());
+        assert!(opened > 0 && failed > 0);
+    }
+}
