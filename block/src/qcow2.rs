@@ -65,8 +65,9 @@ const REFT_OFFSET_MASK: u64 = 0xffff_ffff_ffff_fe00;
 const MAX_L1_BYTES: u64 = 32 << 20;
 const MAX_REFTABLE_BYTES: u64 = 8 << 20;
 const MAX_BACKING_NAME: u32 = 1023;
-/// Cached metadata beyond this is written back and dropped.
-const CACHE_LIMIT: usize = 32 << 20;
+/// Cached metadata beyond this is written back and dropped (small in unit
+/// tests, so that they exercise it).
+const CACHE_LIMIT: usize = if cfg!(test) { 64 << 10 } else { 32 << 20 };
 
 /// The header fields this implementation reads.
 #[derive(Clone, Debug, Default)]
@@ -739,6 +740,23 @@ impl Qcow2 {
         Ok(())
     }
 
+    /// Refuses a data write into the header, the L1 or refcount table or a
+    /// cached L2 table or refcount block: only a damaged L2 entry points
+    /// there, and writing would spread the damage (QEMU's overlap check).
+    fn check_not_metadata(&self, host: u64) -> Result<(), BlockError> {
+        let within = |start: u64, bytes: u64| host >= start && host < start + bytes;
+        let reftable_bytes = self.reftable.len() as u64 * 8;
+        if host < self.cs()
+            || within(self.l1_offset, self.l1.len() as u64 * 8)
+            || within(self.reftable_offset, reftable_bytes)
+            || self.l2_cache.contains_key(&host)
+            || self.rb_cache.contains_key(&host)
+        {
+            return Err(BlockError::Corrupt(format!("{}: a data cluster at {host:#x} overlaps the image's metadata", self.name)));
+        }
+        Ok(())
+    }
+
     /// The L2 table that guest cluster group `l1i` can be written through:
     /// allocated if absent, copied if shared with a snapshot.
     fn l2_for_write(&mut self, l1i: usize) -> Result<u64, BlockError> {
@@ -777,6 +795,7 @@ impl Qcow2 {
         let host = entry & OFFSET_MASK;
         let compressed = entry & OFLAG_COMPRESSED != 0;
         if !compressed && host != 0 && self.refcount(host >> self.cluster_bits)? == 1 {
+            self.check_not_metadata(host)?;
             if self.is_zero(entry) {
                 // A preallocated zero cluster: the rest must still read as zeros.
                 let mut buf = vec![0u8; cs];

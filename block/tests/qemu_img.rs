@@ -531,7 +531,7 @@ fn damaged_metadata_gives_errors_not_panics() {
             let mut bad = good.clone();
             for _ in 0..1 + rng.next() % 4 {
                 // Mostly the metadata near the start, sometimes anywhere.
-                let span = if rng.next() % 4 == 0 { bad.len() } else { bad.len().min(8192) };
+                let span = if rng.next().is_multiple_of(4) { bad.len() } else { bad.len().min(8192) };
                 let at = (rng.next() % span as u64) as usize;
                 bad[at] = match rng.next() % 3 {
                     0 => 0xff,
@@ -560,4 +560,33 @@ fn damaged_metadata_gives_errors_not_panics() {
         println!("{}: {opened} damaged images opened, {failed} refused", source.display());
         assert!(opened > 0 && failed > 0);
     }
+}
+
+/// Autoclear features (here a persistent dirty bitmap) are data a writer
+/// must keep up to date or disown: opening for writing clears the bits.
+#[test]
+fn opening_for_writing_clears_autoclear_features() {
+    if !have_qemu() {
+        return;
+    }
+    let dir = TempDir::new("autoclear");
+    let img = dir.join("a.qcow2");
+    create(&img, "", "1M");
+    run(&dir.0, "qemu-img", &["bitmap", "--add", "a.qcow2", "b0"]);
+    let autoclear = |p: &Path| u64::from_be_bytes(std::fs::read(p).unwrap()[88..96].try_into().unwrap());
+    assert_ne!(autoclear(&img), 0, "qemu-img should have set the bitmaps bit");
+    drop(open(&img, &ro()).unwrap());
+    assert_ne!(autoclear(&img), 0, "a reader leaves it");
+    let mut d = open(&img, &rw()).unwrap();
+    d.write_at(4096, &[9; 4096]).unwrap();
+    drop(d);
+    assert_eq!(autoclear(&img), 0);
+    // The disowned bitmap's clusters are now leaked (as the spec intends:
+    // QEMU says "a program lacking bitmap support modified this file"):
+    // harmless, and `qemu-img check -r leaks` reclaims them. No errors.
+    let out = Command::new("qemu-img").args(["check", img.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "leaks only:\n{text}");
+    assert!(text.contains("lacking bitmap support") && !text.contains("ERROR"), "{text}");
+    qemu_io(&img, "read -P 9 4096 4096");
 }
