@@ -8,10 +8,17 @@
 //! image.
 //!
 //! Images ([`open`]): raw files ([`raw`]) and qcow2 versions 2 and 3
-//! ([`qcow2`], after QEMU's `docs/interop/qcow2.txt`), with backing chains,
+//! ([`qcow2`], after QEMU's `docs/interop/qcow2.txt`), with backing chains
+//! (opened read-only, relative names against the overlay's directory),
 //! `snapshot` mode (writes go to a private temporary qcow2 overlay) and
-//! file locks so that two ironpcs never write one image. The format is
-//! detected from the content, never from the file name.
+//! flock(2) locks (exclusive for a writer, shared for readers) so that two
+//! ironpcs never write one image. The format is detected from the content,
+//! never from the file name; a detected raw image refuses guest writes
+//! that would give it a qcow2 header (which could name any host file as
+//! its backing file at the next start), as QEMU does.
+//!
+//! Every device flushes when dropped (best effort, errors logged); the
+//! machine still calls [`BlockDevice::flush`] at exit to see errors.
 //!
 //! Why not the `imago` crate (0.2, by a QEMU block maintainer; qcow2 with
 //! writes, backing files and compression): its synchronous API is a
@@ -155,7 +162,10 @@ pub struct OpenOptions {
     /// sees the qcow2 bytes); `Some(Qcow2)` on anything else is an error.
     pub format: Option<Format>,
     /// Send every write to a temporary overlay, discarded when the device
-    /// is dropped; the image itself is opened read-only.
+    /// is dropped; the image itself is opened read-only (shared lock). The
+    /// overlay is a qcow2 file in the temp directory (`$TMPDIR`), unlinked
+    /// as soon as it is open, so that guest writes cost disk, not memory,
+    /// and nothing is left behind even if ironpc is killed.
     pub snapshot: bool,
 }
 

@@ -618,3 +618,25 @@ fn opening_for_writing_clears_autoclear_features() {
     assert!(text.contains("lacking bitmap support") && !text.contains("ERROR"), "{text}");
     qemu_io(&img, "read -P 9 4096 4096");
 }
+
+#[test]
+fn an_image_made_by_create_qcow2_is_one_qemu_accepts() {
+    if !have_qemu() {
+        return;
+    }
+    let dir = TempDir::new("create");
+    let img = dir.join("new.qcow2");
+    ironpc_block::create_qcow2(&img, 100 << 20).unwrap();
+    check_clean(&img);
+    qemu_io(&img, "write -P 0x42 50M 1M");
+    let mut d = open(&img, &rw()).unwrap();
+    assert_eq!(d.size(), 100 << 20);
+    let mut b = vec![0u8; 1 << 20];
+    d.read_at(50 << 20, &mut b).unwrap();
+    assert!(b.iter().all(|&x| x == 0x42));
+    d.write_at(99 << 20, &b).unwrap();
+    drop(d);
+    check_clean(&img);
+    qemu_io(&img, "read -P 0x42 99M 1M");
+    assert!(matches!(ironpc_block::create_qcow2(&img, 1 << 20), Err(OpenError::Io { .. })), "never overwrites");
+}
