@@ -258,4 +258,12 @@ mod tests {
         d.read_only = true;
         assert!(matches!(d.write_at(0, &b), Err(BlockError::ReadOnly)));
     }
+
+    #[test]
+    fn formats_parse_from_their_command_line_names() {
+        assert_eq!("raw".parse::<Format>(), Ok(Format::Raw));
+        assert_eq!("qcow2".parse::<Format>(), Ok(Format::Qcow2));
+        assert_eq!(Format::Qcow2.to_string(), "qcow2");
+        assert!("vmdk".parse::<Format>().unwrap_err().contains("raw, qcow2"));
+    }
 }

@@ -525,18 +525,21 @@ impl Qcow2 {
     fn grow_reftable(&mut self, min_entries: u64) -> Result<(), BlockError> {
         let per_cluster = self.cs() / 8;
         let old_len = self.reftable.len() as u64;
-        let mut clusters = min_entries.max(old_len * 2).div_ceil(per_cluster);
+        // Double (within the limit that open() accepts), or more if needed.
+        let limit = MAX_REFTABLE_BYTES.max(self.cs()) / 8;
+        let grown = (old_len * 2).min(limit);
+        let mut clusters = min_entries.max(grown).div_ceil(per_cluster);
         loop {
             // The new table and the blocks that count it all land from next_free on.
             let last = self.next_free + 2 * clusters + 3;
-            let want = ((last >> self.rb_bits) + 1).max(min_entries).max(old_len * 2);
+            let want = ((last >> self.rb_bits) + 1).max(min_entries).max(grown);
             if want <= clusters * per_cluster {
                 break;
             }
             clusters = want.div_ceil(per_cluster);
         }
-        if clusters * self.cs() > MAX_REFTABLE_BYTES.max(self.cs()) * 8 {
-            return Err(BlockError::Corrupt(format!("{}: the refcount table would grow too large", self.name)));
+        if clusters * per_cluster > limit {
+            return Err(BlockError::Corrupt(format!("{}: the refcount table would exceed 8 MiB", self.name)));
         }
         let start = self.next_free;
         self.next_free += clusters;
