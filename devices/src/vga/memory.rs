@@ -44,11 +44,14 @@ impl Vga {
 
     fn target(&self, o: u32, write: bool) -> Target {
         let map_mask = self.seq[SR_MAP_MASK] & 0x0F;
-        if self.chain4() {
-            // The VBE bank selects a 64 KiB slice of VRAM.
+        if self.vbe.enabled() {
+            // DISPI modes see VRAM linearly through the bank, all planes
+            // enabled (QEMU overrides the sequencer the same way).
             let byte = self.vbe.bank_offset() as usize + o as usize;
-            let plane = (byte & 3) as u8;
-            Target { base: byte & !3, write_planes: map_mask & (1 << plane), read_plane: plane }
+            Target { base: byte & !3, write_planes: 1 << (byte & 3), read_plane: (byte & 3) as u8 }
+        } else if self.chain4() {
+            let plane = (o & 3) as u8;
+            Target { base: o as usize & !3, write_planes: map_mask & (1 << plane), read_plane: plane }
         } else if (write && self.seq[SR_MEMORY_MODE] & 0x04 == 0) || (!write && self.gc[GR_MODE] & 0x10 != 0) {
             let odd = (o & 1) as u8;
             Target {
@@ -93,7 +96,9 @@ impl Vga {
         if t.base + 4 > vram.len() {
             return;
         }
-        let data = self.write_data(value);
+        // DISPI modes store the byte as written (the graphics controller's
+        // pipeline belongs to the VGA modes).
+        let data = if self.vbe.enabled() { u32::from(value) * 0x0101_0101 } else { self.write_data(value) };
         for p in 0..4 {
             if t.write_planes & (1 << p) != 0 {
                 vram[t.base + p] = (data >> (8 * p)) as u8;

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::regs::{GR_MISC, SR_MEMORY_MODE};
+use super::regs::GR_MISC;
 use super::{render, Vga};
 
 pub const VBE_DISPI_INDEX_ID: u16 = 0x0;
@@ -205,13 +205,11 @@ impl Vga {
         }
     }
 
-    /// Enabling a DISPI mode also sets the VGA registers that route the
-    /// A0000 window (graphics, 64 KiB map, chain-4), so that banked access
-    /// reaches VRAM linearly, as in QEMU.
+    /// Enabling a DISPI mode also maps the A0000 window as 64 KiB of
+    /// graphics memory, as in QEMU, so that banked access reaches VRAM.
     pub(super) fn after_vbe_write(&mut self, was_enabled: bool) {
         if self.vbe.enabled() && !was_enabled {
             self.gc[GR_MISC] = (self.gc[GR_MISC] & !0x0C) | 0x05;
-            self.seq[SR_MEMORY_MODE] |= 0x08;
         }
     }
 }
