@@ -12,6 +12,12 @@
 //!   `o & 1` (writes: planes 0/2 or 1/3 as the map mask allows; reads: the
 //!   pair chosen by GR04 bit 1) at plane address `o >> 1`;
 //! - otherwise all four planes at plane address `o`.
+//!
+//! In a VBE DISPI mode the 64 KiB map is offset by the bank register
+//! (QEMU adds it to the window offset before decoding); packed-pixel DISPI
+//! modes see VRAM linearly, every plane enabled, bytes stored as written;
+//! the 4 bpp (planar) DISPI modes SeaVGABIOS sets up on top of VGA mode
+//! 6Ah keep the planar path, reaching 64 KiB of plane addresses per bank.
 
 use super::regs::*;
 use super::Vga;
@@ -42,25 +48,31 @@ impl Vga {
         self.seq[SR_MEMORY_MODE] & 0x08 != 0
     }
 
+    /// The VBE packed-pixel view: linear VRAM, all planes, no pipeline.
+    fn vbe_linear(&self) -> bool {
+        self.vbe.enabled() && self.vbe.bpp != 4
+    }
+
     fn target(&self, o: u32, write: bool) -> Target {
         let map_mask = self.seq[SR_MAP_MASK] & 0x0F;
-        if self.vbe.enabled() {
-            // DISPI modes see VRAM linearly through the bank, all planes
-            // enabled (QEMU overrides the sequencer the same way).
-            let byte = self.vbe.bank_offset() as usize + o as usize;
-            Target { base: byte & !3, write_planes: 1 << (byte & 3), read_plane: (byte & 3) as u8 }
+        // Plane addresses wrap at 64 KiB, except where the VBE bank reaches
+        // past it.
+        let (o, wrap) =
+            if self.vbe.enabled() { (o as usize + self.vbe.bank_offset() as usize, usize::MAX) } else { (o as usize, 0xFFFF) };
+        if self.vbe_linear() {
+            Target { base: o & !3, write_planes: 1 << (o & 3), read_plane: (o & 3) as u8 }
         } else if self.chain4() {
             let plane = (o & 3) as u8;
-            Target { base: o as usize & !3, write_planes: map_mask & (1 << plane), read_plane: plane }
+            Target { base: o & !3, write_planes: map_mask & (1 << plane), read_plane: plane }
         } else if (write && self.seq[SR_MEMORY_MODE] & 0x04 == 0) || (!write && self.gc[GR_MODE] & 0x10 != 0) {
             let odd = (o & 1) as u8;
             Target {
-                base: ((o >> 1) as usize & 0xFFFF) * 4,
+                base: ((o >> 1) & wrap).saturating_mul(4),
                 write_planes: map_mask & if odd == 1 { 0b1010 } else { 0b0101 },
                 read_plane: (self.gc[GR_READ_MAP] & 2) | odd,
             }
         } else {
-            Target { base: (o as usize & 0xFFFF) * 4, write_planes: map_mask, read_plane: self.gc[GR_READ_MAP] & 3 }
+            Target { base: (o & wrap).saturating_mul(4), write_planes: map_mask, read_plane: self.gc[GR_READ_MAP] & 3 }
         }
     }
 
@@ -70,7 +82,7 @@ impl Vga {
     pub fn window_read(&mut self, vram: &[u8], offset: u32) -> u8 {
         let Some(o) = self.map_offset(offset) else { return 0xFF };
         let t = self.target(o, false);
-        let Some(bytes) = vram.get(t.base..t.base + 4) else { return 0xFF };
+        let Some(bytes) = vram.get(t.base..t.base.saturating_add(4)) else { return 0xFF };
         self.latch = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         if self.gc[GR_MODE] & 0x08 == 0 {
             return bytes[usize::from(t.read_plane)];
@@ -93,12 +105,12 @@ impl Vga {
     pub fn window_write(&mut self, vram: &mut [u8], offset: u32, value: u8) {
         let Some(o) = self.map_offset(offset) else { return };
         let t = self.target(o, true);
-        if t.base + 4 > vram.len() {
+        if t.base.saturating_add(4) > vram.len() {
             return;
         }
         // DISPI modes store the byte as written (the graphics controller's
         // pipeline belongs to the VGA modes).
-        let data = if self.vbe.enabled() { u32::from(value) * 0x0101_0101 } else { self.write_data(value) };
+        let data = if self.vbe_linear() { u32::from(value) * 0x0101_0101 } else { self.write_data(value) };
         for p in 0..4 {
             if t.write_planes & (1 << p) != 0 {
                 vram[t.base + p] = (data >> (8 * p)) as u8;

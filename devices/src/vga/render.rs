@@ -368,7 +368,7 @@ impl Vga {
             Kind::Vbe => {
                 let bpl = self.vbe.line_offset() as usize;
                 let start = self.vbe.start() as usize;
-                let len = g.width as usize * self.vbe.bytes_pp() as usize;
+                let len = if self.vbe.bpp == 4 { g.width as usize / 2 } else { g.width as usize * self.vbe.bytes_pp() as usize };
                 for y in 0..g.height as usize {
                     let off = start + y * bpl;
                     if cache.range_dirty(off, len) {
@@ -503,7 +503,12 @@ impl Vga {
                     expand5(v >> 11) << 16 | expand6(v >> 5) << 8 | expand5(v)
                 }
                 24 | 32 => b(2) << 16 | b(1) << 8 | b(0),
-                _ => 0,
+                // 4 bpp: VGA planes, 8 pixels per plane address.
+                _ => {
+                    let pa = (off / 4 + x / 8) * 4;
+                    let c = (0..4).fold(0u8, |c, p| c | ((byte(vram, pa + p) >> (7 - x % 8)) & 1) << p);
+                    self.attr_color(c & self.ar[AR_PLANE_ENABLE])
+                }
             };
         }
     }

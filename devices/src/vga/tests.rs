@@ -897,3 +897,28 @@ fn random_guest_accesses_cannot_panic() {
     }
     vga.render(&vram[..1000], &mut frame, now);
 }
+
+#[test]
+fn vbe_4bpp_planar_mode_keeps_the_graphics_controller_and_banks_plane_addresses() {
+    // SeaVGABIOS sets its planar VBE modes on top of VGA mode 6Ah (16
+    // colours, planar) and then enables DISPI at 4 bpp.
+    let (mut vga, mut vram) = planar();
+    vbe_mode(&mut vga, &mut vram, 800, 600, 4, 0);
+    set_dac(&mut vga, 0x3C, [63, 21, 21]);
+    let (x, y) = (17u32, 3u32);
+    gc(&mut vga, 5, 0x02);
+    gc(&mut vga, 8, 0x80 >> (x % 8));
+    let o = y * 100 + x / 8; // 100 plane bytes a line
+    vga.window_read(&vram, o);
+    vga.window_write(&mut vram, o, 0x0C);
+    let mut frame = Frame::default();
+    vga.render(&vram, &mut frame, 0);
+    assert_eq!((frame.width, frame.height), (800, 600));
+    assert_eq!(frame.pixel(x, y), Some(0xFF5555));
+    assert_eq!(frame.pixel(x - 1, y), Some(0));
+    dispi(&mut vga, &mut vram, 5, 1);
+    gc(&mut vga, 5, 0x00);
+    gc(&mut vga, 8, 0xFF);
+    vga.window_write(&mut vram, 2, 0x81);
+    assert_eq!(planes(&vram, 0x10002), [0x81; 4]);
+}
