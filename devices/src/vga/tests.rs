@@ -929,16 +929,18 @@ fn vbe_4bpp_planar_mode_keeps_the_graphics_controller_and_banks_plane_addresses(
 /// INT 10h set the mode and drew a pattern: `regsM.bin` (the guest's own
 /// read-back of misc, SR0-4, CR0-18h, GR0-8, AR0-14h, then the 256 DAC
 /// entries), `vramM.bin` (the first 256 KiB of BAR0, via the monitor's
-/// `pmemsave`) and `shotM.ppm` (the monitor's `screendump`). The same
+/// `pmemsave`; 2 MiB for the DISPI modes `V8`/`V16`/`V32`, set through
+/// the ports and filled through the banked window) and `shotM.ppm` (the monitor's `screendump`). The same
 /// registers and VRAM rendered here must give the same picture (QEMU
 /// draws low-resolution modes doubled; its 6-to-8-bit DAC expansion
 /// differs from ours by up to 3 per channel). Checked: modes 03h, 12h,
-/// 13h, 0Dh, 04h and 06h match pixel for pixel.
+/// 13h, 0Dh, 04h, 06h, mode X (320x240 unchained) and DISPI 640x480 at 8,
+/// 16 and 32 bpp match pixel for pixel.
 #[test]
 #[ignore]
 fn qemu_screendumps_match_our_rendering() {
     let Ok(dir) = std::env::var("VGA_QEMU_DUMPS") else { return };
-    for mode in ["3", "0x12", "0x13", "0x0D", "0x04", "0x06"] {
+    for mode in ["3", "0x12", "0x13", "0x0D", "0x04", "0x06", "X", "V8", "V16", "V32"] {
         let regs = std::fs::read(format!("{dir}/regs{mode}.bin")).unwrap();
         let mut vram = std::fs::read(format!("{dir}/vram{mode}.bin")).unwrap();
         vram.resize(Vga::VRAM_SIZE, 0);
@@ -955,6 +957,12 @@ fn qemu_screendumps_match_our_rendering() {
         out(&mut vga, 0x3C8, 0);
         for &c in &regs[61..61 + 768] {
             out(&mut vga, 0x3C9, c);
+        }
+        if let Some(bpp) = mode.strip_prefix('V') {
+            // DISPI 640x480, LFB on, as the boot sector programmed it
+            // (then it filled banks 0 and 1 through the A0000 window).
+            let mut scratch = vec![0; Vga::VRAM_SIZE];
+            vbe_mode(&mut vga, &mut scratch, 640, 480, bpp.parse().unwrap(), VBE_DISPI_LFB_ENABLED);
         }
         let mut frame = Frame::default();
         vga.render(&vram, &mut frame, 0);
