@@ -923,7 +923,8 @@ fn vbe_4bpp_planar_mode_keeps_the_graphics_controller_and_banks_plane_addresses(
     assert_eq!(planes(&vram, 0x10002), [0x81; 4]);
 }
 
-/// Cross-check against QEMU (run by hand): `VGA_QEMU_DUMPS=DIR cargo test
+/// Cross-check against QEMU (run by hand): `vga/qemu_xcheck/run.sh DIR`,
+/// then `VGA_QEMU_DUMPS=DIR cargo test
 /// -p ironpc-devices qemu_screendumps -- --ignored`. DIR holds, per BIOS
 /// mode M, what a boot sector left under `qemu-system-i386 -vga std` after
 /// INT 10h set the mode and drew a pattern: `regsM.bin` (the guest's own
