@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::regs::GR_MISC;
+use super::regs::{
+    CR_H_DISP_END, CR_LINE_COMPARE, CR_MAX_SCAN, CR_MODE, CR_OFFSET, CR_OVERFLOW, CR_V_DISP_END, GR_MISC, GR_MODE,
+};
 use super::{render, Vga};
 
 pub const VBE_DISPI_INDEX_ID: u16 = 0x0;
@@ -205,11 +207,27 @@ impl Vga {
         }
     }
 
-    /// Enabling a DISPI mode also maps the A0000 window as 64 KiB of
-    /// graphics memory, as in QEMU, so that banked access reaches VRAM.
+    /// Enabling a DISPI mode also rewrites the VGA registers that describe
+    /// the picture, as QEMU does, so that a guest reading them back (or
+    /// the window decode) sees a graphics mode of the DISPI size: graphics
+    /// at A0000 64K, no CGA interleave, offset = line bytes / 8, display
+    /// width and height, line compare off, no double scan, the 256-colour
+    /// shift mode (16-colour planar at 4 bpp).
     pub(super) fn after_vbe_write(&mut self, was_enabled: bool) {
-        if self.vbe.enabled() && !was_enabled {
-            self.gc[GR_MISC] = (self.gc[GR_MISC] & !0x0C) | 0x05;
+        if !self.vbe.enabled() || was_enabled {
+            return;
         }
+        self.gc[GR_MISC] = (self.gc[GR_MISC] & !0x0C) | 0x05;
+        self.crtc[CR_MODE] |= 3;
+        self.crtc[CR_OFFSET] = (self.vbe.line_offset() >> 3) as u8;
+        self.crtc[CR_H_DISP_END] = ((self.vbe.xres >> 3).wrapping_sub(1)) as u8;
+        let h = self.vbe.yres.wrapping_sub(1);
+        self.crtc[CR_V_DISP_END] = h as u8;
+        let ov = (self.crtc[CR_OVERFLOW] & !0x42) | ((h >> 7) & 0x02) as u8 | ((h >> 3) & 0x40) as u8;
+        self.crtc[CR_OVERFLOW] = ov | 0x10;
+        self.crtc[CR_LINE_COMPARE] = 0xFF;
+        self.crtc[CR_MAX_SCAN] = (self.crtc[CR_MAX_SCAN] | 0x40) & !0x9F;
+        let shift = if self.vbe.bpp == 4 { 0 } else { 0x40 };
+        self.gc[GR_MODE] = (self.gc[GR_MODE] & !0x60) | shift;
     }
 }

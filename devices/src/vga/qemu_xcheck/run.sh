@@ -4,7 +4,9 @@
 # through SeaVGABIOS (or DISPI through the ports), draws a pattern, reads
 # back every VGA register and the DAC into 0x8000 and halts; the QEMU
 # monitor then saves those registers, the start of VRAM (BAR0) and a
-# screendump. Usage: run.sh DIR, then
+# screendump, and QEMU traces every port, window and MMIO access the
+# firmware and the boot sector made (replayed by
+# `qemu_traces_replay_to_the_same_vram`). Usage: run.sh DIR, then
 #   VGA_QEMU_DUMPS=DIR cargo test -p ironpc-devices qemu_screendumps -- --ignored
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +24,8 @@ if os.path.exists(sock):
     os.unlink(sock)
 q = subprocess.Popen(["qemu-system-i386", "-display", "none", "-vga", "std",
                       "-drive", "file=%s/m%s.img,format=raw,if=floppy,snapshot=on" % (out, name),
-                      "-monitor", "unix:%s,server,nowait" % sock])
+                      "-monitor", "unix:%s,server,nowait" % sock,
+                      "-trace", "memory_region_ops_*", "-D", "%s/trace%s.txt" % (out, name)])
 time.sleep(3)
 s = socket.socket(socket.AF_UNIX)
 s.connect(sock)
