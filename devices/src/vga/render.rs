@@ -42,6 +42,7 @@ pub struct Cache {
     full: bool,
     blink: Option<(bool, bool)>,
     scratch: Vec<u32>,
+    dots: Vec<u32>,
 }
 
 impl PartialEq for Cache {
@@ -334,6 +335,12 @@ impl Vga {
         let mut line = std::mem::take(&mut cache.scratch);
         line.clear();
         line.resize(g.width as usize, 0);
+        let mut lr = LineRenderer {
+            vram,
+            pal16: std::array::from_fn(|c| self.attr_color(c as u8)),
+            pal256: std::array::from_fn(|c| self.dac(c as u8)),
+            dots: std::mem::take(&mut cache.dots),
+        };
         match g.kind {
             Kind::Blank => {
                 if cache.full {
@@ -344,10 +351,16 @@ impl Vga {
             Kind::Text => {
                 let frames = now_ns / self.frame_period_ns().max(1);
                 let blink = ((frames / 8).is_multiple_of(2), (frames / 16).is_multiple_of(2));
+                // Only the cursor blinked: redraw the rows that hold it.
+                let cursor_only = !cache.any_dirty() && cache.blink.is_some_and(|b| b.1 == blink.1);
+                let cursor = self.cr(CR_CURSOR_HI) << 8 | self.cr(CR_CURSOR_LO);
                 if cache.any_dirty() || cache.blink != Some(blink) {
                     let rows = self.scan_rows(&g);
                     for (y, &(ma, rsc, split)) in rows.iter().enumerate() {
-                        self.text_line(vram, &g, ma, rsc, split, blink, &mut line);
+                        if cursor_only && (cursor.wrapping_sub(ma) & 0xFFFF) > g.chars {
+                            continue;
+                        }
+                        self.text_line(&mut lr, &g, (ma, rsc, split), blink, &mut line);
                         changed |= put_row(frame, y, &line);
                     }
                 }
@@ -360,7 +373,7 @@ impl Vga {
                     let len = (g.chars as usize + 1) * 4;
                     let wraps = pa * 4 + len > 0x40000;
                     if wraps || cache.range_dirty(pa * 4, len) {
-                        self.graphics_line(vram, &g, ma, rsc, split, &mut line);
+                        self.graphics_line(&mut lr, &g, (ma, rsc, split), &mut line);
                         changed |= put_row(frame, y, &line);
                     }
                 }
@@ -372,21 +385,22 @@ impl Vga {
                 for y in 0..g.height as usize {
                     let off = start + y * bpl;
                     if cache.range_dirty(off, len) {
-                        self.vbe_line(vram, off, &mut line);
+                        self.vbe_line(&lr, off, &mut line);
                         changed |= put_row(frame, y, &line);
                     }
                 }
             }
         }
         cache.scratch = line;
+        cache.dots = lr.dots;
         cache.clean();
         self.cache = cache;
         changed
     }
 
     /// One scan line of a text mode.
-    #[allow(clippy::too_many_arguments)]
-    fn text_line(&self, vram: &[u8], g: &Geometry, ma: u32, rsc: u32, split: bool, blink: (bool, bool), out: &mut [u32]) {
+    fn text_line(&self, lr: &mut LineRenderer, g: &Geometry, at: (u32, u32, bool), blink: (bool, bool), out: &mut [u32]) {
+        let (ma, rsc, split) = at;
         let mode = self.ar[AR_MODE];
         let cell = g.cell as usize;
         let char_map = self.seq[SR_CHAR_MAP];
@@ -397,14 +411,14 @@ impl Vga {
         let ce = self.cr(CR_CURSOR_END) & 0x1F;
         let cursor_on = cs & 0x20 == 0 && blink.0 && (cs & 0x1F..=ce).contains(&rsc);
         let pan = self.pan(split, cell as u32) as usize;
-        let mut dots = vec![0u32; (g.chars as usize + 1) * cell];
-        let palette: Vec<u32> = (0..16).map(|c| self.attr_color(c)).collect();
-        for col in 0..=g.chars as usize {
-            let addr = ma.wrapping_add(col as u32) & 0xFFFF;
+        let dots = &mut lr.dots;
+        dots.clear();
+        for col in 0..=g.chars {
+            let addr = ma.wrapping_add(col) & 0xFFFF;
             let pa = self.crtc_address(addr, rsc) * 4;
-            let (ch, attr) = (byte(vram, pa), byte(vram, pa + 1));
+            let (ch, attr) = (byte(lr.vram, pa), byte(lr.vram, pa + 1));
             let base = if attr & 0x08 != 0 { map_a } else { map_b };
-            let glyph = byte(vram, (base + usize::from(ch) * 32 + rsc as usize) * 4 + 2);
+            let glyph = byte(lr.vram, (base + usize::from(ch) * 32 + rsc as usize) * 4 + 2);
             let mut fg = attr & 0x0F;
             let mut bg = attr >> 4;
             if mode & 0x08 != 0 {
@@ -413,18 +427,23 @@ impl Vga {
                     fg = bg;
                 }
             }
-            let bits = if cursor_on && addr == cursor { 0xFFFF } else { u32::from(glyph) << 1 };
-            // The ninth dot repeats the eighth for line-graphics characters.
-            let ninth = mode & 0x04 != 0 && (0xC0..=0xDF).contains(&ch);
-            let bits = if ninth { bits | (bits >> 1) & 1 } else { bits };
+            // Nine bits, the glyph in bits 8-1; the ninth dot repeats the
+            // eighth for line-graphics characters.
+            let mut bits = if cursor_on && addr == cursor { 0x1FF } else { u32::from(glyph) << 1 };
+            if mode & 0x04 != 0 && (0xC0..=0xDF).contains(&ch) {
+                bits |= (bits >> 1) & 1;
+            }
+            let (fg, bg) = (lr.pal16[usize::from(fg)], lr.pal16[usize::from(bg)]);
             for x in 0..cell {
-                let on = if x < 8 { bits & (0x100 >> x) != 0 } else { bits & 1 != 0 };
-                dots[col * cell + x] = palette[usize::from(if on { fg } else { bg })];
+                dots.push(if bits & (0x100 >> x) != 0 { fg } else { bg });
             }
         }
-        for (x, px) in out.iter_mut().enumerate() {
-            let d = if g.wide { x / 2 } else { x };
-            *px = dots.get(d + pan).copied().unwrap_or(0);
+        if g.wide {
+            for (x, px) in out.iter_mut().enumerate() {
+                *px = dots.get(x / 2 + pan).copied().unwrap_or(0);
+            }
+        } else {
+            copy_from(out, dots, pan);
         }
     }
 
@@ -447,69 +466,84 @@ impl Vga {
     }
 
     /// One scan line of a planar, CGA or 256-colour graphics mode.
-    fn graphics_line(&self, vram: &[u8], g: &Geometry, ma: u32, rsc: u32, split: bool, out: &mut [u32]) {
-        let per_char = if g.kind == Kind::Pal256 { 4 } else { 8 };
-        let mut pixels = vec![0u32; (g.chars as usize + 1) * per_char];
+    fn graphics_line(&self, lr: &mut LineRenderer, g: &Geometry, at: (u32, u32, bool), out: &mut [u32]) {
+        let (ma, rsc, split) = at;
         let plane_enable = self.ar[AR_PLANE_ENABLE] & 0x0F;
-        let pal16: Vec<u32> = (0..16).map(|c| self.attr_color(c)).collect();
-        for col in 0..=g.chars as usize {
-            let pa = self.crtc_address(ma.wrapping_add(col as u32), rsc) * 4;
-            let b = [byte(vram, pa), byte(vram, pa + 1), byte(vram, pa + 2), byte(vram, pa + 3)];
-            let px = &mut pixels[col * per_char..(col + 1) * per_char];
+        let dots = &mut lr.dots;
+        dots.clear();
+        for col in 0..=g.chars {
+            let pa = self.crtc_address(ma.wrapping_add(col), rsc) * 4;
+            let b = [byte(lr.vram, pa), byte(lr.vram, pa + 1), byte(lr.vram, pa + 2), byte(lr.vram, pa + 3)];
             match g.kind {
-                Kind::Pal256 => {
-                    for (p, &v) in px.iter_mut().zip(&b) {
-                        *p = self.dac(v);
-                    }
-                }
+                Kind::Pal256 => dots.extend(b.iter().map(|&v| lr.pal256[usize::from(v)])),
                 Kind::Cga => {
-                    for (i, p) in px.iter_mut().enumerate() {
+                    for i in 0..8 {
                         let (lo, hi) = if i < 4 { (b[0], b[2]) } else { (b[1], b[3]) };
                         let s = 6 - 2 * (i % 4);
                         let c = (lo >> s) & 3 | ((hi >> s) & 3) << 2;
-                        *p = pal16[usize::from(c & plane_enable)];
+                        dots.push(lr.pal16[usize::from(c & plane_enable)]);
                     }
                 }
                 _ => {
-                    for (i, p) in px.iter_mut().enumerate() {
-                        let c = (0..4).fold(0u8, |c, plane| c | ((b[plane] >> (7 - i)) & 1) << plane);
-                        *p = pal16[usize::from(c & plane_enable)];
+                    for i in 0..8 {
+                        let c = (b[0] >> (7 - i)) & 1
+                            | ((b[1] >> (7 - i)) & 1) << 1
+                            | ((b[2] >> (7 - i)) & 1) << 2
+                            | ((b[3] >> (7 - i)) & 1) << 3;
+                        dots.push(lr.pal16[usize::from(c & plane_enable)]);
                     }
                 }
             }
         }
         let pan = self.pan(split, 8) as usize;
         let pan = if g.kind == Kind::Pal256 { pan / 2 } else { pan };
-        for (x, px) in out.iter_mut().enumerate() {
-            *px = pixels.get(x + pan).copied().unwrap_or(0);
-        }
+        copy_from(out, dots, pan);
     }
 
     /// One line of a VBE mode starting at VRAM byte `off`.
-    fn vbe_line(&self, vram: &[u8], off: usize, out: &mut [u32]) {
-        let bpp = self.vbe.bpp;
+    fn vbe_line(&self, lr: &LineRenderer, off: usize, out: &mut [u32]) {
         let bytes = self.vbe.bytes_pp() as usize;
-        for (x, px) in out.iter_mut().enumerate() {
-            let o = off + x * bytes;
-            let b = |i: usize| u32::from(byte(vram, o + i));
-            *px = match bpp {
-                8 => self.dac(byte(vram, o)),
-                15 => {
-                    let v = b(0) | b(1) << 8;
-                    expand5(v >> 10) << 16 | expand5(v >> 5) << 8 | expand5(v)
+        let len = out.len() * bytes;
+        let row = lr.vram.get(off..off.saturating_add(len));
+        match (self.vbe.bpp, row) {
+            (8, Some(row)) => {
+                for (px, &c) in out.iter_mut().zip(row) {
+                    *px = lr.pal256[usize::from(c)];
                 }
-                16 => {
-                    let v = b(0) | b(1) << 8;
-                    expand5(v >> 11) << 16 | expand6(v >> 5) << 8 | expand5(v)
+            }
+            (15, Some(row)) => {
+                for (px, c) in out.iter_mut().zip(row.chunks_exact(2)) {
+                    let v = u32::from(u16::from_le_bytes([c[0], c[1]]));
+                    *px = expand5(v >> 10) << 16 | expand5(v >> 5) << 8 | expand5(v);
                 }
-                24 | 32 => b(2) << 16 | b(1) << 8 | b(0),
-                // 4 bpp: VGA planes, 8 pixels per plane address.
-                _ => {
+            }
+            (16, Some(row)) => {
+                for (px, c) in out.iter_mut().zip(row.chunks_exact(2)) {
+                    let v = u32::from(u16::from_le_bytes([c[0], c[1]]));
+                    *px = expand5(v >> 11) << 16 | expand6(v >> 5) << 8 | expand5(v);
+                }
+            }
+            (24, Some(row)) => {
+                for (px, c) in out.iter_mut().zip(row.chunks_exact(3)) {
+                    *px = u32::from_le_bytes([c[0], c[1], c[2], 0]);
+                }
+            }
+            (32, Some(row)) => {
+                for (px, c) in out.iter_mut().zip(row.chunks_exact(4)) {
+                    *px = u32::from_le_bytes([c[0], c[1], c[2], 0]);
+                }
+            }
+            (4, _) => {
+                // VGA planes, 8 pixels per plane address.
+                let plane_enable = self.ar[AR_PLANE_ENABLE];
+                for (x, px) in out.iter_mut().enumerate() {
                     let pa = (off / 4 + x / 8) * 4;
-                    let c = (0..4).fold(0u8, |c, p| c | ((byte(vram, pa + p) >> (7 - x % 8)) & 1) << p);
-                    self.attr_color(c & self.ar[AR_PLANE_ENABLE])
+                    let c = (0..4).fold(0u8, |c, p| c | ((byte(lr.vram, pa + p) >> (7 - x % 8)) & 1) << p);
+                    *px = lr.pal16[usize::from(c & plane_enable)];
                 }
-            };
+            }
+            // A line reaching past VRAM (a guest's offsets) shows black.
+            _ => out.fill(0),
         }
     }
 
@@ -556,6 +590,26 @@ fn expand5(v: u32) -> u32 {
 fn expand6(v: u32) -> u32 {
     let v = v & 0x3F;
     (v << 2) | (v >> 4)
+}
+
+/// The palettes of one frame and a line buffer, shared by the line
+/// renderers.
+struct LineRenderer<'a> {
+    vram: &'a [u8],
+    /// The 16 attribute colours through the palette registers and the DAC.
+    pal16: [u32; 16],
+    /// The 256 DAC colours (through the PEL mask).
+    pal256: [u32; 256],
+    /// One line of dots before panning and clipping.
+    dots: Vec<u32>,
+}
+
+/// Fills `out` from `src` starting at `skip`, black past its end.
+fn copy_from(out: &mut [u32], src: &[u32], skip: usize) {
+    let avail = src.get(skip..).unwrap_or(&[]);
+    let n = avail.len().min(out.len());
+    out[..n].copy_from_slice(&avail[..n]);
+    out[n..].fill(0);
 }
 
 /// Copies `line` into row `y` of `frame`; returns whether it differed.

@@ -1084,3 +1084,36 @@ fn qemu_traces_replay_to_the_same_vram() {
         assert_eq!((bad_reads, bad_bytes), (0, 0), "mode {mode}");
     }
 }
+
+#[test]
+#[ignore]
+fn render_speed() {
+    let (mut vga, mut vram) = text_screen();
+    for i in 0..4000u32 {
+        vga.window_write(&mut vram, B8000 + i, (i * 7) as u8);
+    }
+    let mut frame = Frame::default();
+    let t = std::time::Instant::now();
+    for i in 0..100 {
+        vga.mark_dirty(0, 1);
+        vga.render(&vram, &mut frame, i);
+    }
+    println!("text full redraw: {:?}", t.elapsed() / 100);
+    vbe_mode(&mut vga, &mut vram, 1920, 1080, 32, 0);
+    let t = std::time::Instant::now();
+    for i in 0..20 {
+        vga.mark_dirty(0, 16 << 20);
+        vram[0] = i as u8;
+        vga.render(&vram, &mut frame, 0);
+    }
+    println!("1920x1080x32 full redraw: {:?}", t.elapsed() / 20);
+    set_mode(&mut vga, &MODE_12);
+    vbe_mode(&mut vga, &mut vram, 640, 480, 8, 0);
+    dispi(&mut vga, &mut vram, 4, 0);
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        vga.mark_dirty(0, 1 << 20);
+        vga.render(&vram, &mut frame, 0);
+    }
+    println!("mode 12h full redraw: {:?}", t.elapsed() / 100);
+}
