@@ -868,7 +868,15 @@ fn random_guest_accesses_cannot_panic() {
             3 => {
                 let port = 0x1CE + ((r >> 8) % 3) as u16;
                 if r & 8 != 0 {
-                    let value = if port == 0x1CE { v as u16 % 12 } else { v as u16 };
+                    // Plausible values often, so that modes get enabled.
+                    const VALUES: [u16; 14] = [0, 1, 4, 8, 15, 16, 24, 32, 640, 480, 0x41, 0xC3, 2560, 1600];
+                    let value = if port == 0x1CE {
+                        v as u16 % 12
+                    } else if r & 32 != 0 {
+                        VALUES[(v % 14) as usize]
+                    } else {
+                        v as u16
+                    };
                     vga.dispi_write(port, value, &mut vram);
                 } else {
                     vga.dispi_read(port);
@@ -889,7 +897,7 @@ fn random_guest_accesses_cannot_panic() {
             }
             _ => vga.mark_dirty(v.wrapping_mul(256), (r >> 40) as u32 & 0xFFFF),
         }
-        if i % 10_000 == 0 {
+        if i % 2_000 == 0 {
             vga.render(&vram, &mut frame, now);
             vga.text_dump(&vram);
             vga.frame_period_ns();

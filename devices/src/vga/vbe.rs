@@ -106,8 +106,9 @@ impl Dispi {
 
     /// The VRAM offset of the displayed picture's top-left pixel.
     pub fn start(&self) -> u32 {
-        let x = if self.bpp == 4 { u32::from(self.x_offset) / 2 } else { u32::from(self.x_offset) * self.bytes_pp() };
-        u32::from(self.y_offset) * self.line_offset() + x
+        let x = if self.bpp == 4 { u64::from(self.x_offset) / 2 } else { u64::from(self.x_offset) * u64::from(self.bytes_pp()) };
+        // Offsets past VRAM show black; they must not wrap around.
+        (u64::from(self.y_offset) * u64::from(self.line_offset()) + x).min(u64::from(u32::MAX)) as u32
     }
 
     /// The 64 KiB bank shown in the A0000 window, as a VRAM offset.
