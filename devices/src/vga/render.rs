@@ -411,6 +411,7 @@ impl Vga {
         let ce = self.cr(CR_CURSOR_END) & 0x1F;
         let cursor_on = cs & 0x20 == 0 && blink.0 && (cs & 0x1F..=ce).contains(&rsc);
         let pan = self.pan(split, cell as u32) as usize;
+        let underline_row = self.cr(CR_UNDERLINE) & 0x1F;
         let dots = &mut lr.dots;
         dots.clear();
         for col in 0..=g.chars {
@@ -429,7 +430,10 @@ impl Vga {
             }
             // Nine bits, the glyph in bits 8-1; the ninth dot repeats the
             // eighth for line-graphics characters.
-            let mut bits = if cursor_on && addr == cursor { 0x1FF } else { u32::from(glyph) << 1 };
+            // Attributes x000x001 are underlined on the scan line CR14 names
+            // (0x1F in the colour modes, below the cell: no underline).
+            let underline = attr & 0x77 == 0x01 && rsc == underline_row;
+            let mut bits = if underline || cursor_on && addr == cursor { 0x1FF } else { u32::from(glyph) << 1 };
             if mode & 0x04 != 0 && (0xC0..=0xDF).contains(&ch) {
                 bits |= (bits >> 1) & 1;
             }

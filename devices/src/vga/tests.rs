@@ -546,6 +546,25 @@ fn attribute_bit_7_blinks_the_character_or_brightens_the_background() {
 }
 
 #[test]
+fn attribute_x000x001_is_underlined_on_the_underline_scan_line() {
+    let (mut vga, mut vram) = text_screen();
+    vga.window_write(&mut vram, B8000, b' ');
+    vga.window_write(&mut vram, B8000 + 1, 0x01);
+    vga.window_write(&mut vram, B8000 + 2, b' ');
+    vga.window_write(&mut vram, B8000 + 3, 0x07);
+    crtc(&mut vga, 0x0A, 0x20);
+    let mut frame = Frame::default();
+    vga.render(&vram, &mut frame, 0);
+    // Mode 03h's CR14 is 0x1F: below the 16-line cell, nothing shows.
+    assert!((0..16).all(|y| frame.pixel(4, y) == Some(0)));
+    crtc(&mut vga, 0x14, 13);
+    vga.render(&vram, &mut frame, 0);
+    assert_eq!(frame.pixel(4, 13), Some(BLUE));
+    assert_eq!(frame.pixel(4, 12), Some(0));
+    assert_eq!(frame.pixel(9 + 4, 13), Some(0)); // attribute 07h: not underlined
+}
+
+#[test]
 fn text_dump_reads_the_characters_of_each_row() {
     let (mut vga, mut vram) = text_screen();
     for (i, &c) in b"Hello, VGA".iter().enumerate() {
