@@ -118,8 +118,12 @@ impl Vga {
             0x3C5 => {
                 let i = usize::from(self.seq_index);
                 if let (Some(r), Some(m)) = (self.seq.get_mut(i), SEQ_MASK.get(i)) {
-                    *r = value & m;
-                    self.cache.full_redraw();
+                    let old = std::mem::replace(r, value & m);
+                    // Only clocking and the character maps change the
+                    // picture (the map mask and memory mode are host-side).
+                    if old != *r && matches!(i, SR_CLOCKING | SR_CHAR_MAP) {
+                        self.cache.full_redraw();
+                    }
                 }
             }
             0x3C6 => {
@@ -141,8 +145,19 @@ impl Vga {
             0x3CF => {
                 let i = usize::from(self.gc_index);
                 if let (Some(r), Some(m)) = (self.gc.get_mut(i), GC_MASK.get(i)) {
-                    *r = value & m;
-                    self.cache.full_redraw();
+                    let old = std::mem::replace(r, value & m);
+                    // The write pipeline (set/reset, rotate, bit mask...)
+                    // leaves the picture alone: drawing in a planar mode
+                    // rewrites it for every pixel. The shift mode and the
+                    // graphics/text bit change it.
+                    let shown = match i {
+                        GR_MODE => 0x60,
+                        GR_MISC => 0x01,
+                        _ => 0,
+                    };
+                    if (old ^ *r) & shown != 0 {
+                        self.cache.full_redraw();
+                    }
                 }
             }
             0x3B4 | 0x3D4 if color == (port == 0x3D4) => self.crtc_index = value & 0x3F,
@@ -165,24 +180,30 @@ impl Vga {
             }
             return;
         }
-        self.crtc[i] = value;
-        self.cache.full_redraw();
+        if std::mem::replace(&mut self.crtc[i], value) != value {
+            self.cache.full_redraw();
+        }
     }
 
     fn ar_write(&mut self, value: u8) {
-        if !self.ar_flip {
-            self.ar_index = value & 0x3F;
+        let changed = if !self.ar_flip {
+            // The palette address source blanks or shows the picture.
+            let old = std::mem::replace(&mut self.ar_index, value & 0x3F);
+            (old ^ self.ar_index) & AR_PAS != 0
         } else {
             let i = usize::from(self.ar_index & 0x1F);
             // The palette registers are read-only while the display owns
             // them (palette address source set).
             let locked = i < 0x10 && self.ar_index & AR_PAS != 0;
-            if let (Some(r), Some(m), false) = (self.ar.get_mut(i), AR_MASK.get(i), locked) {
-                *r = value & m;
+            match (self.ar.get_mut(i), AR_MASK.get(i), locked) {
+                (Some(r), Some(m), false) => std::mem::replace(r, value & m) != value & m,
+                _ => false,
             }
-        }
+        };
         self.ar_flip = !self.ar_flip;
-        self.cache.full_redraw();
+        if changed {
+            self.cache.full_redraw();
+        }
     }
 
     fn dac_read(&mut self) -> u8 {
