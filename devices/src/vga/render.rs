@@ -120,7 +120,7 @@ enum Kind {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
+pub(super) struct Geometry {
     kind: Kind,
     width: u32,
     height: u32,
@@ -203,7 +203,7 @@ impl Vga {
         }
     }
 
-    fn geometry(&self) -> Geometry {
+    pub(super) fn geometry(&self) -> Geometry {
         if self.vbe.enabled() {
             let (w, h) = (u32::from(self.vbe.xres).max(1), u32::from(self.vbe.yres).max(1));
             return Geometry { kind: Kind::Vbe, width: w, height: h, chars: 0, cell: 8, wide: false, per_row: 1 };
@@ -237,10 +237,12 @@ impl Vga {
         let height = vde / per_row;
         let blank = self.ar_index & AR_PAS == 0 || clocking & 0x20 != 0;
         let (mut width, mut height) = (width.min(MAX_WIDTH), height.min(MAX_HEIGHT));
-        if width < 16 || height < 16 {
+        // A CRTC not (yet) programmed for a picture: a black 640x480.
+        let degenerate = width < 16 || height < 16;
+        if degenerate {
             (width, height) = (640, 480);
         }
-        let kind = if blank || width == 640 && height == 480 && chars < 2 { Kind::Blank } else { kind };
+        let kind = if blank || degenerate { Kind::Blank } else { kind };
         Geometry { kind, width, height, chars, cell, wide, per_row }
     }
 

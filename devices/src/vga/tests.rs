@@ -918,6 +918,19 @@ fn random_guest_accesses_cannot_panic() {
         }
         if i % 2_000 == 0 {
             vga.render(&vram, &mut frame, now);
+            // What the dirty tracking kept equals a picture from scratch.
+            let mut fresh = vga.clone();
+            fresh.mark_dirty(0, Vga::VRAM_SIZE as u32);
+            fresh.cache.full_redraw();
+            let mut scratch = Frame::default();
+            fresh.render(&vram, &mut scratch, now);
+            if frame != scratch {
+                let rows: Vec<u32> = (0..frame.height.min(scratch.height))
+                    .filter(|&y| (0..frame.width).any(|x| frame.pixel(x, y) != scratch.pixel(x, y)))
+                    .collect();
+                println!("{:?}: rows {:?}...", vga.geometry(), &rows[..rows.len().min(10)]);
+            }
+            assert!(frame == scratch, "incremental rendering differs at step {i}");
             vga.text_dump(&vram);
             vga.frame_period_ns();
         }
@@ -1030,7 +1043,9 @@ fn qemu_screendumps_match_our_rendering() {
 /// `-trace memory_region_ops_*`) while SeaBIOS, SeaVGABIOS and the boot
 /// sector ran, checks that every read returns what QEMU returned (except
 /// the input status registers, whose retrace bits QEMU fakes), and that
-/// VRAM ends up byte for byte as QEMU's (where the trace saw every write).
+/// VRAM ends up byte for byte as QEMU's (where the trace saw every write);
+/// and that a picture rendered incrementally along the way ends up equal
+/// to one drawn from scratch.
 #[test]
 #[ignore]
 fn qemu_traces_replay_to_the_same_vram() {
@@ -1041,6 +1056,9 @@ fn qemu_traces_replay_to_the_same_vram() {
         let mut vga = Vga::new();
         let mut vram = vram();
         let (mut accesses, mut bad_reads) = (0, 0);
+        // Rendered now and then along the way: the dirty tracking must
+        // leave it equal to a picture drawn from scratch.
+        let mut incremental = Frame::default();
         for line in trace.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() < 13 || !f[0].starts_with("memory_region_ops_") {
@@ -1089,6 +1107,9 @@ fn qemu_traces_replay_to_the_same_vram() {
                 _ => continue,
             };
             accesses += 1;
+            if accesses % 997 == 0 {
+                vga.render(&vram, &mut incremental, 0);
+            }
             // QEMU's GETCAPS reports 16000x12000; we report 2560x1600.
             let caps = name == "'vbe'" && (value, got) == (16000, 2560) || (value, got) == (12000, 1600);
             if !write && got != value && !caps {
@@ -1108,6 +1129,11 @@ fn qemu_traces_replay_to_the_same_vram() {
             println!("mode {mode}: first VRAM difference at {i:#x}: qemu {:#x}, ours {:#x}", want[i], vram[i]);
         }
         println!("mode {mode}: {accesses} accesses, {bad_reads} reads differ, {bad_bytes} VRAM bytes differ");
+        vga.render(&vram, &mut incremental, 0);
+        let mut fresh: Vga = serde_json::from_str(&serde_json::to_string(&vga).unwrap()).unwrap();
+        let mut scratch = Frame::default();
+        fresh.render(&vram, &mut scratch, 0);
+        assert!(incremental == scratch, "mode {mode}: incremental rendering differs from a full one");
         assert_eq!((bad_reads, bad_bytes), (0, 0), "mode {mode}");
     }
 }
