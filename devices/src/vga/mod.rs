@@ -15,9 +15,28 @@
 //! byte/word/doubleword address modes are folded into this compaction (see
 //! [`render`]), so the display reads what the host wrote in every mode.
 //!
-//! Modules: [`regs`] (port decoding), [`memory`] (the window: planes,
-//! latches, read and write modes), [`vbe`] (DISPI), [`render`] (timings,
-//! the frame, text dump).
+//! Modules: `regs` (port decoding, the MMIO block, input status timing),
+//! `memory` (the window: planes, latches, read and write modes), `vbe`
+//! (DISPI), `render` (timings, the frame, the text dump).
+//!
+//! The board's side: VRAM is a `Vec<u8>` of [`Vga::VRAM_SIZE`] bytes,
+//! shown whole as PCI BAR0 (QEMU decodes BAR0 whatever LFB_ENABLED says);
+//! CPU writes to it reach the renderer through [`Vga::mark_dirty`] (from
+//! the MMU's dirty bitmap). [`Vga::render`] updates the same `Frame` each
+//! time (call [`Vga::invalidate`] before rendering into another one); the
+//! picture's refresh rate is [`Vga::frame_period_ns`].
+//!
+//! Checked against QEMU 7.2's `-vga std` with SeaBIOS and SeaVGABIOS:
+//! `qemu_xcheck/` boots a sector that sets BIOS modes 03h, 12h, 13h, 0Dh,
+//! 04h, 06h, mode X and DISPI 640x480 at 8/16/32 bpp; replaying QEMU's
+//! trace of every port/window/DISPI access through this model gives the
+//! same value for every read and the same VRAM, and rendering QEMU's
+//! registers and VRAM gives QEMU's screendump pixel for pixel (see the
+//! ignored tests `qemu_*` in `tests.rs`). Deliberate differences: GETCAPS
+//! reports 2560x1600 (QEMU: 16000x12000); the ninth dot repeats the eighth
+//! for 0xC0-0xDF as on the VGA (QEMU: 0xB0-0xDF); 6-bit DAC values expand
+//! to 8 bits as `v << 2 | v >> 4`; low-resolution modes are drawn at their
+//! own size (QEMU doubles 320x200 to 640x400).
 
 mod memory;
 mod regs;
@@ -127,5 +146,12 @@ impl Vga {
     /// framebuffer): the renderer redraws what shows it.
     pub fn mark_dirty(&mut self, vram_offset: u32, len: u32) {
         self.cache.mark(vram_offset as usize, len as usize);
+    }
+
+    /// The next [`render`](Self::render) redraws everything (for a frame
+    /// other than the one rendered into last time, or VRAM replaced as a
+    /// whole).
+    pub fn invalidate(&mut self) {
+        self.cache.full_redraw();
     }
 }
