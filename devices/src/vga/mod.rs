@@ -13,7 +13,7 @@
 //! at their own offset (mode 13h and VBE see VRAM linearly), and odd/even
 //! host addresses `a` land at plane address `a >> 1`. The CRT controller's
 //! byte/word/doubleword address modes are folded into this compaction (see
-//! [`render`]), so the display reads what the host wrote in every mode.
+//! `render`), so the display reads what the host wrote in every mode.
 //!
 //! Modules: `regs` (port decoding, the MMIO block, input status timing),
 //! `memory` (the window: planes, latches, read and write modes), `vbe`
