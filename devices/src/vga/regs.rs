@@ -7,6 +7,7 @@
 //! input status registers, and the MMIO block of QEMU's PCI stdvga
 //! (`docs/specs/standard-vga.rst`).
 
+use super::vbe::{ENDIAN_BIG, ENDIAN_LITTLE};
 use super::Vga;
 
 pub const SEQ_COUNT: usize = 5;
@@ -267,7 +268,9 @@ impl Vga {
             let byte = match offset.wrapping_add(i) {
                 o @ 0x400..=0x41F => u32::from(self.io_read(0x3C0 + (o - 0x400) as u16, now_ns)),
                 o @ 0x500..=0x515 => {
-                    let reg = self.vbe.read_reg(((o - 0x500) / 2) as u16);
+                    // As in QEMU, the access goes through the index register.
+                    self.vbe.index = ((o - 0x500) / 2) as u16;
+                    let reg = self.vbe.read_reg(self.vbe.index);
                     u32::from(reg >> ((o & 1) * 8)) & 0xFF
                 }
                 o @ 0x600..=0x603 => (QEXT_SIZE >> ((o & 3) * 8)) & 0xFF,
@@ -288,15 +291,20 @@ impl Vga {
             let mut v = value;
             while o < offset + size && o <= 0x515 {
                 let was = self.vbe.enabled();
-                self.vbe.write_reg(((o - 0x500) / 2) as u16, v as u16, vram, &mut self.cache);
+                self.vbe.index = ((o - 0x500) / 2) as u16;
+                self.vbe.write_reg(self.vbe.index, v as u16, vram, &mut self.cache);
                 self.after_vbe_write(was);
                 o += 2;
                 v >>= 16;
             }
             return;
         }
-        if (0x604..=0x607).contains(&offset) && size == 4 {
-            self.vbe.endian = value;
+        if offset == 0x604 && size == 4 {
+            // Only the two byte-order magics are accepted.
+            if value == ENDIAN_BIG || value == ENDIAN_LITTLE {
+                self.vbe.endian = value;
+                self.cache.full_redraw();
+            }
             return;
         }
         for i in 0..size {

@@ -511,6 +511,8 @@ impl Vga {
         let bytes = self.vbe.bytes_pp() as usize;
         let len = out.len() * bytes;
         let row = lr.vram.get(off..off.saturating_add(len));
+        let be = self.vbe.big_endian();
+        let word = |c: &[u8]| u32::from(if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) });
         match (self.vbe.bpp, row) {
             (8, Some(row)) => {
                 for (px, &c) in out.iter_mut().zip(row) {
@@ -519,19 +521,29 @@ impl Vga {
             }
             (15, Some(row)) => {
                 for (px, c) in out.iter_mut().zip(row.chunks_exact(2)) {
-                    let v = u32::from(u16::from_le_bytes([c[0], c[1]]));
+                    let v = word(c);
                     *px = expand5(v >> 10) << 16 | expand5(v >> 5) << 8 | expand5(v);
                 }
             }
             (16, Some(row)) => {
                 for (px, c) in out.iter_mut().zip(row.chunks_exact(2)) {
-                    let v = u32::from(u16::from_le_bytes([c[0], c[1]]));
+                    let v = word(c);
                     *px = expand5(v >> 11) << 16 | expand6(v >> 5) << 8 | expand5(v);
+                }
+            }
+            (24, Some(row)) if be => {
+                for (px, c) in out.iter_mut().zip(row.chunks_exact(3)) {
+                    *px = u32::from_be_bytes([0, c[0], c[1], c[2]]);
                 }
             }
             (24, Some(row)) => {
                 for (px, c) in out.iter_mut().zip(row.chunks_exact(3)) {
                     *px = u32::from_le_bytes([c[0], c[1], c[2], 0]);
+                }
+            }
+            (32, Some(row)) if be => {
+                for (px, c) in out.iter_mut().zip(row.chunks_exact(4)) {
+                    *px = u32::from_be_bytes([0, c[1], c[2], c[3]]);
                 }
             }
             (32, Some(row)) => {

@@ -813,6 +813,20 @@ fn mmio_block_reaches_the_vga_ports_and_dispi_registers() {
     assert_eq!(vga.mmio_read(0x502, 4, 0), 768 << 16 | 800);
     assert_eq!(vga.mmio_read(0x600, 4, 0), 8);
     assert_eq!(vga.mmio_read(0x604, 4, 0), 0x1E1E_1E1E);
+    // The MMIO access leaves the DISPI index on the register it touched.
+    vga.mmio_read(0x514, 2, 0);
+    assert_eq!(vga.dispi_read(0x1CE), 0x0A);
+    // Big-endian framebuffer (for big-endian guests): 32 bpp is XRGB in
+    // memory order.
+    vga.mmio_write(0x604, 4, 0x1234_5678, &mut vram, 0);
+    assert_eq!(vga.mmio_read(0x604, 4, 0), 0x1E1E_1E1E);
+    vga.mmio_write(0x604, 4, 0xBEBE_BEBE, &mut vram, 0);
+    assert_eq!(vga.mmio_read(0x604, 4, 0), 0xBEBE_BEBE);
+    vbe_mode(&mut vga, &mut vram, 640, 480, 32, 0);
+    vram[..4].copy_from_slice(&[0, 0x11, 0x22, 0x33]);
+    let mut frame = Frame::default();
+    vga.render(&vram, &mut frame, 0);
+    assert_eq!(frame.pixels[0], 0x112233);
 }
 
 #[test]

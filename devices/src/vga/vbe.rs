@@ -38,8 +38,9 @@ pub const VBE_DISPI_MAX_XRES: u16 = 2560;
 pub const VBE_DISPI_MAX_YRES: u16 = 1600;
 pub const VBE_DISPI_MAX_BPP: u16 = 32;
 
-/// The framebuffer endianness values of QEMU's extended register 0x604.
-const ENDIAN_LITTLE: u32 = 0x1E1E_1E1E;
+/// The framebuffer byte orders of QEMU's extended register 0x604.
+pub const ENDIAN_LITTLE: u32 = 0x1E1E_1E1E;
+pub const ENDIAN_BIG: u32 = 0xBEBE_BEBE;
 
 const VRAM: u32 = Vga::VRAM_SIZE as u32;
 
@@ -84,6 +85,11 @@ impl Dispi {
 
     pub fn lfb(&self) -> bool {
         self.enable & VBE_DISPI_LFB_ENABLED != 0
+    }
+
+    /// 16/24/32-bit pixels are stored most significant byte first.
+    pub fn big_endian(&self) -> bool {
+        self.endian == ENDIAN_BIG
     }
 
     pub fn dac_8bit(&self) -> bool {
