@@ -38,6 +38,7 @@
 //! to 8 bits as `v << 2 | v >> 4`; low-resolution modes are drawn at their
 //! own size (QEMU doubles 320x200 to 640x400).
 
+mod edid;
 mod memory;
 mod regs;
 mod render;

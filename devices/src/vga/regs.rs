@@ -256,11 +256,11 @@ impl Vga {
         self.timings().frame_ns
     }
 
-    /// QEMU stdvga's MMIO BAR (BAR2): 0x400-0x41F the ports 0x3C0-0x3DF,
-    /// 0x500-0x515 the DISPI registers (index * 2), 0x600-0x607 the QEMU
-    /// extended registers (region size, framebuffer endianness). The EDID
-    /// block at 0-0x3FF is absent (reads 0: drivers fall back to their
-    /// default modes).
+    /// QEMU stdvga's MMIO BAR (BAR2, 4 KiB): 0-0x3FF the monitor's EDID
+    /// (128 bytes, zeros after), 0x400-0x41F the ports 0x3C0-0x3DF (a word
+    /// is two bytes, low first), 0x500-0x515 the DISPI registers (index *
+    /// 2, 16-bit), 0x600-0x607 the QEMU extended registers (region size,
+    /// framebuffer byte order). Anything else reads 0.
     pub fn mmio_read(&mut self, offset: u32, size: u8, now_ns: u64) -> u32 {
         let size = u32::from(size.clamp(1, 4));
         let mut v = 0u32;
@@ -275,6 +275,7 @@ impl Vga {
                 }
                 o @ 0x600..=0x603 => (QEXT_SIZE >> ((o & 3) * 8)) & 0xFF,
                 o @ 0x604..=0x607 => (self.vbe.endian >> ((o & 3) * 8)) & 0xFF,
+                o @ 0..=0x3FF => u32::from(super::edid::block().get(o as usize).copied().unwrap_or(0)),
                 _ => 0,
             };
             v |= byte << (i * 8);

@@ -811,6 +811,7 @@ fn mmio_block_reaches_the_vga_ports_and_dispi_registers() {
     assert_eq!(vga.mmio_read(0x502, 2, 0), 1024);
     vga.mmio_write(0x502, 4, 768 << 16 | 800, &mut vram, 0); // XRES and YRES
     assert_eq!(vga.mmio_read(0x502, 4, 0), 768 << 16 | 800);
+    assert_eq!(vga.mmio_read(0x000, 4, 0), 0xFFFF_FF00); // the EDID header
     assert_eq!(vga.mmio_read(0x600, 4, 0), 8);
     assert_eq!(vga.mmio_read(0x604, 4, 0), 0x1E1E_1E1E);
     // The MMIO access leaves the DISPI index on the register it touched.
