@@ -139,7 +139,8 @@ impl Vga {
     }
 
     /// Vertical display end, vertical total and vertical retrace start with
-    /// their overflow bits (CR07, and CR09 bit 5? no: CR07 bits 1/6, 0/5, 2/7).
+    /// their overflow bits in CR07 (bits 1/6, 0/5 and 2/7): display end + 1,
+    /// total + 2, retrace start.
     fn v_regs(&self) -> (u32, u32, u32) {
         let ov = self.cr(CR_OVERFLOW);
         let vde = self.cr(CR_V_DISP_END) | ((ov >> 1) & 1) << 8 | ((ov >> 6) & 1) << 9;

@@ -1185,3 +1185,38 @@ fn render_speed() {
     }
     println!("mode 12h full redraw: {:?}", t.elapsed() / 100);
 }
+
+#[test]
+fn text_rows_follow_the_character_height_and_40_columns_double_their_dots() {
+    let (mut vga, mut vram) = text_screen();
+    // An 8x8 font (CR09 = 7): 50 rows of 8 scan lines in 400 lines.
+    crtc(&mut vga, 0x09, 0x47);
+    crtc(&mut vga, 0x0A, 0x20);
+    let row49 = B8000 + 49 * 160;
+    vga.window_write(&mut vram, row49, b'A');
+    vga.window_write(&mut vram, row49 + 1, 0x17);
+    let text = vga.text_dump(&vram).unwrap();
+    assert_eq!(text.lines().count(), 50);
+    assert_eq!(text.lines().nth(49), Some("A"));
+    let mut frame = Frame::default();
+    vga.render(&vram, &mut frame, 0);
+    assert_eq!((frame.width, frame.height), (720, 400));
+    assert_eq!(frame.pixel(0, 49 * 8), Some(GREY)); // glyph row 0: 0x80
+    assert_eq!(frame.pixel(7, 49 * 8 + 1), Some(GREY)); // glyph row 1: 0x01
+                                                        // 40 columns (mode 01h's CR01 = 0x27, half dot clock): each dot twice.
+    crtc(&mut vga, 0x11, 0x0E);
+    crtc(&mut vga, 0x01, 0x27);
+    crtc(&mut vga, 0x13, 0x14);
+    seq(&mut vga, 1, 0x08);
+    let row49 = B8000 + 49 * 80;
+    vga.window_write(&mut vram, row49, b'A');
+    vga.window_write(&mut vram, row49 + 1, 0x17);
+    vga.render(&vram, &mut frame, 0);
+    assert_eq!((frame.width, frame.height), (720, 400));
+    assert_eq!(frame.pixel(0, 49 * 8), Some(GREY));
+    assert_eq!(frame.pixel(1, 49 * 8), Some(GREY));
+    assert_eq!(frame.pixel(2, 49 * 8), Some(BLUE));
+    assert_eq!(frame.pixel(14, 49 * 8 + 1), Some(GREY));
+    assert_eq!(frame.pixel(15, 49 * 8 + 1), Some(GREY));
+    assert_eq!(vga.text_dump(&vram).unwrap().lines().nth(49), Some("A"));
+}
