@@ -1153,6 +1153,7 @@ fn qemu_traces_replay_to_the_same_vram() {
     }
 }
 
+/// How long full redraws take (run by hand with `--ignored --nocapture`).
 #[test]
 #[ignore]
 fn render_speed() {
