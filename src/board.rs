@@ -302,8 +302,10 @@ impl Board {
     /// For a guest started without firmware (direct kernel boot): the PCI
     /// functions as SeaBIOS leaves them ([`PciBus::firmware_init`]), with
     /// the PM block at `pm_base` (where the ACPI tables say it is) and the
-    /// PIRQ lines level-triggered.
+    /// PIRQ lines level-triggered; and the DMA cascade as SeaBIOS's
+    /// `dma_setup` leaves it (Linux never programs channel 4).
     pub fn firmware_pci_init(&mut self, mem: &mut PhysMem, pm_base: u16) {
+        self.dma.firmware_init();
         self.pci.firmware_init(pm_base);
         let mut elcr = [0u8; 2];
         for irq in pci::PIRQ_IRQS {

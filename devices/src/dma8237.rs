@@ -172,6 +172,16 @@ impl Dma8237 {
         Self::default()
     }
 
+    /// What a PC BIOS leaves (SeaBIOS's `dma_setup`): both controllers
+    /// master-cleared, channel 4 in cascade mode and unmasked, so that
+    /// channels 0-3 reach the bus. For guests started without firmware.
+    pub fn firmware_init(&mut self) {
+        self.write(0x0D, 0);
+        self.write(0xDA, 0);
+        self.write(0xD6, 0xC0);
+        self.write(0xD4, 0x00);
+    }
+
     /// A port read; `port` must satisfy [`decodes`].
     pub fn read(&mut self, port: u16) -> u8 {
         match port {
@@ -336,10 +346,7 @@ mod tests {
     /// SeaBIOS's dma_setup: master clear both, channel 4 cascade, unmasked.
     fn bios_setup() -> Dma8237 {
         let mut d = Dma8237::new();
-        d.write(0x0D, 0);
-        d.write(0xDA, 0);
-        d.write(0xD6, 0xC0);
-        d.write(0xD4, 0x00);
+        d.firmware_init();
         d
     }
 
