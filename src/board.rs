@@ -718,6 +718,44 @@ mod tests {
     }
 
     #[test]
+    fn the_floppy_controller_interrupts_on_irq_6_once_per_event() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        let disk = ironpc_block::MemDisk::new(vec![0x5A; 1_474_560]);
+        b.fdc.attach(0, Box::new(disk)).unwrap();
+        // Leaving reset interrupts; the four polling senses clear it.
+        b.io_write(&mut mem, 0x3F2, 1, 0x1C);
+        assert_eq!(b.interrupt_ack(), 0x08 + 6);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        for _ in 0..4 {
+            b.io_write(&mut mem, 0x3F5, 1, 0x08);
+            b.io_read(&mut mem, 0x3F5, 1);
+            b.io_read(&mut mem, 0x3F5, 1);
+        }
+        assert!(!b.interrupt_pending());
+        // Non-DMA mode: a READ DATA interrupts for each byte.
+        b.io_write(&mut mem, 0x3F7, 1, 0);
+        for v in [0x03, 0xAF, 0x03, 0x46, 0x00, 0, 0, 1, 2, 1, 0x1B, 0xFF] {
+            b.io_write(&mut mem, 0x3F5, 1, v);
+        }
+        for _ in 0..3 {
+            assert_eq!(b.interrupt_ack(), 0x08 + 6);
+            b.io_write(&mut mem, 0x20, 1, 0x20);
+            assert_eq!(b.io_read(&mut mem, 0x3F5, 1), 0x5A);
+        }
+        // DMA ports: channel 2's address reads back through the flip-flop.
+        b.io_write(&mut mem, 0x0C, 1, 0);
+        b.io_write(&mut mem, 0x04, 1, 0x34);
+        b.io_write(&mut mem, 0x04, 1, 0x12);
+        b.io_write(&mut mem, 0x81, 1, 0x07);
+        assert_eq!([b.io_read(&mut mem, 0x04, 1), b.io_read(&mut mem, 0x04, 1)], [0x34, 0x12]);
+        assert_eq!(b.io_read(&mut mem, 0x81, 1), 0x07);
+        b.io_write(&mut mem, 0x80, 1, 0x99);
+        assert_eq!((b.post_code, b.io_read(&mut mem, 0x81, 1)), (0x99, 0x07), "0x80 stays the POST port");
+    }
+
+    #[test]
     fn fw_cfg_and_post_ports() {
         let mut mem = PhysMem::new(1 << 20).unwrap();
         let mut b = Board::new(ClockMode::Virtual);
