@@ -287,11 +287,16 @@ impl Board {
         self.pic.set_irq(8, self.rtc.irq());
         self.pci.pm.advance(now);
         self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
+        self.fdc.advance(now);
+        self.sync_fdc_irq();
     }
 
     /// The next time a device needs attention, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline()].into_iter().flatten().min()
+        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline(), self.fdc.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the guest powered the machine off (ACPI soft-off).
@@ -418,7 +423,8 @@ impl Bus for Board {
             return u32::from(self.dma.read(port));
         }
         if fdc::decodes(port) {
-            let v = self.fdc.read(port);
+            let now = self.now();
+            let v = self.fdc.read(port, now);
             self.sync_fdc_irq();
             return u32::from(v);
         }
@@ -473,7 +479,8 @@ impl Bus for Board {
         }
         if fdc::decodes(port) {
             // A command's last byte runs it, DMA included.
-            self.fdc.write(port, value as u8, &mut self.dma, mem);
+            let now = self.now();
+            self.fdc.write(port, value as u8, now, &mut self.dma, mem);
             self.sync_fdc_irq();
             return;
         }

@@ -11,7 +11,13 @@
 //! (SeaBIOS's `floppy_wait_irq` clears its flag first, then waits; IF is
 //! clear meanwhile, so the PIC holds the request), so no delay is needed.
 //! In non-DMA mode (SPECIFY's ND bit) the execution phase goes through the
-//! FIFO a byte at a time, with the interrupt pulsed for each byte.
+//! FIFO a byte at a time, with the interrupt pulsed for each byte; there
+//! is no terminal count, so a transfer ends at EOT (ST1 EN) or when the
+//! host stops serving the FIFO: after [`PIO_OVERRUN_NS`] without a byte the
+//! controller ends the command with an overrun (ST1 OR), a deadline the
+//! board runs ([`Fdc::advance`]). Linux's pseudo-DMA reads what it asked
+//! for with MT set and relies on that overrun to end a read that would go
+//! on to side 1.
 //!
 //! Media are raw images ([`BlockDevice`]) of the PC formats; the geometry
 //! comes from the image size ([`MediaFormat::for_size`]). Every sector ID
@@ -99,6 +105,11 @@ pub const RATE_500K: u8 = 0;
 pub const RATE_300K: u8 = 1;
 pub const RATE_250K: u8 = 2;
 pub const RATE_1M: u8 = 3;
+
+/// How long a non-DMA transfer waits for the host to serve the FIFO
+/// before it overruns: the chip's 16-byte FIFO lasts 256 us at 500 kb/s;
+/// an emulated guest gets more.
+pub const PIO_OVERRUN_NS: u64 = 1_000_000;
 
 /// Sector size code for 512-byte sectors.
 const N_512: u8 = 2;
@@ -323,6 +334,8 @@ pub struct Fdc {
     perpendicular: u8,
     /// The last EOT (or SC) given, for DUMPREG.
     eot: u8,
+    /// When a non-DMA transfer overruns unless the host serves the FIFO.
+    overrun_at: Option<u64>,
     #[serde(skip)]
     disks: HostDisks,
 }
@@ -363,6 +376,7 @@ impl Fdc {
             lock: false,
             perpendicular: 0,
             eot: 0,
+            overrun_at: None,
             disks: HostDisks::default(),
         }
     }
@@ -445,15 +459,37 @@ impl Fdc {
         std::mem::take(&mut self.pulse)
     }
 
-    /// A port read; `port` must satisfy [`decodes`].
-    pub fn read(&mut self, port: u16) -> u8 {
+    /// When [`Fdc::advance`] has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.overrun_at
+    }
+
+    /// Brings the controller to `now`: a non-DMA transfer the host has
+    /// stopped serving overruns.
+    pub fn advance(&mut self, now: u64) {
+        if self.overrun_at.is_some_and(|t| now >= t) {
+            self.overrun_at = None;
+            if let Phase::Execution(x) = &self.phase {
+                let x = x.clone();
+                self.end(&x, ST1_OR, 0);
+                self.pulse = true;
+            }
+        }
+    }
+
+    /// A port read at time `now`; `port` must satisfy [`decodes`].
+    pub fn read(&mut self, port: u16, now: u64) -> u8 {
         match port.wrapping_sub(BASE) {
             // Status registers A and B exist in PS/2 mode only.
             SRA | SRB => 0xFF,
             DOR => self.dor,
             TDR => self.tdr & 3,
             MSR_DSR => self.msr(),
-            FIFO => self.read_fifo(),
+            FIFO => {
+                let v = self.read_fifo();
+                self.arm_overrun(now);
+                v
+            }
             DIR_CCR => {
                 let d = usize::from(self.dor & 3);
                 if self.drives[d].changed {
@@ -466,9 +502,9 @@ impl Fdc {
         }
     }
 
-    /// A port write; `port` must satisfy [`decodes`]. A command's last byte
-    /// runs it, with its DMA through `dma` into `mem`.
-    pub fn write(&mut self, port: u16, v: u8, dma: &mut Dma8237, mem: &mut PhysMem) {
+    /// A port write at time `now`; `port` must satisfy [`decodes`]. A
+    /// command's last byte runs it, with its DMA through `dma` into `mem`.
+    pub fn write(&mut self, port: u16, v: u8, now: u64, dma: &mut Dma8237, mem: &mut PhysMem) {
         match port.wrapping_sub(BASE) {
             DOR => {
                 let was_reset = self.dor & DOR_NRESET == 0;
@@ -489,10 +525,19 @@ impl Fdc {
                     }
                 }
             }
-            FIFO => self.write_fifo(v, dma, mem),
+            FIFO => {
+                self.write_fifo(v, dma, mem);
+                self.arm_overrun(now);
+            }
             DIR_CCR => self.rate = v & 3,
             _ => {}
         }
+    }
+
+    /// After a FIFO access: a non-DMA transfer in progress waits for the
+    /// next one until `now` + [`PIO_OVERRUN_NS`].
+    fn arm_overrun(&mut self, now: u64) {
+        self.overrun_at = matches!(self.phase, Phase::Execution(_)).then(|| now.saturating_add(PIO_OVERRUN_NS));
     }
 
     fn msr(&self) -> u8 {
@@ -508,6 +553,7 @@ impl Fdc {
 
     fn enter_reset(&mut self) {
         self.phase = Phase::Reset;
+        self.overrun_at = None;
         self.command.clear();
         self.result.clear();
         self.int = false;
@@ -995,11 +1041,11 @@ mod tests {
         }
 
         fn out(&mut self, reg: u16, v: u8) {
-            self.fdc.write(BASE + reg, v, &mut self.dma, &mut self.mem);
+            self.fdc.write(BASE + reg, v, 0, &mut self.dma, &mut self.mem);
         }
 
         fn inb(&mut self, reg: u16) -> u8 {
-            self.fdc.read(BASE + reg)
+            self.fdc.read(BASE + reg, 0)
         }
 
         /// Writes a command, checking RQM and DIO before each byte as a
@@ -1363,6 +1409,27 @@ mod tests {
     }
 
     #[test]
+    fn a_non_dma_transfer_the_host_stops_serving_overruns() {
+        let img = image_1440();
+        let mut r = Rig::new(img.clone(), false);
+        r.ready();
+        r.command(&[0x03, 0xAF, 0x03]);
+        // MT from side 0: the host reads one sector and stops.
+        r.command(&[0xE6, 0x00, 0, 0, 18, 2, 18, 0x1B, 0xFF]);
+        let t = 5_000;
+        let got: Vec<u8> = (0..512).map(|_| r.fdc.read(BASE + FIFO, t)).collect();
+        assert_eq!(got, sector(&img, 17));
+        assert_eq!(r.fdc.next_deadline(), Some(t + PIO_OVERRUN_NS));
+        r.fdc.advance(t + PIO_OVERRUN_NS - 1);
+        assert_eq!(r.inb(MSR_DSR), MSR_RQM | MSR_DIO | MSR_NDMA | MSR_CB, "still waiting");
+        r.fdc.take_irq_pulse();
+        r.fdc.advance(t + PIO_OVERRUN_NS);
+        assert!(r.fdc.irq() && r.fdc.take_irq_pulse(), "a fresh interrupt");
+        assert_eq!(r.fdc.next_deadline(), None);
+        assert_eq!(r.result(), [0x44, ST1_OR, 0, 0, 1, 1, 2], "overrun on side 1, sector 1");
+    }
+
+    #[test]
     fn the_disk_change_line_rises_on_insert_and_eject_and_a_step_resets_it() {
         let mut r = Rig::new(image_1440(), false);
         r.ready();
@@ -1444,7 +1511,12 @@ mod tests {
                     let _ = r.fdc.insert(0, d);
                 }
             }
-            let _ = (r.fdc.irq(), r.fdc.take_irq_pulse());
+            if v & 0x7000 == 0 {
+                // Time passes (from 0, where the accesses above happen):
+                // a non-DMA transfer overruns.
+                r.fdc.advance((v >> 44) & 0x3F_FFFF);
+            }
+            let _ = (r.fdc.irq(), r.fdc.take_irq_pulse(), r.fdc.next_deadline());
         }
     }
 }
