@@ -11,7 +11,7 @@
 //! (SeaBIOS's `floppy_wait_irq` clears its flag first, then waits; IF is
 //! clear meanwhile, so the PIC holds the request), so no delay is needed.
 //! In non-DMA mode (SPECIFY's ND bit) the execution phase goes through the
-//! FIFO a byte at a time, with the interrupt pulsed for each byte; there
+//! FIFO a byte at a time (with the FIFO off, an interrupt per byte); there
 //! is no terminal count, so a transfer ends at EOT (ST1 EN) or when the
 //! host stops serving the FIFO: after [`PIO_OVERRUN_NS`] without a byte the
 //! controller ends the command with an overrun (ST1 OR), a deadline the
@@ -343,6 +343,7 @@ pub struct Fdc {
 /// CONFIGURE's power-on value: FIFO disabled (EFIFO), polling on.
 const CONFIG_DEFAULT: u8 = 0x20;
 const CONFIG_EIS: u8 = 0x40;
+const CONFIG_EFIFO: u8 = 0x20;
 /// SPECIFY byte 2 bit 0: non-DMA mode.
 const SPECIFY_ND: u8 = 0x01;
 
@@ -903,8 +904,15 @@ impl Fdc {
         let Phase::Execution(x) = &self.phase else {
             return;
         };
-        // Each byte, and the result phase after the last, interrupts anew.
-        self.pulse = true;
+        // With the FIFO off (the 8272A's byte mode) each byte, and the
+        // result phase after the last, interrupts anew. With it on, the
+        // chip interrupts per FIFO threshold as the disk delivers; here
+        // the disk is always ahead, so the one interrupt of the execution
+        // phase stands for all (a host draining the FIFO, as Linux's
+        // pseudo-DMA does, finds the result phase in the same pass).
+        if self.config & CONFIG_EFIFO != 0 {
+            self.pulse = true;
+        }
         if x.pos < x.buf.len() {
             return;
         }
@@ -961,6 +969,7 @@ impl Fdc {
     /// cylinder without it is an abnormal end with EN.
     fn next_sector(&mut self, x: &mut Xfer, f: MediaFormat, tc: bool) -> Option<(u8, u8)> {
         self.drives[x.drive].sector = x.id[2] % f.sectors.max(1) + 1;
+        let last = x.id;
         let at_eot = x.id[2] == x.eot;
         let mut more = true;
         let mut to_side_1 = false;
@@ -983,6 +992,9 @@ impl Fdc {
             return Some((0, 0));
         }
         if !more {
+            // Running off the end, the chip reports the last sector it
+            // transferred (Linux's pseudo-DMA counts sectors so: R + EN).
+            x.id = last;
             return Some((ST1_EN, 0));
         }
         if to_side_1 {
@@ -1223,7 +1235,7 @@ mod tests {
         r.ready();
         r.dma(0x4000, 4 * 512, true);
         r.command(&[0x46, 0x00, 0, 0, 17, 2, 18, 0x1B, 0xFF]);
-        assert_eq!(r.result(), [0x40, 0x80, 0, 1, 0, 1, 2], "abnormal, EN");
+        assert_eq!(r.result(), [0x40, 0x80, 0, 0, 0, 18, 2], "abnormal, EN, at the last sector");
     }
 
     #[test]
@@ -1395,7 +1407,7 @@ mod tests {
         }
         assert_eq!(got, &img[512..1536]);
         // No TC in non-DMA mode: the command runs off EOT.
-        assert_eq!(r.result(), [0x40, ST1_EN, 0, 1, 0, 1, 2]);
+        assert_eq!(r.result(), [0x40, ST1_EN, 0, 0, 0, 3, 2]);
         // Write one sector through the FIFO.
         r.command(&[0x45, 0x00, 0, 0, 5, 2, 5, 0x1B, 0xFF]);
         for i in 0..512 {
@@ -1427,6 +1439,26 @@ mod tests {
         assert!(r.fdc.irq() && r.fdc.take_irq_pulse(), "a fresh interrupt");
         assert_eq!(r.fdc.next_deadline(), None);
         assert_eq!(r.result(), [0x44, ST1_OR, 0, 0, 1, 1, 2], "overrun on side 1, sector 1");
+    }
+
+    #[test]
+    fn with_the_fifo_on_one_interrupt_covers_a_drained_transfer() {
+        let img = image_1440();
+        let mut r = Rig::new(img.clone(), false);
+        r.ready();
+        r.command(&[0x03, 0xAF, 0x03]);
+        // CONFIGURE as Linux does: FIFO on, threshold 10, polling off.
+        r.command(&[0x13, 0x00, 0x1A, 0x00]);
+        r.command(&[0xE6, 0x04, 0, 1, 17, 2, 18, 0x1B, 0xFF]);
+        assert!(r.fdc.irq());
+        let mut got = Vec::new();
+        while r.inb(MSR_DSR) & MSR_NDMA != 0 {
+            got.push(r.inb(FIFO));
+            assert!(!r.fdc.take_irq_pulse(), "no fresh edge per byte");
+        }
+        assert_eq!(got, &img[(18 + 16) * 512..36 * 512]);
+        assert!(r.fdc.irq() && !r.fdc.take_irq_pulse(), "the result phase: the line is still up");
+        assert_eq!(r.result(), [0x44, ST1_EN, 0, 0, 1, 18, 2]);
     }
 
     #[test]
