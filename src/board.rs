@@ -8,6 +8,8 @@ use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
     debugcon::DebugCon,
+    dma8237::{self, Dma8237},
+    fdc::{self, Fdc},
     fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
     pci::{self, piix4_pm, PciBus},
@@ -58,6 +60,10 @@ pub struct Board {
     /// Where the display adapter's picture is published for the host
     /// (a host handle, not machine state).
     pub screen: crate::display::Screen,
+    /// The 8237 DMA controller pair and its page registers.
+    pub dma: Dma8237,
+    /// The floppy controller (0x3F0-0x3F5, 0x3F7; IRQ 6; DMA channel 2).
+    pub fdc: Fdc,
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -115,7 +121,40 @@ impl Board {
             fw_cfg: FwCfg::new(),
             post_code: 0,
             screen: crate::display::Screen::new(),
+            dma: Dma8237::new(),
+            fdc: Fdc::new(),
         }
+    }
+
+    /// IRQ 6 from the floppy controller's INT pin; a pulse (a byte of a
+    /// non-DMA transfer) drops the line first so the edge-triggered PIC
+    /// sees it.
+    fn sync_fdc_irq(&mut self) {
+        if self.fdc.take_irq_pulse() {
+            self.pic.set_irq(fdc::IRQ, false);
+        }
+        self.pic.set_irq(fdc::IRQ, self.fdc.irq());
+    }
+
+    /// Writes CMOS byte 0x10 (floppy drive types, drive A in the high
+    /// nibble) and the equipment byte 0x14's floppy bits (bit 0: drives
+    /// present; bits 7-6: their number less one) from the connected
+    /// drives, as a BIOS setup would; SeaBIOS finds the drives from 0x10.
+    pub fn set_cmos_floppies(&mut self) {
+        let types = self.fdc.cmos_drive_types();
+        let drives = u8::from(types & 0xF0 != 0) + u8::from(types & 0x0F != 0);
+        let mut equipment = self.rtc.nvram(0x14) & 0x3E;
+        if drives > 0 {
+            equipment |= 0x01 | (drives - 1) << 6;
+        }
+        self.rtc.set_nvram(0x10, types);
+        self.rtc.set_nvram(0x14, equipment);
+        self.rtc.update_checksum();
+    }
+
+    /// Makes the floppy images' writes durable.
+    pub fn flush_floppies(&mut self) -> Result<(), ironpc_block::BlockError> {
+        self.fdc.flush()
     }
 
     /// Drives the PIC's lines from the keyboard controller and the COM
@@ -218,6 +257,9 @@ impl Board {
         self.reset_requested = false;
         let now = self.now();
         self.rtc.reset_pin(now);
+        self.dma = Dma8237::new();
+        self.fdc.reset();
+        self.sync_fdc_irq();
         self.sync_devices(mem);
         self.pic.set_irq(8, self.rtc.irq());
     }
@@ -245,11 +287,16 @@ impl Board {
         self.pic.set_irq(8, self.rtc.irq());
         self.pci.pm.advance(now);
         self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
+        self.fdc.advance(now);
+        self.sync_fdc_irq();
     }
 
     /// The next time a device needs attention, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline()].into_iter().flatten().min()
+        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline(), self.fdc.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the guest powered the machine off (ACPI soft-off).
@@ -260,8 +307,10 @@ impl Board {
     /// For a guest started without firmware (direct kernel boot): the PCI
     /// functions as SeaBIOS leaves them ([`PciBus::firmware_init`]), with
     /// the PM block at `pm_base` (where the ACPI tables say it is) and the
-    /// PIRQ lines level-triggered.
+    /// PIRQ lines level-triggered; and the DMA cascade as SeaBIOS's
+    /// `dma_setup` leaves it (Linux never programs channel 4).
     pub fn firmware_pci_init(&mut self, mem: &mut PhysMem, pm_base: u16) {
+        self.dma.firmware_init();
         self.pci.firmware_init(pm_base);
         let mut elcr = [0u8; 2];
         for irq in pci::PIRQ_IRQS {
@@ -370,6 +419,15 @@ impl Bus for Board {
         if fw_cfg::PORTS.contains(&port) {
             return self.fw_cfg.io_read(port, size);
         }
+        if dma8237::decodes(port) {
+            return u32::from(self.dma.read(port));
+        }
+        if fdc::decodes(port) {
+            let now = self.now();
+            let v = self.fdc.read(port, now);
+            self.sync_fdc_irq();
+            return u32::from(v);
+        }
         if port == 0x92 {
             return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
         }
@@ -413,6 +471,17 @@ impl Bus for Board {
         }
         if fw_cfg::PORTS.contains(&port) {
             self.fw_cfg.io_write(mem, port, size, value);
+            return;
+        }
+        if dma8237::decodes(port) {
+            self.dma.write(port, value as u8);
+            return;
+        }
+        if fdc::decodes(port) {
+            // A command's last byte runs it, DMA included.
+            let now = self.now();
+            self.fdc.write(port, value as u8, now, &mut self.dma, mem);
+            self.sync_fdc_irq();
             return;
         }
         if port == POST_PORT {
@@ -653,6 +722,44 @@ mod tests {
         assert_eq!(b.io_read(&mut mem, 0x71, 1), 0x99, "CMOS RAM kept");
         b.io_write(&mut mem, 0x70, 1, 0x0B);
         assert_eq!(b.io_read(&mut mem, 0x71, 1), reg_b & !0x40, "RESET clears PIE, keeps the rest");
+    }
+
+    #[test]
+    fn the_floppy_controller_interrupts_on_irq_6_once_per_event() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        pic_ready(&mut b, &mut mem);
+        let disk = ironpc_block::MemDisk::new(vec![0x5A; 1_474_560]);
+        b.fdc.attach(0, Box::new(disk)).unwrap();
+        // Leaving reset interrupts; the four polling senses clear it.
+        b.io_write(&mut mem, 0x3F2, 1, 0x1C);
+        assert_eq!(b.interrupt_ack(), 0x08 + 6);
+        b.io_write(&mut mem, 0x20, 1, 0x20);
+        for _ in 0..4 {
+            b.io_write(&mut mem, 0x3F5, 1, 0x08);
+            b.io_read(&mut mem, 0x3F5, 1);
+            b.io_read(&mut mem, 0x3F5, 1);
+        }
+        assert!(!b.interrupt_pending());
+        // Non-DMA mode: a READ DATA interrupts for each byte.
+        b.io_write(&mut mem, 0x3F7, 1, 0);
+        for v in [0x03, 0xAF, 0x03, 0x46, 0x00, 0, 0, 1, 2, 1, 0x1B, 0xFF] {
+            b.io_write(&mut mem, 0x3F5, 1, v);
+        }
+        for _ in 0..3 {
+            assert_eq!(b.interrupt_ack(), 0x08 + 6);
+            b.io_write(&mut mem, 0x20, 1, 0x20);
+            assert_eq!(b.io_read(&mut mem, 0x3F5, 1), 0x5A);
+        }
+        // DMA ports: channel 2's address reads back through the flip-flop.
+        b.io_write(&mut mem, 0x0C, 1, 0);
+        b.io_write(&mut mem, 0x04, 1, 0x34);
+        b.io_write(&mut mem, 0x04, 1, 0x12);
+        b.io_write(&mut mem, 0x81, 1, 0x07);
+        assert_eq!([b.io_read(&mut mem, 0x04, 1), b.io_read(&mut mem, 0x04, 1)], [0x34, 0x12]);
+        assert_eq!(b.io_read(&mut mem, 0x81, 1), 0x07);
+        b.io_write(&mut mem, 0x80, 1, 0x99);
+        assert_eq!((b.post_code, b.io_read(&mut mem, 0x81, 1)), (0x99, 0x07), "0x80 stays the POST port");
     }
 
     #[test]
