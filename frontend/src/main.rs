@@ -1,11 +1,14 @@
 //! `ironpc`: run a PC.
 //!
-//! At this stage the machine is bare: a CPU, RAM, the firmware given with
-//! `--bios`, a debug console and an isa-debug-exit port. The window and
-//! the full chipset arrive with their issues.
+//! The machine runs with its serial console on the terminal and, with
+//! `--display sdl`, its screen in a window (the machine then runs on a
+//! worker thread: SDL keeps the main thread). Whatever ends the run, the
+//! files of `--screenshot-on-exit` and `--vga-text-dump` are written.
 
 mod console;
+mod exit_files;
 mod options;
+mod window;
 
 use anyhow::{Context, Result};
 use clap::{error::ErrorKind, Parser};
@@ -105,15 +108,31 @@ fn multiboot_kernel(path: &std::path::Path, image: Vec<u8>, opts: &Options) -> R
 }
 
 fn run(opts: Options) -> Result<ExitCode> {
-    if opts.display != Display::None {
-        anyhow::bail!("only --display none is available in this build");
+    let display = options::resolve_display(opts.display, cfg!(feature = "sdl"), options::display_available())
+        .map_err(anyhow::Error::msg)?;
+    match display {
+        Display::None => run_machine(&opts, |_| {}),
+        Display::Sdl => window::run(opts),
     }
+}
+
+/// Renders the guest's screen into `Board::screen` now, so that the exit
+/// files show the last picture. `Machine::refresh_screen` comes with the
+/// VGA (branch vga-platform): switch the call on when it is merged.
+fn refresh_screen(_machine: &mut Machine) {
+    // _machine.refresh_screen();
+}
+
+/// Builds the machine of `opts`, hands it to `ready` (the window takes
+/// its host handles there), runs it, writes the exit files and returns
+/// the exit status.
+fn run_machine(opts: &Options, ready: impl FnOnce(&Machine)) -> Result<ExitCode> {
     let bios_path = match &opts.bios {
         Some(p) => p.clone(),
         None => default_bios()?,
     };
     let bios = std::fs::read(&bios_path).with_context(|| format!("cannot read firmware {}", bios_path.display()))?;
-    let kernel = read_kernel(&opts)?;
+    let kernel = read_kernel(opts)?;
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
@@ -130,8 +149,14 @@ fn run(opts: Options) -> Result<ExitCode> {
     }
     machine.no_reboot = opts.no_reboot;
     let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
+    ready(&machine);
     let exit = machine.run(opts.max_instructions);
+    refresh_screen(&mut machine);
     drop(raw_mode);
+    let screen = &machine.board.screen;
+    for note in exit_files::write(screen, opts.screenshot_on_exit.as_deref(), opts.vga_text_dump.as_deref()) {
+        eprintln!("ironpc: {note}");
+    }
     Ok(match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
         Exit::PowerOff => {
