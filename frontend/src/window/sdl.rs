@@ -56,7 +56,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         .context("cannot start the machine thread")?;
     // No handles: the machine could not be built; its error says why.
     let Ok((link, screen)) = rx.recv() else { return join(worker) };
-    if let Err(e) = show(&sdl, &video, &name, &link, &screen, &worker) {
+    if let Err(e) = show(&sdl, &video, &name, &link, &screen, || worker.is_finished()) {
         link.request_stop(StopRequest::Quit);
         let _ = join(worker);
         return Err(e);
@@ -174,14 +174,15 @@ struct Picture<'t> {
     size: (u32, u32),
 }
 
-/// Opens the window and runs it until the machine thread ends.
+/// Opens the window and runs it until `finished` (the machine thread
+/// ended).
 fn show(
     sdl: &sdl2::Sdl,
     video: &sdl2::VideoSubsystem,
     name: &str,
     link: &HostLink,
     screen: &Screen,
-    worker: &JoinHandle<Result<ExitCode>>,
+    finished: impl Fn() -> bool,
 ) -> Result<()> {
     let window = video
         .window(&super::title(name, false), INITIAL_SIZE.0, INITIAL_SIZE.1)
@@ -221,7 +222,7 @@ fn show(
             continue;
         }
         next_check = (next_check + period).max(now);
-        if worker.is_finished() {
+        if finished() {
             return Ok(());
         }
         {
@@ -297,4 +298,186 @@ fn draw(canvas: &mut WindowCanvas, picture: Option<&Picture>) {
         }
     }
     canvas.present();
+}
+
+/// The window on a real X server: Xvfb, driven by xdotool and read back
+/// with ImageMagick's `import` (Debian: xvfb, xdotool, imagemagick);
+/// skipped with a printed reason when they are missing.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpc::devices::display::Frame;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// An Xvfb server on a free display, stopped on drop.
+    struct Xvfb(Child);
+    impl Drop for Xvfb {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn have(tool: &str) -> bool {
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+    }
+
+    /// Starts Xvfb with a 1280x1024 screen; returns it and its DISPLAY.
+    fn start_xvfb() -> (Xvfb, String) {
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("Xvfb's display number");
+        (Xvfb(child), format!(":{}", line.trim()))
+    }
+
+    fn run(display: &str, cmd: &str, args: &[&str]) -> Vec<u8> {
+        let o = Command::new(cmd).args(args).env("DISPLAY", display).output().expect(cmd);
+        assert!(o.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    }
+
+    /// Polls `f` until it gives something, for at most 20 s.
+    fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let t0 = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The window's geometry: x, y, width, height.
+    fn geometry(display: &str, id: &str) -> (u32, u32, u32, u32) {
+        let out = String::from_utf8(run(display, "xdotool", &["getwindowgeometry", "--shell", id])).unwrap();
+        let field = |k: &str| -> u32 {
+            out.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix('=')?.parse().ok()).unwrap_or_else(|| panic!("{k} in {out}"))
+        };
+        (field("X"), field("Y"), field("WIDTH"), field("HEIGHT"))
+    }
+
+    /// The whole X screen as 0xRRGGBB pixels, 1280 wide.
+    fn grab_screen(display: &str) -> Vec<u32> {
+        let rgb = run(display, "import", &["-window", "root", "-depth", "8", "rgb:-"]);
+        assert_eq!(rgb.len(), 1280 * 1024 * 3);
+        rgb.chunks(3).map(|c| u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2])).collect()
+    }
+
+    /// A 400x300 picture: red, green / blue, white quadrants.
+    fn quadrants() -> Frame {
+        let mut f = Frame::new(400, 300);
+        for y in 0..300 {
+            for (x, p) in f.row_mut(y).iter_mut().enumerate() {
+                *p = match (x < 200, y < 150) {
+                    (true, true) => 0xFF_0000,
+                    (false, true) => 0x00_FF00,
+                    (true, false) => 0x00_00FF,
+                    (false, false) => 0xFF_FFFF,
+                };
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn the_window_shows_the_published_frame_letterboxed_and_passes_keys() {
+        for tool in ["Xvfb", "xdotool", "import"] {
+            if !have(tool) {
+                eprintln!("skipped: {tool} is missing (apt-get install xvfb xdotool imagemagick)");
+                return;
+            }
+        }
+        let (_xvfb, display) = start_xvfb();
+        // This test alone starts SDL in this process; SDL reads DISPLAY.
+        std::env::set_var("DISPLAY", &display);
+        let sdl = sdl2::init().expect("SDL");
+        let video = sdl.video().expect("SDL video on Xvfb");
+        let (screen, link) = (Screen::new(), HostLink::new());
+        screen.publish(&quadrants(), true, None);
+        let done = Arc::new(AtomicBool::new(false));
+        let checker = {
+            let (screen, link, done) = (screen.clone(), link.clone(), done.clone());
+            std::thread::spawn(move || {
+                let _finish = Finish(done);
+                check_window(&display, &screen, &link);
+            })
+        };
+        show(&sdl, &video, "test", &link, &screen, || done.load(Ordering::SeqCst)).expect("the window");
+        if let Err(panic) = checker.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// Sets the flag that ends the window loop when dropped (the checks
+    /// passed or panicked).
+    struct Finish(Arc<AtomicBool>);
+    impl Drop for Finish {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn check_window(display: &str, screen: &Screen, link: &HostLink) {
+        let id = eventually("the window", || {
+            let o = Command::new("xdotool").args(["search", "--name", "^ironpc - test$"]).env("DISPLAY", display).output().ok()?;
+            String::from_utf8(o.stdout).ok()?.lines().next().map(str::to_owned)
+        });
+        // The window takes the guest's size and shows the picture 1:1.
+        let (x, y, ..) = eventually("a 400x300 window", || {
+            let g = geometry(display, &id);
+            (g.2 == 400 && g.3 == 300).then_some(g)
+        });
+        let at = |shot: &[u32], px: u32, py: u32| shot[((y + py) * 1280 + x + px) as usize];
+        let shot = eventually("the picture", || {
+            let s = grab_screen(display);
+            (at(&s, 100, 75) == 0xFF_0000).then_some(s)
+        });
+        assert_eq!(at(&shot, 300, 75), 0x00_FF00);
+        assert_eq!(at(&shot, 100, 225), 0x00_00FF);
+        assert_eq!(at(&shot, 399, 299), 0xFF_FFFF);
+
+        // Widened by the user: the picture keeps its shape, black bars
+        // left and right (800x300: the 400x300 picture at x 200..600).
+        run(display, "xdotool", &["windowsize", &id, "800", "300"]);
+        let shot = eventually("the letterboxed picture", || {
+            let s = grab_screen(display);
+            (at(&s, 300, 75) == 0xFF_0000).then_some(s)
+        });
+        assert_eq!((at(&shot, 100, 150), at(&shot, 199, 150), at(&shot, 700, 150)), (0, 0, 0), "bars");
+        assert_eq!((at(&shot, 500, 75), at(&shot, 300, 225), at(&shot, 599, 299)), (0x00_FF00, 0x00_00FF, 0xFF_FFFF));
+
+        // A new mode: the window follows the guest's resolution.
+        let mut green = Frame::new(200, 100);
+        green.pixels.fill(0x00_FF00);
+        screen.publish(&green, true, None);
+        eventually("a 200x100 window", || {
+            let g = geometry(display, &id);
+            (g.2 == 200 && g.3 == 100).then_some(())
+        });
+
+        // Keys reach the guest as HID usages, press and release.
+        run(display, "xdotool", &["key", "--window", &id, "a"]);
+        let mut got = Vec::new();
+        eventually("the key A", || {
+            got.extend(link.take_input());
+            (got.len() >= 2).then_some(())
+        });
+        assert_eq!(got, [InputEvent::Key { usage: 0x04, pressed: true }, InputEvent::Key { usage: 0x04, pressed: false }]);
+
+        // Ctrl-Alt-Q asks the machine to stop; Q never reaches the guest.
+        run(display, "xdotool", &["key", "--window", &id, "ctrl+alt+q"]);
+        eventually("the quit request", || link.stop_request());
+        assert_eq!(link.stop_request(), Some(StopRequest::Quit));
+        let keys = link.take_input();
+        assert!(!keys.iter().any(|k| matches!(k, InputEvent::Key { usage: 0x14, .. })), "{keys:?}");
+    }
 }
