@@ -13,6 +13,8 @@ for tool in apt-get apt-cache dpkg-deb; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is missing: a Debian or Ubuntu host is needed" >&2; exit 1; }
 done
 packages=(nasm gcc-multilib cmake seabios)
+# The window: SDL2 (libsdl2-dev) and, for its tests, an X server, key injection and screenshots.
+packages+=(libsdl2-dev xvfb xdotool imagemagick)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -153,11 +153,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&Machine)) -> Result<ExitCode>
     let exit = machine.run(opts.max_instructions);
     refresh_screen(&mut machine);
     drop(raw_mode);
-    let screen = &machine.board.screen;
-    for note in exit_files::write(screen, opts.screenshot_on_exit.as_deref(), opts.vga_text_dump.as_deref()) {
-        eprintln!("ironpc: {note}");
-    }
-    Ok(match exit {
+    let status = match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
         Exit::PowerOff => {
             log::info!("the guest powered the machine off");
@@ -180,7 +176,12 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&Machine)) -> Result<ExitCode>
             eprintln!("ironpc: stopped after {} instructions at {cs:04x}:{eip:08x} (--max-instructions)", machine.cpu.icount);
             ExitCode::from(3)
         }
-    })
+    };
+    let screen = &machine.board.screen;
+    for note in exit_files::write(screen, opts.screenshot_on_exit.as_deref(), opts.vga_text_dump.as_deref()) {
+        eprintln!("ironpc: {note}");
+    }
+    Ok(status)
 }
 
 /// Wires the host to the machine: signals end it cleanly; stdin feeds the

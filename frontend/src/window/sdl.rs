@@ -428,7 +428,8 @@ mod tests {
 
     fn check_window(display: &str, screen: &Screen, link: &HostLink) {
         let id = eventually("the window", || {
-            let o = Command::new("xdotool").args(["search", "--name", "^ironpc - test$"]).env("DISPLAY", display).output().ok()?;
+            let o =
+                Command::new("xdotool").args(["search", "--name", "^ironpc - test$"]).env("DISPLAY", display).output().ok()?;
             String::from_utf8(o.stdout).ok()?.lines().next().map(str::to_owned)
         });
         // The window takes the guest's size and shows the picture 1:1.
