@@ -56,8 +56,13 @@ fn wait_kernel(dir: &Path) -> PathBuf {
     out
 }
 
+/// One session at a time: `xvfb-run -a` picks a free display number by
+/// its lock file, racily.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// ironpc in its own Xvfb.
 struct Session {
+    _turn: std::sync::MutexGuard<'static, ()>,
     child: Child,
     /// The X display xvfb-run chose, and the file of its access key.
     display: String,
@@ -71,6 +76,7 @@ struct Session {
 impl Session {
     /// Starts `xvfb-run ... ironpc ARGS` in `dir`, stdin closed.
     fn start(dir: &Path, args: &[&str]) -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         // The shell says which display (and its xauth file) and process
         // it is, then becomes ironpc.
         let mut child = Command::new("xvfb-run")
@@ -93,7 +99,7 @@ impl Session {
         let stderr = Arc::new(Mutex::new(String::new()));
         collect(out, stdout.clone());
         collect(child.stderr.take().unwrap(), stderr.clone());
-        Self { child, display, xauth, pid, stdout, stderr }
+        Self { _turn: turn, child, display, xauth, pid, stdout, stderr }
     }
 
     /// `cmd` as a client of this session's X server.
@@ -297,6 +303,27 @@ fn marker_kernel_in_a_window(vga: bool) {
 #[test]
 fn the_window_opens_grabs_takes_hotkeys_and_quits() {
     marker_kernel_in_a_window(false);
+}
+
+/// SIGTERM with a window open: the machine stops, the window closes, the
+/// exit files are written and the status is 128 + 15.
+#[test]
+fn sigterm_ends_a_run_with_a_window_cleanly() {
+    if !tools_present() || common::seabios().is_none() {
+        return;
+    }
+    let dir = temp_dir("sigterm");
+    let kernel = wait_kernel(&dir);
+    let k = kernel.to_str().unwrap();
+    let args = ["--display", "sdl", "--kernel", k, "--kernel-entry", "firmware", "--clock", "virtual", "--serial", "none"];
+    let mut s = Session::start(&dir, &[&args[..], &["--debugcon", "stdio", "--vga-text-dump", "exit.txt"]].concat());
+    s.window("^ironpc - vga_text_kernel.bin");
+    s.wait_stdout("marker written\n");
+    assert!(Command::new("kill").arg("-TERM").arg(s.pid.to_string()).status().unwrap().success());
+    let status = s.wait_exit();
+    assert_eq!(status.code(), Some(143), "stderr: {}", s.stderr.lock().unwrap());
+    assert!(dir.join("exit.txt").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
