@@ -123,10 +123,18 @@ fn refresh_screen(_machine: &mut Machine) {
     // _machine.refresh_screen();
 }
 
+/// Tells the board a window feeds the guest's keyboard and mouse, so that
+/// a guest idling with nothing scheduled waits for keys rather than
+/// stopping. `Board::input_attached` comes with the host input (branch
+/// input): switch it on when that is merged.
+fn attach_input(_machine: &mut Machine) {
+    // _machine.board.input_attached = true;
+}
+
 /// Builds the machine of `opts`, hands it to `ready` (the window takes
 /// its host handles there), runs it, writes the exit files and returns
 /// the exit status.
-fn run_machine(opts: &Options, ready: impl FnOnce(&Machine)) -> Result<ExitCode> {
+fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitCode> {
     let bios_path = match &opts.bios {
         Some(p) => p.clone(),
         None => default_bios()?,
@@ -149,7 +157,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&Machine)) -> Result<ExitCode>
     }
     machine.no_reboot = opts.no_reboot;
     let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
-    ready(&machine);
+    ready(&mut machine);
     let exit = machine.run(opts.max_instructions);
     refresh_screen(&mut machine);
     drop(raw_mode);

@@ -50,6 +50,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         .name("machine".into())
         .spawn(move || {
             crate::run_machine(&opts, |m| {
+                crate::attach_input(m);
                 let _ = tx.send((m.board.host.clone(), m.board.screen.clone()));
             })
         })
