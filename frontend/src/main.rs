@@ -1,11 +1,14 @@
 //! `ironpc`: run a PC.
 //!
-//! At this stage the machine is bare: a CPU, RAM, the firmware given with
-//! `--bios`, a debug console and an isa-debug-exit port. The window and
-//! the full chipset arrive with their issues.
+//! The machine runs with its serial console on the terminal and, with
+//! `--display sdl`, its screen in a window (the machine then runs on a
+//! worker thread: SDL keeps the main thread). Whatever ends the run, the
+//! files of `--screenshot-on-exit` and `--vga-text-dump` are written.
 
 mod console;
+mod exit_files;
 mod options;
+mod window;
 
 use anyhow::{Context, Result};
 use clap::{error::ErrorKind, Parser};
@@ -105,15 +108,39 @@ fn multiboot_kernel(path: &std::path::Path, image: Vec<u8>, opts: &Options) -> R
 }
 
 fn run(opts: Options) -> Result<ExitCode> {
-    if opts.display != Display::None {
-        anyhow::bail!("only --display none is available in this build");
+    let display = options::resolve_display(opts.display, cfg!(feature = "sdl"), options::display_available())
+        .map_err(anyhow::Error::msg)?;
+    match display {
+        Display::None => run_machine(&opts, |_| {}),
+        Display::Sdl => window::run(opts),
     }
+}
+
+/// Renders the guest's screen into `Board::screen` now, so that the exit
+/// files show the last picture. `Machine::refresh_screen` comes with the
+/// VGA (branch vga-platform): switch the call on when it is merged.
+fn refresh_screen(_machine: &mut Machine) {
+    // _machine.refresh_screen();
+}
+
+/// Tells the board a window feeds the guest's keyboard and mouse, so that
+/// a guest idling with nothing scheduled waits for keys rather than
+/// stopping. `Board::input_attached` comes with the host input (branch
+/// input): switch it on when that is merged.
+fn attach_input(_machine: &mut Machine) {
+    // _machine.board.input_attached = true;
+}
+
+/// Builds the machine of `opts`, hands it to `ready` (the window takes
+/// its host handles there), runs it, writes the exit files and returns
+/// the exit status.
+fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitCode> {
     let bios_path = match &opts.bios {
         Some(p) => p.clone(),
         None => default_bios()?,
     };
     let bios = std::fs::read(&bios_path).with_context(|| format!("cannot read firmware {}", bios_path.display()))?;
-    let kernel = read_kernel(&opts)?;
+    let kernel = read_kernel(opts)?;
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
@@ -138,9 +165,11 @@ fn run(opts: Options) -> Result<ExitCode> {
     }
     machine.no_reboot = opts.no_reboot;
     let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
+    ready(&mut machine);
     let exit = machine.run(opts.max_instructions);
+    refresh_screen(&mut machine);
     drop(raw_mode);
-    Ok(match exit {
+    let status = match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
         Exit::PowerOff => {
             log::info!("the guest powered the machine off");
@@ -163,7 +192,12 @@ fn run(opts: Options) -> Result<ExitCode> {
             eprintln!("ironpc: stopped after {} instructions at {cs:04x}:{eip:08x} (--max-instructions)", machine.cpu.icount);
             ExitCode::from(3)
         }
-    })
+    };
+    let screen = &machine.board.screen;
+    for note in exit_files::write(screen, opts.screenshot_on_exit.as_deref(), opts.vga_text_dump.as_deref()) {
+        eprintln!("ironpc: {note}");
+    }
+    Ok(status)
 }
 
 /// Wires the host to the machine: signals end it cleanly; stdin feeds the

@@ -39,9 +39,25 @@ pub struct Options {
     #[arg(long, short = 'm', default_value = "128M", value_parser = parse_size)]
     pub memory: Size,
 
-    /// Where the screen goes. Only `none` exists in this build.
-    #[arg(long, value_enum, default_value = "none")]
-    pub display: Display,
+    /// Where the screen goes: `sdl`, a window (keys below); `none`, no
+    /// screen (the serial console, --screenshot-on-exit and
+    /// --vga-text-dump still work). [default: sdl when this build has SDL
+    /// and DISPLAY or WAYLAND_DISPLAY is set, else none]
+    #[arg(long, value_enum)]
+    pub display: Option<Display>,
+
+    /// Saves the guest's screen as a PNG file when ironpc exits, whatever
+    /// ends it (guest power-off, the window's quit key or close button,
+    /// Ctrl-A x, SIGINT, SIGTERM, --max-instructions).
+    #[arg(long, value_name = "PATH")]
+    pub screenshot_on_exit: Option<PathBuf>,
+
+    /// Writes the guest's text screen as plain text, a line per row, when
+    /// ironpc exits (as --screenshot-on-exit). With the screen in a
+    /// graphics mode the file is written empty and a line on stderr says
+    /// why.
+    #[arg(long, value_name = "PATH")]
+    pub vga_text_dump: Option<PathBuf>,
 
     /// Debug console output: stdio, file:PATH or none.
     #[arg(long, default_value = "none", value_parser = parse_sink)]
@@ -102,6 +118,14 @@ Serial console (--serial stdio):
   exactly: once the guest enables its UART's receive interrupt, the
   machine waits for each byte the UART has room for. Give the whole input
   up front (a file, or a pipe written and closed).
+
+Window (--display sdl):
+  A click in the window grabs the mouse (the title says so).
+    Ctrl-Alt-G  release the mouse grab
+    Ctrl-Alt-S  save a screenshot: ironpc-screenshot-N.png in the current
+                directory
+    Ctrl-Alt-Q  quit ironpc (status 0), as closing the window does
+  Every other key goes to the guest's keyboard.
 
 Signals: SIGINT (unless the terminal is raw), SIGTERM and SIGHUP end
 ironpc with output flushed and the terminal restored, status 128 + the
@@ -164,6 +188,28 @@ pub enum KernelEntry {
 pub enum Display {
     None,
     Sdl,
+}
+
+/// The display to use: the one asked for, if this build and host can
+/// give it, or by default a window when both can. `sdl_built`: the build
+/// has the `sdl` feature; `has_display`: DISPLAY or WAYLAND_DISPLAY is set.
+pub fn resolve_display(asked: Option<Display>, sdl_built: bool, has_display: bool) -> Result<Display, String> {
+    match asked {
+        None if sdl_built && has_display => Ok(Display::Sdl),
+        None | Some(Display::None) => Ok(Display::None),
+        Some(Display::Sdl) if !sdl_built => {
+            Err("--display sdl: this ironpc was built without SDL (cargo feature `sdl`); use --display none".into())
+        }
+        Some(Display::Sdl) if !has_display => {
+            Err("--display sdl: no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set)".into())
+        }
+        Some(Display::Sdl) => Ok(Display::Sdl),
+    }
+}
+
+/// Whether the environment names a display a window can open on.
+pub fn display_available() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// A byte count.
@@ -231,6 +277,31 @@ mod tests {
         assert!(o(&five).serial_ports().unwrap_err().contains("at most 4"));
         assert!(!o(&[]).no_reboot);
         assert!(o(&["--no-reboot"]).no_reboot);
+    }
+
+    #[test]
+    fn the_display_defaults_to_a_window_only_when_one_can_open() {
+        use Display::{None as Headless, Sdl};
+        assert_eq!(resolve_display(None, true, true), Ok(Sdl));
+        assert_eq!(resolve_display(None, true, false), Ok(Headless));
+        assert_eq!(resolve_display(None, false, true), Ok(Headless));
+        assert_eq!(resolve_display(Some(Headless), true, true), Ok(Headless));
+        assert_eq!(resolve_display(Some(Sdl), true, true), Ok(Sdl));
+        assert!(resolve_display(Some(Sdl), false, true).unwrap_err().contains("built without SDL"));
+        assert!(resolve_display(Some(Sdl), true, false).unwrap_err().contains("no display"));
+    }
+
+    #[test]
+    fn display_and_exit_file_options() {
+        let o = |args: &[&str]| Options::try_parse_from([&["ironpc", "--bios", "b"], args].concat()).unwrap();
+        assert_eq!(o(&[]).display, None, "chosen at run time");
+        assert_eq!(o(&["--display", "sdl"]).display, Some(Display::Sdl));
+        assert_eq!(o(&["--display", "none"]).display, Some(Display::None));
+        assert!(Options::try_parse_from(["ironpc", "--display", "gtk"]).is_err());
+        let files = o(&["--screenshot-on-exit", "s.png", "--vga-text-dump", "t.txt"]);
+        assert_eq!(files.screenshot_on_exit, Some(PathBuf::from("s.png")));
+        assert_eq!(files.vga_text_dump, Some(PathBuf::from("t.txt")));
+        assert_eq!((o(&[]).screenshot_on_exit, o(&[]).vga_text_dump), (None, None));
     }
 
     #[test]

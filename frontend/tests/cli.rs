@@ -7,7 +7,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn ironpc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ironpc")).args(args).output().expect("run ironpc")
+    Command::new(env!("CARGO_BIN_EXE_ironpc"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(args)
+        .output()
+        .expect("run ironpc")
 }
 
 fn stderr_lines(o: &Output) -> Vec<String> {
@@ -46,6 +51,8 @@ fn assemble(name: &str) -> tempfile_path::TempPath {
 /// Runs ironpc with `input` on its stdin (written, then closed).
 fn ironpc_with_input(args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -155,6 +162,8 @@ fn a_runaway_guest_stops_at_the_instruction_limit() {
 /// once it has said "ready".
 fn spawn_echo_ready(rom: &tempfile_path::TempPath) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ironpc"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .args(echo_args(rom, "host"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
