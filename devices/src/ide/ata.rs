@@ -97,16 +97,7 @@ impl Disk {
     pub fn new(bytes: u64) -> Self {
         let sectors = bytes / SECTOR as u64;
         let cylinders = (sectors / (u64::from(HEADS) * u64::from(SPT))).clamp(1, MAX_CYLINDERS) as u16;
-        Self {
-            sectors,
-            cylinders,
-            heads: HEADS,
-            spt: SPT,
-            cur_heads: HEADS,
-            cur_spt: SPT,
-            multiple: 0,
-            xfer_mode: 0x40 | 5,
-        }
+        Self { sectors, cylinders, heads: HEADS, spt: SPT, cur_heads: HEADS, cur_spt: SPT, multiple: 0, xfer_mode: 0x40 | 5 }
     }
 
     /// Power-on geometry and modes.
@@ -524,9 +515,9 @@ fn set_features(d: &mut Drive) -> Outcome {
     match sub {
         SF_TRANSFER_MODE => {
             let ok = match value >> 3 {
-                0 | 1 => value & 7 <= 4,       // PIO default / PIO flow control 0-4
-                4 => value & 7 <= 2,           // multiword DMA 0-2
-                8 => value & 7 <= 5,           // UDMA 0-5
+                0 | 1 => value & 7 <= 4, // PIO default / PIO flow control 0-4
+                4 => value & 7 <= 2,     // multiword DMA 0-2
+                8 => value & 7 <= 5,     // UDMA 0-5
                 _ => false,
             };
             if !ok {

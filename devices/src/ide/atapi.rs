@@ -365,7 +365,7 @@ pub(super) fn packet(d: &mut Drive, medium: &mut Media) -> Outcome {
             r[6] = 1; // last track of the last session
             r[7] = 0x20; // unrestricted use
             r[8] = 0x00; // CD-DA or CD-ROM
-            // No last session lead-in / last possible lead-out: all ones.
+                         // No last session lead-in / last possible lead-out: all ones.
             r[16..24].fill(0xFF);
             reply(d, r, usize::from(be16(&cdb[7..9])))
         }
@@ -471,7 +471,14 @@ pub(super) fn next_out_chunk(d: &mut Drive, left: u64) -> Outcome {
 }
 
 /// A data-in phase by DMA: moves all of it, then completes the command.
-pub(super) fn run_dma(d: &mut Drive, bm: &mut BusMaster, mem: &mut PhysMem, medium: &mut Media, src: Source, left: u64) -> Outcome {
+pub(super) fn run_dma(
+    d: &mut Drive,
+    bm: &mut BusMaster,
+    mem: &mut PhysMem,
+    medium: &mut Media,
+    src: Source,
+    left: u64,
+) -> Outcome {
     let (end, result) = bm.transfer(mem, left, |off, buf| fill(&src, medium, off, buf), true);
     match (end, result) {
         (_, Err(())) => check(d, sense::MEDIUM_ERROR, sense::UNRECOVERED_READ_ERROR),

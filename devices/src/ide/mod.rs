@@ -104,18 +104,36 @@ pub enum Transfer {
     DataIn,
     /// PIO data-in of sectors: after the buffer, `left` sectors from `lba`,
     /// `block` at a time.
-    ReadPio { lba: u64, left: u32, block: u32 },
+    ReadPio {
+        lba: u64,
+        left: u32,
+        block: u32,
+    },
     /// PIO data-out of sectors: the buffer goes to `lba`; `left` sectors
     /// follow it.
-    WritePio { lba: u64, left: u32, block: u32 },
+    WritePio {
+        lba: u64,
+        left: u32,
+        block: u32,
+    },
     /// A DMA command waiting for the bus master.
-    Dma { lba: u64, count: u32, write: bool },
+    Dma {
+        lba: u64,
+        count: u32,
+        write: bool,
+    },
     /// The 12 bytes of an ATAPI command packet.
     PacketCdb,
     /// ATAPI data-in: `left` bytes still to send after the buffer.
-    PacketIn { src: Source, left: u64, dma: bool },
+    PacketIn {
+        src: Source,
+        left: u64,
+        dma: bool,
+    },
     /// ATAPI data-out (MODE SELECT): bytes still to take after the buffer.
-    PacketOut { left: u64 },
+    PacketOut {
+        left: u64,
+    },
 }
 
 /// One device on a channel: its task file, data buffer and transfer.

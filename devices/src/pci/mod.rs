@@ -14,15 +14,15 @@
 
 pub mod i440fx;
 pub mod piix3;
-pub mod piix_ide;
 pub mod piix4_pm;
+pub mod piix_ide;
 
 use serde::{Deserialize, Serialize};
 
 pub use i440fx::I440fx;
 pub use piix3::Piix3Isa;
-pub use piix_ide::PiixIde;
 pub use piix4_pm::Piix4Pm;
+pub use piix_ide::PiixIde;
 
 /// The configuration address register (CONFADD) and data window.
 pub const CONFIG_ADDRESS: u16 = 0xCF8;

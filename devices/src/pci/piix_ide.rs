@@ -96,7 +96,10 @@ impl PiixIde {
 
     /// Whether a CD drive's tray is open (after a guest eject).
     pub fn cd_tray_open(&self, slot: usize) -> bool {
-        matches!(self.channels.get(slot / 2).map(|c| &c.drives[slot % 2].kind), Some(DriveKind::Cdrom(atapi::Cdrom { tray_open: true, .. })))
+        matches!(
+            self.channels.get(slot / 2).map(|c| &c.drives[slot % 2].kind),
+            Some(DriveKind::Cdrom(atapi::Cdrom { tray_open: true, .. }))
+        )
     }
 
     /// The bus-master block's base port, when decoded.
