@@ -509,11 +509,6 @@ fn read_10_splits_into_blocks_of_the_byte_count_limit() {
 #[test]
 fn packet_dma_moves_the_reply_through_the_bus_master() {
     let mut r = Rig::new().cdrom(2, Some(cd_image()));
-    r.ide.drive_mut(2).map(|d| {
-        if let DriveKind::Cdrom(c) = &mut d.kind {
-            c.unit_attention = false;
-        }
-    });
     prd_table(&mut r.mem, 0x1000, &[(0x40000, 4096)]);
     r.out(BM + 8 + 4, 4, 0x1000);
     r.out(SCMD + 6, 1, 0xA0);
