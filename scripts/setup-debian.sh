@@ -13,6 +13,7 @@ for tool in apt-get apt-cache dpkg-deb; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is missing: a Debian or Ubuntu host is needed" >&2; exit 1; }
 done
 packages=(nasm gcc-multilib cmake seabios)
+packages+=(xorriso)  # builds the El Torito CD of tests/ide_seabios.rs
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -186,6 +186,12 @@ impl Drive {
         !matches!(self.kind, DriveKind::Absent)
     }
 
+    /// A DMA command waits for the bus master: the data port moves
+    /// nothing meanwhile.
+    fn dma_pending(&self) -> bool {
+        matches!(self.transfer, Transfer::Dma { .. } | Transfer::PacketIn { dma: true, .. })
+    }
+
     fn is_atapi(&self) -> bool {
         matches!(self.kind, DriveKind::Cdrom(_))
     }
@@ -467,7 +473,7 @@ impl Channel {
     fn read_data(&mut self, size: u8, media: &mut [Media; 2]) -> u32 {
         let dev = self.dev;
         let d = &mut self.drives[dev];
-        if d.status & status::DRQ == 0 || !d.present() {
+        if d.status & status::DRQ == 0 || !d.present() || d.dma_pending() {
             return 0;
         }
         let mut v = 0u32;
@@ -490,7 +496,7 @@ impl Channel {
     fn write_data(&mut self, size: u8, value: u32, media: &mut [Media; 2]) {
         let dev = self.dev;
         let d = &mut self.drives[dev];
-        if d.status & status::DRQ == 0 || !d.present() {
+        if d.status & status::DRQ == 0 || !d.present() || d.dma_pending() {
             return;
         }
         let n = usize::from(size.clamp(1, 4));

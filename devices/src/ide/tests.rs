@@ -287,6 +287,7 @@ fn dma_read_lands_in_ram_then_status_then_interrupt() {
     r.ata(0xE0, [0, 3, 7, 0, 0], ata::cmd::READ_DMA);
     assert!(!r.irq(0), "nothing before the engine runs");
     assert_eq!(r.in8(CMD + 7) & status::DRQ, status::DRQ);
+    assert_eq!(r.inp(CMD, 2), 0, "the data port moves nothing while DMA waits");
     r.out(BM, 1, u32::from(busmaster::CMD_START | busmaster::CMD_WRITE_MEMORY));
     let mut a = [0u8; 512];
     r.mem.read(0x10000, &mut a);
