@@ -97,13 +97,24 @@ impl Disk {
     pub fn new(bytes: u64) -> Self {
         let sectors = bytes / SECTOR as u64;
         let cylinders = (sectors / (u64::from(HEADS) * u64::from(SPT))).clamp(1, MAX_CYLINDERS) as u16;
-        Self { sectors, cylinders, heads: HEADS, spt: SPT, cur_heads: HEADS, cur_spt: SPT, multiple: 0, xfer_mode: 0x40 | 5 }
+        Self {
+            sectors,
+            cylinders,
+            heads: HEADS,
+            spt: SPT,
+            cur_heads: HEADS,
+            cur_spt: SPT,
+            multiple: MAX_MULTIPLE,
+            xfer_mode: 0x40 | 5,
+        }
     }
 
-    /// Power-on geometry and modes.
+    /// Power-on geometry and modes: multiple mode on with the largest
+    /// block, as QEMU's drives start (Linux then reports "multi 16").
     pub fn reset(&mut self) {
         self.cur_heads = self.heads;
         self.cur_spt = self.spt;
+        self.multiple = MAX_MULTIPLE;
     }
 
     /// Cylinders of the current geometry.

@@ -584,7 +584,7 @@ fn mode_page(code: u8, locked: bool) -> Option<Vec<u8>> {
             let mut p = vec![0u8; 20];
             p[0] = 0x2A;
             p[1] = 18;
-            p[2] = 0x00; // reads CD-ROM only (no CD-R/RW, DVD-R/RAM bits)
+            p[2] = 0x0B; // reads CD-R, CD-RW and DVD-ROM media
             p[4] = 0x71; // audio play, mode 2 form 1 and 2, multi-session
             p[5] = 0x00;
             // Lock supported, lock state, eject, tray loading mechanism.

@@ -235,6 +235,9 @@ fn chs_addressing_follows_the_current_geometry() {
 #[test]
 fn read_multiple_moves_blocks_of_the_multiple_count() {
     let mut r = Rig::new().disk(0, pattern_disk(64));
+    r.ata(0xE0, [0, 0, 0, 0, 0], ata::cmd::IDENTIFY);
+    assert_eq!(word(&r.read_data(CMD, 512), 59), 0x100 | 16, "on at power-on, 16 sectors");
+    r.ata(0xE0, [0, 0, 0, 0, 0], ata::cmd::SET_MULTIPLE);
     r.ata(0xE0, [0, 6, 0, 0, 0], ata::cmd::READ_MULTIPLE);
     assert_eq!(r.in8(CMD + 1), error::ABRT, "multiple mode is off");
     r.ata(0xE0, [0, 3, 0, 0, 0], ata::cmd::SET_MULTIPLE);
