@@ -7,9 +7,7 @@
 //!
 //! QEMU (`qemu-system-i386 -M pc -kernel ... -drive if=ide,index=0 -drive
 //! if=ide,index=2,media=cdrom`) prints the same driver lines with QEMU's
-//! names, plus "found unknown device (class 0)" for its absent slaves and
-//! "cd/rw" for its claim to write CD-RWs, which ironpc's drive does not
-//! make.
+//! names, plus "found unknown device (class 0)" for its absent slaves.
 //!
 //! Slow in the interpreter and needs images the repository does not
 //! build: ignored. Run with `IRONPC_KERNEL=vmlinuz-686
@@ -105,7 +103,7 @@ fn linux_ata_piix_reads_and_writes_the_disk_and_reads_the_cd() {
         "ata1.00: ATA-7: IRONPC HARDDISK, 1.0, max UDMA/100",
         "ata1.00: 65536 sectors, multi 16: LBA48",
         "ata2.00: ATAPI: IRONPC DVD-ROM, 1.0, max UDMA/100",
-        "sr 1:0:0:0: [sr0] scsi3-mmc drive: 4x/4x xa/form2 tray",
+        "sr 1:0:0:0: [sr0] scsi3-mmc drive: 4x/4x cd/rw xa/form2 tray",
         "sd 0:0:0:0: [sda] 65536 512-byte logical blocks",
         "sda sector 1: sector one from the host",
         "sr0 block 16: CD001",
