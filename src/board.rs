@@ -898,6 +898,40 @@ mod tests {
     }
 
     #[test]
+    fn ide_disks_answer_on_their_ports_and_interrupt_on_irq_14() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        let disk = ironpc_block::MemDisk::new(vec![0x5A; 64 << 10]);
+        b.attach_ide(0, Some(crate::machine::IdeDrive::Disk(Box::new(disk))));
+        b.firmware_pci_init(&mut mem, 0x600);
+        // Both PICs as a BIOS leaves them, IRQ 2 and 14 unmasked.
+        for (port, v) in [
+            (0x20, 0x11),
+            (0x21, 0x08),
+            (0x21, 0x04),
+            (0x21, 0x01),
+            (0x21, 0xFB),
+            (0xA0, 0x11),
+            (0xA1, 0x70),
+            (0xA1, 0x02),
+            (0xA1, 0x01),
+            (0xA1, 0xBF),
+        ] {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        // READ SECTORS, LBA 3, one sector.
+        for (port, v) in [(0x1F6, 0xE0), (0x1F2, 1), (0x1F3, 3), (0x1F4, 0), (0x1F5, 0), (0x1F7, 0x20)] {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        assert!(b.interrupt_pending());
+        assert_eq!(b.interrupt_ack(), 0x76, "IRQ 14 on the slave PIC");
+        assert_eq!(b.io_read(&mut mem, 0x1F7, 1), 0x58, "DRDY DSC DRQ");
+        assert_eq!(b.io_read(&mut mem, 0x1F0, 2), 0x5A5A);
+        assert_eq!(b.io_read(&mut mem, 0xC002, 1) & 0x04, 0x04, "the bus-master block at 0xC000 saw the interrupt");
+        assert_eq!(b.io_read(&mut mem, 0x177, 1), 0, "the empty secondary channel");
+    }
+
+    #[test]
     fn firmware_pci_init_opens_the_pm_block_where_the_tables_say() {
         let mut mem = PhysMem::new(1 << 20).unwrap();
         let mut b = Board::new(ClockMode::Virtual);

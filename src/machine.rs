@@ -253,6 +253,19 @@ impl Machine {
         result
     }
 
+    /// Puts a new medium (or none) in the CD drive at IDE `slot` (0-3), as
+    /// a monitor's `change` does: the guest sees a media change. False if
+    /// there is no CD drive there.
+    pub fn change_cdrom(&mut self, slot: usize, medium: Option<Box<dyn BlockDevice>>) -> bool {
+        self.board.pci.ide.change_medium(slot, &mut self.board.ide_media, medium)
+    }
+
+    /// The eject button of the CD drive at `slot`: false if there is no CD
+    /// drive there or the guest locked the medium in.
+    pub fn eject_cdrom(&mut self, slot: usize) -> bool {
+        self.board.pci.ide.eject(slot, &mut self.board.ide_media)
+    }
+
     /// The system reset a PC's chipset performs on a reboot request or a
     /// CPU shutdown: the CPU at its reset vector, the devices in their
     /// power-on state, RAM as it was. The clock runs on.
