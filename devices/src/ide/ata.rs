@@ -264,11 +264,6 @@ pub fn command(d: &mut Drive, cmd: u8, medium: &mut Media) -> Outcome {
             d.nsector = 0xFF; // active or idle
             done(d)
         }
-        EXECUTE_DIAGNOSTIC => {
-            d.set_signature();
-            d.error = 0x01;
-            done(d)
-        }
         _ => fail(d, error::ABRT),
     }
 }

@@ -165,10 +165,6 @@ pub fn command(d: &mut Drive, command: u8) -> Outcome {
             d.reset();
             Outcome::NONE
         }
-        cmd::EXECUTE_DIAGNOSTIC => {
-            d.reset();
-            Outcome::IRQ
-        }
         cmd::SET_FEATURES | cmd::IDLE_IMMEDIATE | cmd::STANDBY_IMMEDIATE | cmd::SLEEP => {
             d.complete();
             Outcome::IRQ

@@ -453,6 +453,16 @@ impl Channel {
             return;
         }
         self.intrq = false;
+        if cmd == ata::cmd::EXECUTE_DIAGNOSTIC {
+            // Both devices run it, whichever was selected; device 0
+            // reports (ATA/ATAPI-6 8.11).
+            for d in &mut self.drives {
+                d.reset();
+            }
+            self.dev = 0;
+            self.raise();
+            return;
+        }
         let medium = &mut media[dev];
         let out = match d.kind {
             DriveKind::Cdrom(_) => atapi::command(d, cmd),

@@ -380,6 +380,13 @@ fn soft_reset_leaves_the_signatures() {
     r.out(CMD + 6, 1, 0xB0);
     assert_eq!(sig(&mut r), [1, 1, 0x14, 0xEB], "device 1: ATAPI");
     assert_eq!(r.in8(CMD + 7), 0, "a PACKET device leaves DRDY clear");
+    // EXECUTE DEVICE DIAGNOSTIC from device 1: both leave signatures,
+    // device 0 is selected and interrupts.
+    r.ata(0xB0, [0, 7, 7, 7, 7], ata::cmd::EXECUTE_DIAGNOSTIC);
+    assert!(r.irq(0) || r.ide.channels[0].intrq);
+    assert_eq!(sig(&mut r), [1, 1, 0, 0], "device 0 after the diagnostic");
+    r.out(CMD + 6, 1, 0xB0);
+    assert_eq!(sig(&mut r), [1, 1, 0x14, 0xEB]);
     // An ATA command to the CD: signature and abort.
     r.ata(0xB0, [0; 5], ata::cmd::IDENTIFY);
     assert_eq!(r.in8(CMD + 1), error::ABRT);
