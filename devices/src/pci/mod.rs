@@ -495,12 +495,14 @@ mod tests {
         assert_eq!(bus.io_read(0xCFE, 1), 0x80, "PIIX3 is multifunction");
         select(&mut bus, 1, 3, 0);
         assert_eq!(bus.io_read(CONFIG_DATA, 4), 0x7113_8086);
+        select(&mut bus, 1, 1, 0);
+        assert_eq!(bus.io_read(CONFIG_DATA, 4), 0x7010_8086, "PIIX3 IDE");
     }
 
     #[test]
     fn absent_functions_disabled_addresses_and_other_buses_read_all_ones() {
         let mut bus = PciBus::new();
-        for (device, function) in [(1, 1), (1, 2), (2, 0), (31, 7), (0, 1)] {
+        for (device, function) in [(1, 2), (2, 0), (31, 7), (0, 1)] {
             select(&mut bus, device, function, 0);
             assert_eq!(bus.io_read(CONFIG_DATA, 4), 0xFFFF_FFFF, "{device}.{function}");
             assert_eq!(bus.io_read(CONFIG_DATA, 2), 0xFFFF);
