@@ -468,7 +468,7 @@ pub(super) fn run_dma(
     let base = lba * SECTOR as u64;
     let ext = d.ext;
     let (end, result) = if write {
-        bm.transfer(mem, total, |off, buf| write_sectors(medium, (base + off) / SECTOR as u64, buf), false)
+        bm.transfer(mem, total, |off, buf| write_at(medium, base + off, buf), false)
     } else {
         bm.transfer(mem, total, |off, buf| read_at(medium, base + off, buf), true)
     };
@@ -483,6 +483,20 @@ pub(super) fn run_dma(
             done(d)
         }
     }
+}
+
+/// Writes bytes at a byte offset (a DMA chunk may split a sector).
+fn write_at(medium: &mut Media, offset: u64, data: &[u8]) -> Result<(), u8> {
+    let Some(m) = medium.as_mut() else {
+        return Err(error::ABRT);
+    };
+    if m.read_only() {
+        return Err(error::ABRT);
+    }
+    m.write_at(offset, data).map_err(|e| {
+        log::warn!("IDE: write at byte {offset} failed: {e}");
+        medium_error(&e)
+    })
 }
 
 /// Reads bytes at a byte offset (a DMA chunk may split a sector).

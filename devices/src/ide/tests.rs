@@ -323,6 +323,17 @@ fn dma_with_a_larger_table_leaves_active_set_and_dma_write_reaches_the_disk() {
     r.media[0].as_mut().unwrap().read_at(4 * 512, &mut back).unwrap();
     assert!(back.iter().all(|&b| b == 0x77));
     assert_eq!(r.in8(CMD + 7), status::DRDY | status::DSC);
+    // Descriptors that split sectors: 256 + 768 bytes written to LBA 8-9.
+    r.mem.write(0x31000, &[0x11; 256]);
+    r.mem.write(0x32000, &[0x22; 768]);
+    prd_table(&mut r.mem, 0x2000, &[(0x31000, 256), (0x32000, 768)]);
+    r.out(BM, 1, 0);
+    r.out(BM + 2, 1, 0x06);
+    r.ata(0xE0, [0, 2, 8, 0, 0], ata::cmd::WRITE_DMA);
+    r.out(BM, 1, u32::from(busmaster::CMD_START));
+    assert_eq!(r.in8(CMD + 7), status::DRDY | status::DSC);
+    r.media[0].as_mut().unwrap().read_at(8 * 512, &mut back).unwrap();
+    assert!(back[..256].iter().all(|&b| b == 0x11) && back[256..].iter().all(|&b| b == 0x22));
     // A table shorter than the transfer: the command fails.
     prd_table(&mut r.mem, 0x2000, &[(0x30000, 512)]);
     r.out(BM, 1, 0);
