@@ -202,7 +202,7 @@ pub fn command(d: &mut Drive, cmd: u8, medium: &mut Media) -> Outcome {
     };
     match cmd {
         IDENTIFY => {
-            let data = disk.identify(&serial(usize::from(d.select & 0x10 != 0)));
+            let data = disk.identify(&serial(usize::from(d.slot)));
             d.status = status::DRDY;
             d.start_pio(data, Transfer::DataIn);
             Outcome::IRQ

@@ -158,7 +158,7 @@ pub fn command(d: &mut Drive, command: u8) -> Outcome {
         }
         cmd::IDENTIFY_PACKET => {
             d.status = status::DRDY;
-            d.start_pio(identify(&ata::serial(usize::from(d.select & 0x10 != 0) + 2)), Transfer::DataIn);
+            d.start_pio(identify(&ata::serial(usize::from(d.slot))), Transfer::DataIn);
             Outcome::IRQ
         }
         cmd::DEVICE_RESET => {

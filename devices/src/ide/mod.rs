@@ -157,6 +157,8 @@ pub struct Drive {
     byte_limit: u16,
     /// The current ATA command addresses with 48 bits.
     ext: bool,
+    /// Where the drive sits (0-3), for its serial number.
+    pub slot: u8,
 }
 
 impl Drive {
@@ -177,6 +179,7 @@ impl Drive {
             transfer: Transfer::Idle,
             byte_limit: 0,
             ext: false,
+            slot: 0,
         };
         d.reset();
         d
@@ -555,7 +558,9 @@ impl Channel {
     /// Power-on / RESET# state: drives keep their kind and media.
     pub fn hard_reset(&mut self) {
         for d in &mut self.drives {
+            let slot = d.slot;
             *d = Drive::new(d.kind.clone());
+            d.slot = slot;
             if let DriveKind::Cdrom(c) = &mut d.kind {
                 c.reset();
             }

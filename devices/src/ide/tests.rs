@@ -136,6 +136,8 @@ fn identify_device_reports_geometry_capacity_strings_and_a_valid_checksum() {
     assert_eq!(&id[54..70], b"RINOCPH RADDSI K", "IRONPC HARDDISK byte-swapped");
     let model: Vec<u8> = id[54..94].chunks(2).flat_map(|p| [p[1], p[0]]).collect();
     assert_eq!(std::str::from_utf8(&model).unwrap().trim_end(), "IRONPC HARDDISK");
+    let serial: Vec<u8> = id[20..40].chunks(2).flat_map(|p| [p[1], p[0]]).collect();
+    assert_eq!(serial, b"IRONPC00000000000001", "slot 0's serial, 20 characters");
     assert_eq!(id[510], 0xA5);
     assert_eq!(id.iter().fold(0u8, |s, b| s.wrapping_add(*b)), 0, "checksum");
 }

@@ -63,6 +63,7 @@ impl PiixIde {
     pub fn attach(&mut self, slot: usize, kind: DriveKind) {
         if let Some(d) = self.drive_mut(slot) {
             *d = Drive::new(kind);
+            d.slot = slot as u8;
         }
     }
 
