@@ -111,6 +111,11 @@ fn linux_ata_piix_reads_and_writes_the_disk_and_reads_the_cd() {
     ] {
         assert!(out.contains(line), "missing {line:?}; serial:\n{out}");
     }
+    // ata_piix moved the data by bus-master DMA: it pointed both
+    // channels' engines at its PRD tables.
+    for (n, ch) in m.board.pci.ide.channels.iter().enumerate() {
+        assert_ne!(ch.bm.prd, 0, "channel {n} never used DMA");
+    }
     let d = disk.0.lock().unwrap();
     assert_eq!(&d[1024..1041], b"written-by-linux\n", "the guest's write reached the image");
     m.flush_disks().expect("flush");
