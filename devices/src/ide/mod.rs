@@ -396,7 +396,7 @@ impl Channel {
     /// [`Channel::write_data`].
     pub fn write(&mut self, r: u16, size: u8, value: u32, media: &mut [Media; 2], mem: &mut PhysMem) {
         if r == reg::DATA {
-            self.write_data(size, value, media);
+            self.write_data(size, value, media, mem);
             return;
         }
         let v = value as u8;
@@ -506,7 +506,7 @@ impl Channel {
         v
     }
 
-    fn write_data(&mut self, size: u8, value: u32, media: &mut [Media; 2]) {
+    fn write_data(&mut self, size: u8, value: u32, media: &mut [Media; 2], mem: &mut PhysMem) {
         let dev = self.dev;
         let d = &mut self.drives[dev];
         if d.status & status::DRQ == 0 || !d.present() || d.dma_pending() {
@@ -520,10 +520,10 @@ impl Channel {
             }
         }
         if d.pos >= d.buf.len() {
+            // A packet may start a DMA data phase on an engine already
+            // running.
             let out = buffer_done(d, &mut media[dev]);
-            if out.irq {
-                self.raise();
-            }
+            self.finish(out, media, mem);
         }
     }
 

@@ -547,6 +547,16 @@ fn packet_dma_moves_the_reply_through_the_bus_master() {
     assert!(r.irq(1));
     assert_eq!(r.inp(BM + 10, 1) as u8 & 7, busmaster::ST_INTERRUPT);
     assert_eq!((r.in8(SCMD + 7), r.in8(SCMD + 2) & 3), (good(), 3));
+    // The engine started before the packet: the data moves when the
+    // packet is in.
+    r.out(BM + 8, 1, 0);
+    r.out(BM + 10, 1, 0x06);
+    r.out(BM + 8, 1, u32::from(busmaster::CMD_START | busmaster::CMD_WRITE_MEMORY));
+    r.out(SCMD + 7, 1, u32::from(ata::cmd::PACKET));
+    r.write_data(SCMD, &[atapi::op::READ_10, 0, 0, 0, 0, 20, 0, 0, 1, 0, 0, 0]);
+    r.mem.read(0x40000, &mut b);
+    assert_eq!(b, 20u32.to_be_bytes());
+    assert_eq!(r.inp(BM + 10, 1) as u8 & 7, busmaster::ST_INTERRUPT | busmaster::ST_ACTIVE, "4 KiB table, 2 KiB read");
 }
 
 #[test]
