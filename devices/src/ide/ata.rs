@@ -426,7 +426,7 @@ pub(super) fn write_block(d: &mut Drive, medium: &mut Media, lba: u64, left: u32
         set_address(d, lba, ext);
         return fail(d, e);
     }
-    set_address(d, lba + n - 1, ext);
+    set_address(d, (lba + n).saturating_sub(1), ext);
     if left == 0 {
         d.complete();
         return Outcome::IRQ;
