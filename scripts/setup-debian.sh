@@ -16,6 +16,7 @@ packages=(nasm gcc-multilib cmake seabios)
 packages+=(qemu-utils) # qemu-img, qemu-io: the block layer's tests make and check images with them
 # The window: SDL2 (libsdl2-dev) and, for its tests, an X server, key injection and screenshots.
 packages+=(libsdl2-dev xvfb xdotool imagemagick)
+packages+=(xorriso)  # builds the El Torito CD of tests/ide_seabios.rs
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

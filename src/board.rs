@@ -12,6 +12,7 @@ use ironpc_devices::{
     fdc::{self, Fdc},
     fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
+    ide,
     pci::{self, piix4_pm, PciBus},
     pic::PicPair,
     pit::Pit,
@@ -64,6 +65,9 @@ pub struct Board {
     pub dma: Dma8237,
     /// The floppy controller (0x3F0-0x3F5, 0x3F7; IRQ 6; DMA channel 2).
     pub fdc: Fdc,
+    /// The media of the four IDE drives (host handles; the drives' state
+    /// is in `pci.ide`).
+    pub ide_media: [ide::Media; 4],
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -123,6 +127,7 @@ impl Board {
             screen: crate::display::Screen::new(),
             dma: Dma8237::new(),
             fdc: Fdc::new(),
+            ide_media: Default::default(),
         }
     }
 
@@ -260,8 +265,34 @@ impl Board {
         self.dma = Dma8237::new();
         self.fdc.reset();
         self.sync_fdc_irq();
+        self.pci.ide.reset();
+        self.sync_ide();
         self.sync_devices(mem);
         self.pic.set_irq(8, self.rtc.irq());
+    }
+
+    /// Puts a drive (or none) at IDE `slot` (0 primary master .. 3
+    /// secondary slave).
+    pub fn attach_ide(&mut self, slot: usize, drive: Option<crate::machine::IdeDrive>) {
+        use crate::machine::IdeDrive;
+        let Some(media) = self.ide_media.get_mut(slot) else {
+            return;
+        };
+        let (kind, medium) = match drive {
+            None => (ide::DriveKind::Absent, None),
+            Some(IdeDrive::Disk(d)) => (ide::DriveKind::Disk(ide::ata::Disk::new(d.size())), Some(d)),
+            Some(IdeDrive::Cdrom(m)) => (ide::DriveKind::Cdrom(Default::default()), m),
+        };
+        *media = medium;
+        self.pci.ide.attach(slot, kind);
+    }
+
+    /// The IDE channels' interrupt lines into the PIC (IRQ 14 and 15).
+    fn sync_ide(&mut self) {
+        for n in 0..2 {
+            let (irq, level) = self.pci.ide.irq(n);
+            self.pic.set_irq(irq, level);
+        }
     }
 
     /// Whether a reset was requested since the last call.
@@ -438,6 +469,11 @@ impl Bus for Board {
         if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
             return self.pci.io_read(port, size);
         }
+        if self.pci.ide.decodes(port) {
+            let v = self.pci.ide.io_read(port, size, &mut self.ide_media);
+            self.sync_ide();
+            return v;
+        }
         if let Some(d) = self.device(port) {
             return d.io_read(port, size);
         }
@@ -512,6 +548,11 @@ impl Bus for Board {
         if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
             self.pci.io_write(port, size, value);
             self.sync_pci(mem);
+            return;
+        }
+        if self.pci.ide.decodes(port) {
+            self.pci.ide.io_write(port, size, value, &mut self.ide_media, mem);
+            self.sync_ide();
             return;
         }
         if let Some(d) = self.device(port) {
@@ -961,6 +1002,40 @@ mod tests {
             b.advance(icount);
             let _ = (b.next_deadline(), b.take_reset(), b.interrupt_pending());
         }
+    }
+
+    #[test]
+    fn ide_disks_answer_on_their_ports_and_interrupt_on_irq_14() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        let disk = ironpc_block::MemDisk::new(vec![0x5A; 64 << 10]);
+        b.attach_ide(0, Some(crate::machine::IdeDrive::Disk(Box::new(disk))));
+        b.firmware_pci_init(&mut mem, 0x600);
+        // Both PICs as a BIOS leaves them, IRQ 2 and 14 unmasked.
+        for (port, v) in [
+            (0x20, 0x11),
+            (0x21, 0x08),
+            (0x21, 0x04),
+            (0x21, 0x01),
+            (0x21, 0xFB),
+            (0xA0, 0x11),
+            (0xA1, 0x70),
+            (0xA1, 0x02),
+            (0xA1, 0x01),
+            (0xA1, 0xBF),
+        ] {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        // READ SECTORS, LBA 3, one sector.
+        for (port, v) in [(0x1F6, 0xE0), (0x1F2, 1), (0x1F3, 3), (0x1F4, 0), (0x1F5, 0), (0x1F7, 0x20)] {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        assert!(b.interrupt_pending());
+        assert_eq!(b.interrupt_ack(), 0x76, "IRQ 14 on the slave PIC");
+        assert_eq!(b.io_read(&mut mem, 0x1F7, 1), 0x58, "DRDY DSC DRQ");
+        assert_eq!(b.io_read(&mut mem, 0x1F0, 2), 0x5A5A);
+        assert_eq!(b.io_read(&mut mem, 0xC002, 1) & 0x04, 0x04, "the bus-master block at 0xC000 saw the interrupt");
+        assert_eq!(b.io_read(&mut mem, 0x177, 1), 0, "the empty secondary channel");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::{board::Board, clock::ClockMode, host::StopRequest};
 use ironpc_bios::acpi;
 use ironpc_bios::linux::{self, BootError, BootPlan, DirectBoot, LinuxKernel};
+use ironpc_block::{BlockDevice, BlockError};
 use ironpc_cpu::{
     state::{attr, cr0, fl, sreg, Segment, TableReg},
     Cpu, Env, RunExit, Shutdown,
@@ -30,6 +31,18 @@ pub struct Config {
     /// The floppy images in drives A and B (each drive's type follows its
     /// image's size).
     pub floppy: [Option<Box<dyn ironpc_block::BlockDevice>>; 2],
+    /// IDE drives: primary master, primary slave, secondary master,
+    /// secondary slave.
+    pub ide: [Option<IdeDrive>; 4],
+}
+
+/// A drive on the PIIX3 IDE channels.
+#[derive(Debug)]
+pub enum IdeDrive {
+    /// An ATA hard disk.
+    Disk(Box<dyn BlockDevice>),
+    /// An ATAPI CD/DVD-ROM drive, with its medium or empty.
+    Cdrom(Option<Box<dyn BlockDevice>>),
 }
 
 /// A Linux kernel given on the command line, with its initrd and command
@@ -162,6 +175,9 @@ impl Machine {
         board.set_cmos_floppies();
         configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         board.pci.host.set_ram_size(config.memory);
+        for (slot, drive) in config.ide.into_iter().enumerate() {
+            board.attach_ide(slot, drive);
+        }
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
@@ -230,6 +246,41 @@ impl Machine {
         s.rip = u64::from(plan.entry);
         s.set_flags(0x2);
         self.cpu.flush_code_cache();
+    }
+
+    /// Makes every write the guest completed durable in the disk images
+    /// (the frontend calls it at every exit). Flushes every drive; the
+    /// first failure is returned.
+    pub fn flush_disks(&mut self) -> Result<(), BlockError> {
+        let mut result = Ok(());
+        for m in self.board.ide_media.iter_mut().flatten() {
+            if let Err(e) = m.flush() {
+                log::warn!("cannot flush a disk image: {e}");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        if let Err(e) = self.board.flush_floppies() {
+            log::warn!("cannot flush a floppy image: {e}");
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Puts a new medium (or none) in the CD drive at IDE `slot` (0-3), as
+    /// a monitor's `change` does: the guest sees a media change. False if
+    /// there is no CD drive there.
+    pub fn change_cdrom(&mut self, slot: usize, medium: Option<Box<dyn BlockDevice>>) -> bool {
+        self.board.pci.ide.change_medium(slot, &mut self.board.ide_media, medium)
+    }
+
+    /// The eject button of the CD drive at `slot`: false if there is no CD
+    /// drive there or the guest locked the medium in.
+    pub fn eject_cdrom(&mut self, slot: usize) -> bool {
+        self.board.pci.ide.eject(slot, &mut self.board.ide_media)
     }
 
     /// The system reset a PC's chipset performs on a reboot request or a

@@ -5,7 +5,7 @@
 //! behaviour, never a panic. Seeded; the seed is printed.
 
 use ironpc::cpu::{testing::Rng, Bus};
-use ironpc::{ClockMode, Config, Machine};
+use ironpc::{block::MemDisk, ClockMode, Config, IdeDrive, Machine};
 
 /// Port ranges the board decodes (and their neighbours), where random
 /// traffic reaches device state machines rather than open bus.
@@ -31,6 +31,13 @@ const HOT: &[(u16, u16)] = &[
     (0x0600, 0x0640),
     (0x0CF8, 0x0D00),
     (0xAFE0, 0xAFE4),
+    // IDE: both channels, their control registers, the bus-master block
+    // where SeaBIOS would put it.
+    (0x0170, 0x0178),
+    (0x01F0, 0x01F8),
+    (0x0376, 0x0377),
+    (0x03F6, 0x03F7),
+    (0xC000, 0xC010),
 ];
 
 fn machine() -> Machine {
@@ -46,6 +53,12 @@ fn machine() -> Machine {
         kernel: None,
         // A disk in drive A, so floppy commands reach a medium (and DMA).
         floppy: [Some(Box::new(ironpc::block::MemDisk::new(vec![0; 1_474_560]))), None],
+        ide: [
+            Some(IdeDrive::Disk(Box::new(MemDisk::new(vec![0; 1 << 20])))),
+            Some(IdeDrive::Cdrom(Some(Box::new(MemDisk::new(vec![0; 1 << 20]))))),
+            Some(IdeDrive::Cdrom(None)),
+            None,
+        ],
     };
     Machine::new(config).expect("a machine")
 }

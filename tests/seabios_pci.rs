@@ -1,6 +1,6 @@
 //! SeaBIOS (Debian's `/usr/share/seabios/bios.bin`, 1.16) on the PCI side of
 //! the board: it must find QEMU's i440FX by its IDs and subsystem, list and
-//! initialise the three PCI functions, route the PIRQs, use the PIIX4 ACPI
+//! initialise the four PCI functions, route the PIRQs, use the PIIX4 ACPI
 //! timer, shadow itself into RAM through the PAM registers and lock the
 //! shadow read-only, reach its boot stage, and restart through 0xCF9.
 //!
@@ -9,7 +9,7 @@
 //! src/post.c, src/boot.c, src/resume.c), as QEMU's `pc` machine produces
 //! them (`qemu-system-i386 -M pc -nodefaults -debugcon file:q.log -global
 //! isa-debugcon.iobase=0x402`), except where ironpc's machine differs by
-//! design: no IDE function yet (3 PCI devices, not 4), and no fw_cfg ACPI
+//! design: no fw_cfg ACPI
 //! tables, so the PM I/O block stays at SeaBIOS's default 0xB000 rather
 //! than QEMU's 0x600.
 //!
@@ -45,6 +45,7 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
         serial: None,
         kernel: None,
         floppy: Default::default(),
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);
@@ -87,11 +88,13 @@ fn seabios_finds_and_initialises_the_pci_functions_and_reaches_boot() {
             "=== PCI bus & bridge init ===",
             "PCI: pci_bios_init_bus_rec bus = 0x0",
             "=== PCI device probing ===",
-            "Found 3 PCI devices (max PCI bus is 00)",
+            "Found 4 PCI devices (max PCI bus is 00)",
             "PCI: init bdf=00:00.0 id=8086:1237",
             "PCI: init bdf=00:01.0 id=8086:7000",
             // PIRQ A-D to 10, 10, 11, 11 and those lines level-triggered.
             "PIIX3/PIIX4 init: elcr=00 0c",
+            // The IDE function, its bus-master block where QEMU's is.
+            "PCI: init bdf=00:01.1 id=8086:7010",
             "PCI: init bdf=00:01.3 id=8086:7113",
             // PMBA = 0xB000 enabled through PMREGMISC.
             "Using pmtimer, ioport 0xb008",
@@ -130,7 +133,7 @@ fn seabios_reboots_through_cf9_and_runs_again() {
     };
     assert_in_order(&log, &["No bootable device.", "Rebooting.", "Attempting a hard reboot", "SeaBIOS (version"]);
     let second = log.split("Attempting a hard reboot").nth(1).unwrap_or("");
-    assert_in_order(second, &["Running on QEMU (i440fx)", "Found 3 PCI devices", "Using pmtimer, ioport 0xb008"]);
+    assert_in_order(second, &["Running on QEMU (i440fx)", "Found 4 PCI devices", "Using pmtimer, ioport 0xb008"]);
 }
 
 /// Reads `len` bytes of guest memory.

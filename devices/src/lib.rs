@@ -12,6 +12,7 @@ pub mod dma8237;
 pub mod fdc;
 pub mod fw_cfg;
 pub mod i8042;
+pub mod ide;
 pub mod pci;
 pub mod pic;
 pub mod pit;

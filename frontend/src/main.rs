@@ -153,6 +153,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
         serial,
         kernel,
         floppy: Default::default(),
+        ide: Default::default(),
     };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {
