@@ -93,6 +93,7 @@ fn linux_ata_piix_reads_and_writes_the_disk_and_reads_the_cd() {
             modules: Vec::new(),
         }),
         ide: [Some(IdeDrive::Disk(Box::new(disk.clone()))), None, Some(IdeDrive::Cdrom(Some(Box::new(cd)))), None],
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(20_000_000_000));
