@@ -544,19 +544,26 @@ fn a_multiboot_kernel_gets_its_module_list() {
 }
 
 /// ACPI soft-off ends the program with status 0 and nothing on stderr:
-/// the ROM enables the PIIX4 PM block (PMREGMISC = 1, PMBA still 0) and
-/// writes SLP_TYP 0 with SLP_EN to PM1a_CNT (port 4).
+/// the ROM puts the PIIX4 PM block at 0x600 (PMBA), enables it
+/// (PMREGMISC = 1) and writes SLP_TYP 0 with SLP_EN to PM1a_CNT (0x604).
 #[test]
 fn acpi_power_off_exits_with_status_0() {
     let code = [
-        0x66, 0xB8, 0x80, 0x0B, 0x00, 0x80, // mov eax, 0x80000B80 (00:01.3, reg 0x80)
+        0x66, 0xB8, 0x40, 0x0B, 0x00, 0x80, // mov eax, 0x80000B40 (00:01.3, PMBA)
         0xBA, 0xF8, 0x0C, // mov dx, 0xcf8
+        0x66, 0xEF, // out dx, eax
+        0xB2, 0xFC, // mov dl, 0xfc
+        0x66, 0xB8, 0x01, 0x06, 0x00, 0x00, // mov eax, 0x601
+        0x66, 0xEF, // out dx, eax
+        0x66, 0xB8, 0x80, 0x0B, 0x00, 0x80, // mov eax, 0x80000B80 (PMREGMISC)
+        0xB2, 0xF8, // mov dl, 0xf8
         0x66, 0xEF, // out dx, eax
         0xB2, 0xFC, // mov dl, 0xfc
         0xB0, 0x01, // mov al, 1
         0xEE, // out dx, al
+        0xBA, 0x04, 0x06, // mov dx, 0x604
         0xB8, 0x00, 0x20, // mov ax, 0x2000
-        0xE7, 0x04, // out 4, ax
+        0xEF, // out dx, ax
         0xF4, // hlt
     ];
     let mut rom = vec![0xF4u8; 4096];
