@@ -27,6 +27,10 @@ pub struct Config {
     pub serial: Option<Box<dyn Write + Send>>,
     /// A kernel to boot instead of the firmware's own boot devices.
     pub kernel: Option<KernelBoot>,
+    /// The standard VGA's option ROM (SeaVGABIOS, `vgabios-stdvga.bin`;
+    /// [`ironpc_bios::default_vga_bios_paths`]); None: the VGA has no
+    /// BIOS (bare test ROMs), as QEMU's with `romfile=`.
+    pub vga_bios: Option<Vec<u8>>,
 }
 
 /// A Linux kernel given on the command line, with its initrd and command
@@ -64,6 +68,8 @@ pub enum MachineError {
     Acpi(#[from] acpi::AcpiError),
     #[error("cannot boot the multiboot kernel: {0}")]
     Multiboot(#[from] ironpc_bios::multiboot::MultibootError),
+    #[error(transparent)]
+    Vga(#[from] crate::vga::VgaAttachError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -151,6 +157,7 @@ impl Machine {
         board.set_cmos_memory(config.memory);
         configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         board.pci.host.set_ram_size(config.memory);
+        board.attach_vga(&mut mem, config.vga_bios.as_deref())?;
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
@@ -231,6 +238,13 @@ impl Machine {
         self.board.reset(&mut self.mem);
     }
 
+    /// Renders the screen now and publishes it (before a screenshot or a
+    /// text dump is taken at exit).
+    pub fn refresh_screen(&mut self) {
+        ironpc_cpu::Bus::set_icount(&mut self.board, self.cpu.icount);
+        self.board.refresh_display(&mut self.mem);
+    }
+
     /// Runs until the guest exits, the CPU shuts down or halts for good, or
     /// `max_instructions` have retired.
     pub fn run(&mut self, max_instructions: Option<u64>) -> Exit {
@@ -250,6 +264,7 @@ impl Machine {
             // Fire what is due, hand over host input, then run the CPU up
             // to the next deadline.
             self.board.advance(self.cpu.icount);
+            self.board.advance_display(&mut self.mem);
             self.board.feed_serial_input();
             let deadline = self.board.next_deadline();
             let budget = match (self.board.clock.mode(), deadline) {

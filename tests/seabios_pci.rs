@@ -9,7 +9,7 @@
 //! src/post.c, src/boot.c, src/resume.c), as QEMU's `pc` machine produces
 //! them (`qemu-system-i386 -M pc -nodefaults -debugcon file:q.log -global
 //! isa-debugcon.iobase=0x402`), except where ironpc's machine differs by
-//! design: no IDE function yet (3 PCI devices, not 4), and no fw_cfg ACPI
+//! design: no IDE function yet (4 PCI devices with the VGA, not 5), and no fw_cfg ACPI
 //! tables, so the PM I/O block stays at SeaBIOS's default 0xB000 rather
 //! than QEMU's 0x600.
 //!
@@ -44,6 +44,7 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
         clock: ClockMode::Virtual,
         serial: None,
         kernel: None,
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);
@@ -86,7 +87,7 @@ fn seabios_finds_and_initialises_the_pci_functions_and_reaches_boot() {
             "=== PCI bus & bridge init ===",
             "PCI: pci_bios_init_bus_rec bus = 0x0",
             "=== PCI device probing ===",
-            "Found 3 PCI devices (max PCI bus is 00)",
+            "Found 4 PCI devices (max PCI bus is 00)",
             "PCI: init bdf=00:00.0 id=8086:1237",
             "PCI: init bdf=00:01.0 id=8086:7000",
             // PIRQ A-D to 10, 10, 11, 11 and those lines level-triggered.
@@ -129,7 +130,7 @@ fn seabios_reboots_through_cf9_and_runs_again() {
     };
     assert_in_order(&log, &["No bootable device.", "Rebooting.", "Attempting a hard reboot", "SeaBIOS (version"]);
     let second = log.split("Attempting a hard reboot").nth(1).unwrap_or("");
-    assert_in_order(second, &["Running on QEMU (i440fx)", "Found 3 PCI devices", "Using pmtimer, ioport 0xb008"]);
+    assert_in_order(second, &["Running on QEMU (i440fx)", "Found 4 PCI devices", "Using pmtimer, ioport 0xb008"]);
 }
 
 /// Reads `len` bytes of guest memory.

@@ -15,6 +15,7 @@ pub mod pic;
 pub mod pit;
 pub mod rtc;
 pub mod uart16550;
+pub mod vga;
 
 /// A device on the I/O port bus. `port` is the absolute port number;
 /// `size` is 1, 2 or 4 bytes.
