@@ -48,6 +48,9 @@ pub struct VgaWiring {
     /// The next screen refresh, in ns of the machine clock.
     next_refresh: u64,
     frame: Frame,
+    /// The text of the last published picture, and whether it is current.
+    text: Option<String>,
+    text_valid: bool,
 }
 
 impl Board {
@@ -80,6 +83,7 @@ impl Board {
             // The whole picture may have changed (a blank frame where the
             // memory was unmapped).
             self.vga.mark_dirty(0, Vga::VRAM_SIZE as u32);
+            w.text_valid = false;
         }
         if w.mmio_at != mmio {
             w.mmio_at = remap(mem, w.mmio_at, mmio, |mem, base| mem.add_mmio(base, u64::from(stdvga::MMIO_SIZE)));
@@ -223,9 +227,14 @@ impl Board {
         }
         let now = self.now();
         let vram = mem.device_ram(vram);
-        let changed = self.vga.render(vram, &mut self.vga_wiring.frame, now);
-        let text = self.vga.text_dump(vram);
-        self.screen.publish(&self.vga_wiring.frame, changed, text);
+        let w = &mut self.vga_wiring;
+        let changed = self.vga.render(vram, &mut w.frame, now);
+        // The text changes only with the picture: rebuilt only then.
+        if changed || !w.text_valid {
+            w.text = self.vga.text_dump(vram);
+            w.text_valid = true;
+        }
+        self.screen.publish(&w.frame, changed, w.text.clone());
     }
 }
 
