@@ -1,6 +1,6 @@
 //! SeaBIOS (Debian's `/usr/share/seabios/bios.bin`, 1.16) on the PCI side of
 //! the board: it must find QEMU's i440FX by its IDs and subsystem, list and
-//! initialise the three PCI functions, route the PIRQs, use the PIIX4 ACPI
+//! initialise the PCI functions, route the PIRQs, use the PIIX4 ACPI
 //! timer, shadow itself into RAM through the PAM registers and lock the
 //! shadow read-only, reach its boot stage, and restart through 0xCF9.
 //!
