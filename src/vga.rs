@@ -318,6 +318,20 @@ mod tests {
     }
 
     #[test]
+    fn word_port_writes_reach_index_and_data_as_two_bytes_and_dispi_answers() {
+        let (mut b, mut mem) = board(None);
+        // SeaVGABIOS's outw(0x0F02, 0x3C4): sequencer index 2 (map mask),
+        // data 0x0F in the high byte.
+        b.io_write(&mut mem, 0x3C4, 2, 0x0F02);
+        assert_eq!(b.io_read(&mut mem, 0x3C4, 1), 0x02, "index");
+        assert_eq!(b.io_read(&mut mem, 0x3C5, 1), 0x0F, "map mask");
+        assert_eq!(b.io_read(&mut mem, 0x3C4, 2), 0x0F02, "a word read is the pair too");
+        // The DISPI ID register (index 0) reads a Bochs VBE version.
+        b.io_write(&mut mem, 0x1CE, 2, 0);
+        assert_eq!(b.io_read(&mut mem, 0x1CF, 2) & 0xFFF0, 0xB0C0);
+    }
+
+    #[test]
     fn the_rom_bar_maps_the_vga_bios_only_while_enabled() {
         let rom: Vec<u8> = (0..0x9800u32).map(|i| (i ^ (i >> 8)) as u8).collect();
         let (mut b, mut mem) = board(Some(&rom));
