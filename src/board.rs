@@ -18,6 +18,7 @@ use ironpc_devices::{
     pit::Pit,
     rtc::Rtc,
     uart16550::Uart16550,
+    vga::Vga,
     PortIo,
 };
 use ironpc_mmu::{PamAttr, PhysMem, PAM_SEGMENTS};
@@ -68,6 +69,10 @@ pub struct Board {
     /// The media of the four IDE drives (host handles; the drives' state
     /// is in `pci.ide`).
     pub ide_media: [ide::Media; 4],
+    /// The standard VGA (its PCI function is `pci.vga`), and where its
+    /// windows are in the map ([`Board::attach_vga`], src/vga.rs).
+    pub vga: Vga,
+    pub(crate) vga_wiring: crate::vga::VgaWiring,
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -128,6 +133,8 @@ impl Board {
             dma: Dma8237::new(),
             fdc: Fdc::new(),
             ide_media: Default::default(),
+            vga: Vga::new(),
+            vga_wiring: Default::default(),
         }
     }
 
@@ -257,6 +264,7 @@ impl Board {
         self.pit = Pit::new();
         self.kbc = I8042::new();
         self.com = Default::default();
+        self.vga = Vga::new();
         self.port92 = PORT92_A20;
         mem.set_a20(true);
         self.reset_requested = false;
@@ -324,10 +332,16 @@ impl Board {
 
     /// The next time a device needs attention, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.pit.next_irq0(), self.rtc.next_deadline(), self.pci.pm.next_deadline(), self.fdc.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.pit.next_irq0(),
+            self.rtc.next_deadline(),
+            self.pci.pm.next_deadline(),
+            self.fdc.next_deadline(),
+            self.vga_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether the guest powered the machine off (ACPI soft-off).
@@ -364,6 +378,7 @@ impl Board {
             mem.set_pam(attrs);
         }
         mem.set_smram_open(self.pci.host.smram_open());
+        self.sync_vga_map(mem);
         if self.pci.take_reset() {
             self.reset_requested = true;
         }
@@ -474,6 +489,9 @@ impl Bus for Board {
             self.sync_ide();
             return v;
         }
+        if let Some(v) = self.vga_io_read(port, size) {
+            return v;
+        }
         if let Some(d) = self.device(port) {
             return d.io_read(port, size);
         }
@@ -555,6 +573,9 @@ impl Bus for Board {
             self.sync_ide();
             return;
         }
+        if self.vga_io_write(mem, port, size, value) {
+            return;
+        }
         if let Some(d) = self.device(port) {
             d.io_write(port, size, value);
             return;
@@ -568,12 +589,18 @@ impl Bus for Board {
         log::trace!("write {value:#x} to unclaimed port {port:#x}");
     }
 
-    fn mmio_read(&mut self, _mem: &mut PhysMem, addr: u64, _size: u8) -> u64 {
+    fn mmio_read(&mut self, mem: &mut PhysMem, addr: u64, size: u8) -> u64 {
+        if let Some(v) = self.vga_mmio_read(mem, addr, size) {
+            return v;
+        }
         log::trace!("read from unclaimed MMIO {addr:#x}");
         u64::MAX
     }
 
-    fn mmio_write(&mut self, _mem: &mut PhysMem, addr: u64, _size: u8, value: u64) {
+    fn mmio_write(&mut self, mem: &mut PhysMem, addr: u64, size: u8, value: u64) {
+        if self.vga_mmio_write(mem, addr, size, value) {
+            return;
+        }
         log::trace!("write {value:#x} to unclaimed MMIO {addr:#x}");
     }
 

@@ -10,11 +10,13 @@ mod clock;
 pub mod display;
 mod host;
 mod machine;
+mod vga;
 
 pub use board::Board;
 pub use clock::{Clock, ClockMode};
 pub use host::{HostLink, InputEvent, InputPacing, Next, StopRequest};
 pub use machine::{Config, Exit, IdeDrive, KernelBoot, Machine, MachineError};
+pub use vga::VgaAttachError;
 
 pub use ironpc_bios as bios;
 pub use ironpc_block as block;

@@ -34,6 +34,10 @@ pub struct Config {
     /// IDE drives: primary master, primary slave, secondary master,
     /// secondary slave.
     pub ide: [Option<IdeDrive>; 4],
+    /// The standard VGA's option ROM (SeaVGABIOS, `vgabios-stdvga.bin`;
+    /// [`ironpc_bios::default_vga_bios_paths`]); None: the VGA has no
+    /// BIOS (bare test ROMs), as QEMU's with `romfile=`.
+    pub vga_bios: Option<Vec<u8>>,
 }
 
 /// A drive on the PIIX3 IDE channels.
@@ -82,6 +86,8 @@ pub enum MachineError {
     Multiboot(#[from] ironpc_bios::multiboot::MultibootError),
     #[error("cannot insert the floppy image: {0}")]
     Floppy(#[from] ironpc_devices::fdc::FdcError),
+    #[error(transparent)]
+    Vga(#[from] crate::vga::VgaAttachError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -178,6 +184,7 @@ impl Machine {
         for (slot, drive) in config.ide.into_iter().enumerate() {
             board.attach_ide(slot, drive);
         }
+        board.attach_vga(&mut mem, config.vga_bios.as_deref())?;
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
@@ -293,6 +300,13 @@ impl Machine {
         self.board.reset(&mut self.mem);
     }
 
+    /// Renders the screen now and publishes it (before a screenshot or a
+    /// text dump is taken at exit).
+    pub fn refresh_screen(&mut self) {
+        ironpc_cpu::Bus::set_icount(&mut self.board, self.cpu.icount);
+        self.board.refresh_display(&mut self.mem);
+    }
+
     /// Runs until the guest exits, the CPU shuts down or halts for good, or
     /// `max_instructions` have retired.
     pub fn run(&mut self, max_instructions: Option<u64>) -> Exit {
@@ -312,6 +326,7 @@ impl Machine {
             // Fire what is due, hand over host input, then run the CPU up
             // to the next deadline.
             self.board.advance(self.cpu.icount);
+            self.board.advance_display(&mut self.mem);
             self.board.feed_serial_input();
             let deadline = self.board.next_deadline();
             let budget = match (self.board.clock.mode(), deadline) {

@@ -59,6 +59,7 @@ fn machine() -> Machine {
             Some(IdeDrive::Cdrom(None)),
             None,
         ],
+        vga_bios: None,
     };
     Machine::new(config).expect("a machine")
 }

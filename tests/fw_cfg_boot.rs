@@ -45,6 +45,7 @@ fn run_seabios(bios: Vec<u8>, kernel: Option<KernelBoot>, max: u64) -> (Exit, St
         kernel,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(max));
@@ -152,6 +153,7 @@ fn debian_kernel_through_seabios() {
         kernel: Some(kernel),
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000_000u64);

@@ -94,6 +94,7 @@ fn linux_ata_piix_reads_and_writes_the_disk_and_reads_the_cd() {
         }),
         ide: [Some(IdeDrive::Disk(Box::new(disk.clone()))), None, Some(IdeDrive::Cdrom(Some(Box::new(cd)))), None],
         floppy: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(20_000_000_000));

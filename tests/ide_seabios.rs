@@ -154,6 +154,7 @@ fn boot(bios: Vec<u8>, ide: [Option<IdeDrive>; 4]) -> (Exit, String) {
         kernel: None,
         ide,
         floppy: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let mut limit = 0;

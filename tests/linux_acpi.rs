@@ -64,6 +64,7 @@ fn linux_poweroff_ends_the_machine() {
         kernel: None,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("machine");
     let mut limit = 0;

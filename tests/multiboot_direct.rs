@@ -157,6 +157,7 @@ fn multiboot_kernel_runs_with_its_modules() {
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: false, modules }),
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(5_000_000));
@@ -184,6 +185,7 @@ fn a_kernel_outside_ram_is_refused() {
         kernel: Some(KernelBoot { image, initrd: None, cmdline: String::new(), via_firmware: false, modules: Vec::new() }),
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let err = Machine::new(config).err().expect("the kernel does not fit");
     assert!(err.to_string().contains("outside RAM"), "{err}");
@@ -212,6 +214,7 @@ fn multiboot_kernel_runs_through_seabios() {
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: true, modules }),
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(400_000_000));

@@ -89,6 +89,7 @@ fn pci_functions_and_pm_ports_look_as_on_qemu() {
         kernel: None,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(2_000_000));

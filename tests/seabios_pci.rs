@@ -1,6 +1,6 @@
 //! SeaBIOS (Debian's `/usr/share/seabios/bios.bin`, 1.16) on the PCI side of
 //! the board: it must find QEMU's i440FX by its IDs and subsystem, list and
-//! initialise the four PCI functions, route the PIRQs, use the PIIX4 ACPI
+//! initialise the PCI functions, route the PIRQs, use the PIIX4 ACPI
 //! timer, shadow itself into RAM through the PAM registers and lock the
 //! shadow read-only, reach its boot stage, and restart through 0xCF9.
 //!
@@ -46,6 +46,7 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
         kernel: None,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);
@@ -88,7 +89,7 @@ fn seabios_finds_and_initialises_the_pci_functions_and_reaches_boot() {
             "=== PCI bus & bridge init ===",
             "PCI: pci_bios_init_bus_rec bus = 0x0",
             "=== PCI device probing ===",
-            "Found 4 PCI devices (max PCI bus is 00)",
+            "Found 5 PCI devices (max PCI bus is 00)",
             "PCI: init bdf=00:00.0 id=8086:1237",
             "PCI: init bdf=00:01.0 id=8086:7000",
             // PIRQ A-D to 10, 10, 11, 11 and those lines level-triggered.
@@ -96,6 +97,7 @@ fn seabios_finds_and_initialises_the_pci_functions_and_reaches_boot() {
             // The IDE function, its bus-master block where QEMU's is.
             "PCI: init bdf=00:01.1 id=8086:7010",
             "PCI: init bdf=00:01.3 id=8086:7113",
+            "PCI: init bdf=00:02.0 id=1234:1111",
             // PMBA = 0xB000 enabled through PMREGMISC.
             "Using pmtimer, ioport 0xb008",
             // Tables written into the shadowed F segment.
@@ -133,7 +135,7 @@ fn seabios_reboots_through_cf9_and_runs_again() {
     };
     assert_in_order(&log, &["No bootable device.", "Rebooting.", "Attempting a hard reboot", "SeaBIOS (version"]);
     let second = log.split("Attempting a hard reboot").nth(1).unwrap_or("");
-    assert_in_order(second, &["Running on QEMU (i440fx)", "Found 4 PCI devices", "Using pmtimer, ioport 0xb008"]);
+    assert_in_order(second, &["Running on QEMU (i440fx)", "Found 5 PCI devices", "Using pmtimer, ioport 0xb008"]);
 }
 
 /// Reads `len` bytes of guest memory.

@@ -98,6 +98,7 @@ fn run_rom_with(name: &str, no_reboot: bool) -> (String, Exit) {
             kernel: None,
             floppy: Default::default(),
             ide: Default::default(),
+            vga_bios: None,
         };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         machine.no_reboot = no_reboot;
@@ -750,6 +751,7 @@ fn chipset() {
         kernel: None,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -796,6 +798,7 @@ fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
             kernel: None,
             floppy: Default::default(),
             ide: Default::default(),
+            vga_bios: None,
         };
         let mut m = Machine::new(config).expect("cannot build the machine");
         let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -864,6 +867,7 @@ fn run_echo(feed: impl FnOnce(HostLink) + Send + 'static) -> (String, Exit, u64)
         kernel: None,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     m.board.connect_serial_input(0, InputPacing::Script);

@@ -39,6 +39,21 @@ pub fn default_bios_paths(exe: Option<&Path>) -> Vec<PathBuf> {
     paths
 }
 
+/// Where the standard VGA's option ROM (SeaVGABIOS, `vgabios-stdvga.bin`)
+/// is, in the order ironpc looks: the image cache beside the executable,
+/// then the Debian package `seabios`.
+pub fn default_vga_bios_paths(exe: Option<&Path>) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    if let Some(dir) = exe.and_then(Path::parent) {
+        paths.push(dir.join("..").join("images").join(VGA_BIOS_FILE));
+    }
+    paths.push(Path::new("/usr/share/seabios").join(VGA_BIOS_FILE));
+    paths
+}
+
+/// The file name of the standard VGA's BIOS.
+pub const VGA_BIOS_FILE: &str = "vgabios-stdvga.bin";
+
 /// Why a firmware image cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BiosError {
@@ -88,6 +103,19 @@ mod tests {
         let p = default_bios_paths(Some(Path::new("/x/target/debug/ironpc")));
         assert_eq!(p, [PathBuf::from("/x/target/debug/../images/bios.bin"), PathBuf::from("/usr/share/seabios/bios.bin")]);
         assert_eq!(default_bios_paths(None), [PathBuf::from("/usr/share/seabios/bios.bin")]);
+    }
+
+    #[test]
+    fn the_vga_bios_is_looked_for_beside_the_system_bios() {
+        let p = default_vga_bios_paths(Some(Path::new("/x/target/debug/ironpc")));
+        assert_eq!(
+            p,
+            [
+                PathBuf::from("/x/target/debug/../images/vgabios-stdvga.bin"),
+                PathBuf::from("/usr/share/seabios/vgabios-stdvga.bin")
+            ]
+        );
+        assert_eq!(default_vga_bios_paths(None), [PathBuf::from("/usr/share/seabios/vgabios-stdvga.bin")]);
     }
 
     #[test]

@@ -144,6 +144,9 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
+    // The VGA's option ROM, where installed (without it the VGA has none).
+    let exe = std::env::current_exe().ok();
+    let vga_bios = ironpc::bios::default_vga_bios_paths(exe.as_deref()).iter().find_map(|p| std::fs::read(p).ok());
     let config = Config {
         memory: opts.memory.0,
         bios,
@@ -154,6 +157,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
         kernel,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios,
     };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {

@@ -22,7 +22,7 @@ mod tlb;
 
 pub use bitmap::PageBitmap;
 pub use paging::{Access, PageFault, PagingRegs, Translation};
-pub use phys::{Epochs, MapError, PamAttr, PhysMem, Region, PAM_BASE, PAM_SEGMENT, PAM_SEGMENTS};
+pub use phys::{DeviceRamId, Epochs, MapError, PamAttr, PhysMem, Region, RomId, PAM_BASE, PAM_SEGMENT, PAM_SEGMENTS};
 pub use ram::GuestRam;
 pub use tlb::{perm as tlb_perm, Tlb, TlbEntry, TLB_ENTRIES};
 

@@ -1,6 +1,13 @@
 //! The physical address space: RAM, ROM overlays, MMIO windows, the A20
 //! gate, the chipset's shadow-RAM decode of 0xC0000-0xFFFFF (PAM, Intel
 //! 82441FX datasheet 3.2.18) and the per-page code/dirty bitmaps.
+//!
+//! Device memory (a display adapter's video RAM behind a PCI memory BAR)
+//! is host memory of its own that the map places where the BAR points and
+//! moves when the BAR is reprogrammed (PCI Local Bus Specification 2.1,
+//! 6.2.5.1): the CPU reads and writes it through the TLB fast path as it
+//! does RAM, and the dirty bitmap of the physical pages it is mapped at
+//! tells its device what the guest wrote.
 
 use crate::{bitmap::PageBitmap, ram::GuestRam, PAGE_MASK, PAGE_SIZE};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +64,11 @@ enum Backing {
         image: usize,
         offset: u64,
     },
+    /// Device memory `mem`, page at byte `offset`.
+    Device {
+        mem: usize,
+        offset: u64,
+    },
     Mmio,
     None,
 }
@@ -78,6 +90,10 @@ enum OverlayKind {
         offset: u64,
     },
     Mmio,
+    /// Index into `PhysMem::devices`, mapped whole from its first byte.
+    Device {
+        mem: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +102,15 @@ struct Overlay {
     len: u64,
     kind: OverlayKind,
 }
+
+/// A ROM image added with [`PhysMem::add_rom_image`], mapped and unmapped
+/// as its device's ROM BAR says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RomId(usize);
+
+/// Device memory added with [`PhysMem::add_device_ram`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceRamId(usize);
 
 /// Each `PhysMem` gets a distinct id so a TLB filled from one map is never
 /// used with another (see [`crate::Tlb::sync`]).
@@ -97,7 +122,10 @@ pub struct PhysMem {
     /// ROM images. A `Box<[u8]>` never moves, so TLB addends into it stay
     /// valid for the life of this map.
     roms: Vec<Box<[u8]>>,
-    /// ROM and MMIO ranges, which take precedence over RAM. Few, so a
+    /// Device memories; each mapping never moves in host memory, so TLB
+    /// addends into it stay valid while it is mapped.
+    devices: Vec<GuestRam>,
+    /// ROM, MMIO and device memory ranges, which take precedence over RAM. Few, so a
     /// linear scan on a TLB miss is fine.
     overlays: Vec<Overlay>,
     a20: bool,
@@ -141,6 +169,7 @@ impl PhysMem {
         Ok(Self {
             ram: GuestRam::new(ram_size)?,
             roms: Vec::new(),
+            devices: Vec::new(),
             overlays: Vec::new(),
             a20: true,
             code: PageBitmap::new(TRACKED_PAGES),
@@ -168,12 +197,114 @@ impl PhysMem {
     pub fn add_rom(&mut self, base: u64, data: &[u8]) -> Result<(), MapError> {
         let len = (data.len() as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE;
         self.check_free(base, len)?;
+        let id = self.add_rom_image(data);
+        self.map_rom_image(id, base)
+    }
+
+    /// Keeps a ROM image (padded to whole pages with 0xFF) without mapping
+    /// it: an expansion ROM, mapped while its BAR enables it.
+    pub fn add_rom_image(&mut self, data: &[u8]) -> RomId {
+        let len = (data.len() as u64).max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let mut image = vec![0xFF; len as usize].into_boxed_slice();
         image[..data.len()].copy_from_slice(data);
         self.roms.push(image);
-        let image = self.roms.len() - 1;
-        self.insert(Overlay { base, len, kind: OverlayKind::Rom { image, offset: 0 } });
+        RomId(self.roms.len() - 1)
+    }
+
+    /// Maps the whole of ROM image `id` at `base` (page aligned).
+    pub fn map_rom_image(&mut self, id: RomId, base: u64) -> Result<(), MapError> {
+        let len = self.roms.get(id.0).map_or(0, |r| r.len() as u64);
+        self.check_free(base, len)?;
+        self.insert(Overlay { base, len, kind: OverlayKind::Rom { image: id.0, offset: 0 } });
         Ok(())
+    }
+
+    /// Allocates `size` bytes (whole pages) of zeroed device memory, not
+    /// mapped anywhere yet.
+    pub fn add_device_ram(&mut self, size: u64) -> std::io::Result<DeviceRamId> {
+        self.devices.push(GuestRam::new(size.max(1).div_ceil(PAGE_SIZE) * PAGE_SIZE)?);
+        Ok(DeviceRamId(self.devices.len() - 1))
+    }
+
+    /// Maps device memory `id` whole at `base` (page aligned), or nowhere
+    /// (`None`), in place of where it was: a BAR was programmed or its
+    /// decode switched. On an error it stays unmapped.
+    pub fn map_device_ram(&mut self, id: DeviceRamId, base: Option<u64>) -> Result<(), MapError> {
+        if let Some(old) = self.device_ram_base(id) {
+            self.remove_overlay(old);
+        }
+        let (Some(base), Some(dev)) = (base, self.devices.get(id.0)) else {
+            return Ok(());
+        };
+        let len = dev.len();
+        self.check_free(base, len)?;
+        self.insert(Overlay { base, len, kind: OverlayKind::Device { mem: id.0 } });
+        Ok(())
+    }
+
+    /// Where device memory `id` is mapped, if anywhere.
+    pub fn device_ram_base(&self, id: DeviceRamId) -> Option<u64> {
+        self.overlays.iter().find(|o| matches!(o.kind, OverlayKind::Device { mem } if mem == id.0)).map(|o| o.base)
+    }
+
+    /// The bytes of device memory `id` (empty for an unknown id), for its
+    /// device's own accesses (legacy windows, rendering).
+    pub fn device_ram(&self, id: DeviceRamId) -> &[u8] {
+        self.devices.get(id.0).map_or(&[], |d| d.as_slice())
+    }
+
+    /// The bytes of device memory `id`, writable. Writes through here are
+    /// the device's own business: they mark no page dirty.
+    pub fn device_ram_mut(&mut self, id: DeviceRamId) -> &mut [u8] {
+        self.devices.get_mut(id.0).map_or(&mut [], |d| d.as_mut_slice())
+    }
+
+    /// Returns and clears the pages of device memory `id` written through
+    /// the map (CPU stores, DMA) since the last call, as page indices
+    /// within the device memory. Nothing when unmapped.
+    pub fn take_device_ram_dirty(&mut self, id: DeviceRamId) -> Vec<u64> {
+        let (Some(base), Some(dev)) = (self.device_ram_base(id), self.devices.get(id.0)) else {
+            return Vec::new();
+        };
+        let (first, count) = (base / PAGE_SIZE, dev.len() / PAGE_SIZE);
+        self.take_dirty(first, count).into_iter().map(|p| p - first).collect()
+    }
+
+    /// Removes the ROM, MMIO or device memory range that starts at `base`
+    /// (a ROM image stays known and can be mapped again). Returns whether
+    /// there was one.
+    pub fn remove_overlay(&mut self, base: u64) -> bool {
+        let Some(i) = self.overlays.iter().position(|o| o.base == base) else {
+            return false;
+        };
+        let o = self.overlays.remove(i);
+        self.epochs.map += 1;
+        self.drop_code(o.base, o.len);
+        true
+    }
+
+    /// Moves the range that starts at `base` to `new_base`. On an overlap
+    /// it stays where it was.
+    pub fn move_overlay(&mut self, base: u64, new_base: u64) -> Result<(), MapError> {
+        let i = self.overlays.iter().position(|o| o.base == base).ok_or(MapError::Overlap { base, len: 0 })?;
+        let o = self.overlays.remove(i);
+        if let Err(e) = self.check_free(new_base, o.len) {
+            self.overlays.insert(i, o);
+            return Err(e);
+        }
+        self.drop_code(o.base, o.len);
+        self.insert(Overlay { base: new_base, ..o });
+        Ok(())
+    }
+
+    /// Pages in `[base, base + len)` changed source: blocks decoded from
+    /// them are stale.
+    fn drop_code(&mut self, base: u64, len: u64) {
+        for page in base / PAGE_SIZE..(base + len).div_ceil(PAGE_SIZE) {
+            if self.code.clear(page) {
+                self.code_writes.push(page);
+            }
+        }
     }
 
     /// Maps part of an already added ROM image a second time (the BIOS is
@@ -214,6 +345,7 @@ impl PhysMem {
     }
 
     fn insert(&mut self, o: Overlay) {
+        self.drop_code(o.base, o.len);
         self.overlays.push(o);
         self.overlays.sort_by_key(|o| o.base);
         self.epochs.map += 1;
@@ -299,6 +431,7 @@ impl PhysMem {
         self.overlays.iter().find(|o| page >= o.base && page < o.base + o.len).map(|o| match o.kind {
             OverlayKind::Rom { image, offset } => Backing::Rom { image, offset: offset + page - o.base },
             OverlayKind::Mmio => Backing::Mmio,
+            OverlayKind::Device { mem } => Backing::Device { mem, offset: page - o.base },
         })
     }
 
@@ -324,6 +457,7 @@ impl PhysMem {
         match b {
             Backing::Ram(page) => Some(self.ram.host_addr(page)),
             Backing::Rom { image, offset } => Some(self.roms[image].as_ptr() as usize + offset as usize),
+            Backing::Device { mem, offset } => Some(self.devices[mem].host_addr(offset)),
             Backing::Mmio | Backing::None => None,
         }
     }
@@ -338,6 +472,9 @@ impl PhysMem {
             Backing::Mmio => Region::Mmio,
             Backing::None => Region::Unmapped,
             Backing::Ram(_) if self.backing(page, true) == read => Region::Ram { host: self.ram.host_addr(page) },
+            Backing::Device { mem, offset } if self.backing(page, true) == read => {
+                Region::Ram { host: self.devices[mem].host_addr(offset) }
+            }
             _ => self.host(read).map_or(Region::Unmapped, |host| Region::Rom { host }),
         }
     }
@@ -361,6 +498,7 @@ impl PhysMem {
                         None => chunk.fill(0xFF),
                     }
                 }
+                Backing::Device { mem, offset } => self.devices[mem].read(offset + off, chunk),
                 Backing::Mmio | Backing::None => chunk.fill(0xFF),
             }
             done += in_page;
@@ -375,9 +513,16 @@ impl PhysMem {
         while done < data.len() {
             let addr = self.a20_mask(phys + done as u64);
             let in_page = ((PAGE_SIZE - (addr % PAGE_SIZE)) as usize).min(data.len() - done);
-            if let Backing::Ram(page) = self.backing(addr & PAGE_MASK, true) {
-                self.ram.write(page + addr % PAGE_SIZE, &data[done..done + in_page]);
-                self.note_write(addr / PAGE_SIZE);
+            match self.backing(addr & PAGE_MASK, true) {
+                Backing::Ram(page) => {
+                    self.ram.write(page + addr % PAGE_SIZE, &data[done..done + in_page]);
+                    self.note_write(addr / PAGE_SIZE);
+                }
+                Backing::Device { mem, offset } => {
+                    self.devices[mem].write(offset + addr % PAGE_SIZE, &data[done..done + in_page]);
+                    self.note_write(addr / PAGE_SIZE);
+                }
+                _ => {}
             }
             done += in_page;
         }
@@ -610,5 +755,91 @@ mod tests {
         assert_eq!(byte(&m, 0xA_0000), 0x5C);
         m.set_smram_open(false);
         assert_eq!(m.region(0xA_0000), Region::Mmio);
+    }
+
+    /// 16 MiB of video memory as a PCI display's BAR0 places it.
+    const LFB: u64 = 0xFD00_0000;
+
+    #[test]
+    fn fast_path_writes_to_device_memory_reach_it_and_mark_its_pages_dirty() {
+        let mut m = PhysMem::new(1 << 20).unwrap();
+        let vram = m.add_device_ram(16 << 20).unwrap();
+        m.map_device_ram(vram, Some(LFB)).unwrap();
+        assert!(matches!(m.region(LFB + 0x5000), Region::Ram { .. }), "host memory, like RAM");
+        // A slow-path write dirties page 5 and lets the TLB write fast.
+        m.write(LFB + 0x5000, &[1]);
+        assert_eq!(m.take_device_ram_dirty(vram), vec![5]);
+        m.write(LFB + 0x5000, &[2]);
+        let mut tlb = crate::Tlb::new();
+        tlb.sync(&m);
+        tlb.insert(&m, LFB + 0x5000, false, &crate::paging::identity(LFB + 0x5000), LFB + 0x5000);
+        assert!(tlb.write::<4>(LFB + 0x5010, false, 0xDDCC_BBAA), "dirty page: fast write");
+        assert_eq!(m.device_ram(vram)[0x5010..0x5014], [0xAA, 0xBB, 0xCC, 0xDD], "the device sees the bytes");
+        assert_eq!(m.take_device_ram_dirty(vram), vec![5]);
+        // The scan revoked the fast write: the next store goes the slow way
+        // and marks the page again.
+        tlb.sync(&m);
+        assert!(!tlb.write::<1>(LFB + 0x5000, false, 7));
+        m.write(LFB + 0x6FFF, &[1, 2]);
+        assert_eq!(m.take_device_ram_dirty(vram), vec![6, 7], "a write across a page boundary");
+        // The device's own writes are not reported back to it.
+        m.device_ram_mut(vram)[0x9000] = 0x42;
+        assert_eq!(byte(&m, LFB + 0x9000), 0x42);
+        assert_eq!(m.take_device_ram_dirty(vram), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn moving_device_memory_moves_its_bytes_and_flushes_translations() {
+        let mut m = PhysMem::new(1 << 20).unwrap();
+        let vram = m.add_device_ram(1 << 20).unwrap();
+        m.map_device_ram(vram, Some(LFB)).unwrap();
+        m.write(LFB + 0x1234, &[0x5A]);
+        let mut tlb = crate::Tlb::new();
+        tlb.sync(&m);
+        tlb.insert(&m, LFB + 0x1000, false, &crate::paging::identity(LFB + 0x1000), LFB + 0x1000);
+        assert_eq!(tlb.read::<1>(LFB + 0x1234, false), Some(0x5A));
+        let new = 0xE000_0000;
+        m.map_device_ram(vram, Some(new)).unwrap();
+        assert_eq!(m.device_ram_base(vram), Some(new));
+        tlb.sync(&m);
+        assert_eq!(tlb.read::<1>(LFB + 0x1234, false), None, "the map epoch moved");
+        assert_eq!(byte(&m, new + 0x1234), 0x5A);
+        assert_eq!(byte(&m, LFB + 0x1234), 0xFF, "nothing left at the old address");
+        m.map_device_ram(vram, None).unwrap();
+        assert_eq!(m.device_ram_base(vram), None);
+        assert_eq!(m.region(new), Region::Unmapped, "unmapped: reads all ones");
+        assert_eq!(byte(&m, new + 0x1234), 0xFF);
+        m.write(new + 0x1234, &[1]);
+        assert_eq!(m.device_ram(vram)[0x1234], 0x5A, "writes to nothing are dropped");
+        assert_eq!(m.take_device_ram_dirty(vram), Vec::<u64>::new(), "unmapped: nothing to report");
+        // Over a ROM it cannot go, and stays unmapped.
+        m.add_rom(0xFFFF_0000, &[0; 0x1_0000]).unwrap();
+        assert!(m.map_device_ram(vram, Some(0xFFF0_0000)).is_err());
+        assert_eq!(m.device_ram_base(vram), None);
+    }
+
+    #[test]
+    fn rom_images_and_mmio_windows_can_be_unmapped_and_moved() {
+        let mut m = PhysMem::new(2 << 20).unwrap();
+        let rom = m.add_rom_image(&[0x55, 0xAA, 0x80]);
+        assert_eq!(byte(&m, 0xFEBE_0000), 0xFF, "not mapped yet");
+        m.map_rom_image(rom, 0xFEBE_0000).unwrap();
+        assert_eq!(byte(&m, 0xFEBE_0001), 0xAA);
+        assert_eq!(byte(&m, 0xFEBE_0003), 0xFF, "padding");
+        assert!(m.remove_overlay(0xFEBE_0000));
+        assert!(!m.remove_overlay(0xFEBE_0000), "already gone");
+        assert_eq!(byte(&m, 0xFEBE_0001), 0xFF);
+        m.map_rom_image(rom, 0xFEBD_0000).unwrap();
+        assert_eq!(byte(&m, 0xFEBD_0000), 0x55, "the same image again");
+        m.add_mmio(0xFEBF_0000, 0x1000).unwrap();
+        m.move_overlay(0xFEBF_0000, 0xFEBC_0000).unwrap();
+        assert_eq!(m.region(0xFEBF_0000), Region::Unmapped);
+        assert_eq!(m.region(0xFEBC_0000), Region::Mmio);
+        assert!(m.move_overlay(0xFEBC_0000, 0xFEBD_0000).is_err(), "onto the ROM");
+        assert_eq!(m.region(0xFEBC_0000), Region::Mmio, "stays where it was");
+        // Code decoded from a ROM that goes away is stale.
+        m.mark_code(0xFEBD_0000 / PAGE_SIZE);
+        m.remove_overlay(0xFEBD_0000);
+        assert_eq!(m.take_code_writes(), vec![0xFEBD_0000 / PAGE_SIZE]);
     }
 }

@@ -62,6 +62,22 @@ impl GuestRam {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(start), n) };
     }
 
+    /// The whole mapping as bytes (device memory handed to its device).
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `base` points to `len()` bytes owned by `self.map`, valid
+        // while `self` lives; the shared borrow of `self` keeps writers out
+        // (TLB fast writes run only while the CPU holds the `PhysMem`
+        // owning this mapping mutably).
+        unsafe { std::slice::from_raw_parts(self.base, self.map.len()) }
+    }
+
+    /// The whole mapping as mutable bytes.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`; the exclusive borrow of `self` makes
+        // this the only access for the slice's lifetime.
+        unsafe { std::slice::from_raw_parts_mut(self.base, self.map.len()) }
+    }
+
     /// The in-bounds part of `len` bytes at `offset`: (start, count).
     fn clip(&self, offset: u64, len: usize) -> (usize, usize) {
         let size = self.map.len() as u64;

@@ -74,6 +74,7 @@ fn run_ironpc(rom: &[u8]) -> Result<(u64, f64), String> {
         kernel: None,
         floppy: Default::default(),
         ide: Default::default(),
+        vga_bios: None,
     };
     let mut m = Machine::new(config).map_err(|e| e.to_string())?;
     let t = Instant::now();

@@ -16,6 +16,7 @@ pub mod i440fx;
 pub mod piix3;
 pub mod piix4_pm;
 pub mod piix_ide;
+pub mod stdvga;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ pub use i440fx::I440fx;
 pub use piix3::Piix3Isa;
 pub use piix4_pm::Piix4Pm;
 pub use piix_ide::PiixIde;
+pub use stdvga::StdVga;
 
 /// The configuration address register (CONFADD) and data window.
 pub const CONFIG_ADDRESS: u16 = 0xCF8;
@@ -46,6 +48,7 @@ pub mod reg {
     pub const BAR0: u8 = 0x10;
     pub const SUBSYSTEM_VENDOR_ID: u8 = 0x2C;
     pub const SUBSYSTEM_ID: u8 = 0x2E;
+    pub const EXPANSION_ROM: u8 = 0x30;
     pub const INTERRUPT_LINE: u8 = 0x3C;
     pub const INTERRUPT_PIN: u8 = 0x3D;
 }
@@ -233,11 +236,33 @@ impl ConfigSpace {
         }
     }
 
+    /// Declares the expansion ROM BAR (PCI 2.1, 6.2.5.2) for an image of
+    /// up to `size` bytes (rounded up to a power of two, at least 2 KiB):
+    /// the address bits above the size and the enable bit (0) are writable.
+    pub fn declare_rom_bar(&mut self, size: u32) {
+        let size = size.max(ROM_BAR_MIN).next_power_of_two();
+        self.set32(reg::EXPANSION_ROM, 0);
+        self.set_wmask32(reg::EXPANSION_ROM, !(size - 1) | ROM_BAR_ENABLE);
+    }
+
+    /// The expansion ROM as decoded now: (base, size) while the function
+    /// has one, its enable bit is set and memory space is enabled.
+    pub fn rom_bar(&self) -> Option<(u32, u32)> {
+        let mask = u32::from_le_bytes(self.wmask[0x30..0x34].try_into().ok()?) & !ROM_BAR_ENABLE;
+        let v = self.read32(reg::EXPANSION_ROM);
+        let on = mask != 0 && v & ROM_BAR_ENABLE != 0 && self.read16(reg::COMMAND) & command::MEMORY != 0;
+        on.then_some((v & mask, (!mask).wrapping_add(1)))
+    }
+
     /// The interrupt pin (1 = INTA# .. 4 = INTD#, 0 = none).
     pub fn interrupt_pin(&self) -> u8 {
         self.read8(reg::INTERRUPT_PIN)
     }
 }
+
+/// Expansion ROM BAR: bit 0 enables the decode; address bits start at 11.
+const ROM_BAR_ENABLE: u32 = 1;
+const ROM_BAR_MIN: u32 = 0x800;
 
 /// `[u8; 256]` as a serde sequence.
 mod bytes256 {
@@ -290,6 +315,7 @@ pub const QEMU_PM_BASE: u16 = 0x600;
 /// Device numbers on bus 0.
 const DEV_HOST: u8 = 0;
 const DEV_PIIX: u8 = 1;
+const DEV_VGA: u8 = 2;
 /// PIIX functions.
 const FN_ISA: u8 = 0;
 const FN_IDE: u8 = 1;
@@ -318,6 +344,8 @@ pub struct PciBus {
     pub pm: Piix4Pm,
     /// PIIX3 IDE, 00:01.1.
     pub ide: PiixIde,
+    /// The standard VGA's PCI function (00:02.0).
+    pub vga: StdVga,
 }
 
 impl Default for PciBus {
@@ -336,6 +364,7 @@ impl PciBus {
             isa: Piix3Isa::new(),
             pm: Piix4Pm::new(),
             ide: PiixIde::new(),
+            vga: StdVga::new(),
         }
     }
 
@@ -346,6 +375,7 @@ impl PciBus {
             (DEV_PIIX, FN_ISA) => Some(&mut self.isa),
             (DEV_PIIX, FN_PM) => Some(&mut self.pm),
             (DEV_PIIX, FN_IDE) => Some(&mut self.ide),
+            (DEV_VGA, 0) => Some(&mut self.vga),
             _ => None,
         }
     }
@@ -377,7 +407,9 @@ impl PciBus {
     /// kernel boot): PIRQA-D routed to IRQ 10, 10, 11, 11 ([`PIRQ_IRQS`];
     /// the caller makes those lines level-triggered in the ELCR), the PM
     /// block at `pm_base` and enabled with SCI on line 9, the SMBus block at
-    /// 0xB100 enabled, and I/O and memory decoding on.
+    /// 0xB100 enabled, the VGA's BARs where SeaBIOS puts them
+    /// ([`stdvga::FIRMWARE_LFB`], [`stdvga::FIRMWARE_MMIO`]), and I/O and
+    /// memory decoding on.
     pub fn firmware_init(&mut self, pm_base: u16) {
         for (n, irq) in PIRQ_IRQS.into_iter().enumerate() {
             self.isa.config_write(piix3::PIRQRC + n as u8, 1, u32::from(irq));
@@ -389,7 +421,9 @@ impl PciBus {
         pm.config_write(piix4_pm::SMBBA, 4, 0xB100 | 1);
         pm.config_write(piix4_pm::SMBHSTCFG, 1, 0x09);
         self.ide.firmware_init();
-        for (device, function) in [(DEV_HOST, 0), (DEV_PIIX, FN_ISA), (DEV_PIIX, FN_PM)] {
+        self.vga.config_write(reg::BAR0, 4, stdvga::FIRMWARE_LFB);
+        self.vga.config_write(stdvga::BAR_MMIO_REG, 4, stdvga::FIRMWARE_MMIO);
+        for (device, function) in [(DEV_HOST, 0), (DEV_PIIX, FN_ISA), (DEV_PIIX, FN_PM), (DEV_VGA, 0)] {
             if let Some(f) = self.function_mut(device, function) {
                 let cmd = f.config().read16(reg::COMMAND) | command::IO | command::MEMORY;
                 f.config_write(reg::COMMAND, 2, u32::from(cmd));
@@ -502,7 +536,7 @@ mod tests {
     #[test]
     fn absent_functions_disabled_addresses_and_other_buses_read_all_ones() {
         let mut bus = PciBus::new();
-        for (device, function) in [(1, 2), (2, 0), (31, 7), (0, 1)] {
+        for (device, function) in [(1, 2), (2, 1), (3, 0), (31, 7), (0, 1)] {
             select(&mut bus, device, function, 0);
             assert_eq!(bus.io_read(CONFIG_DATA, 4), 0xFFFF_FFFF, "{device}.{function}");
             assert_eq!(bus.io_read(CONFIG_DATA, 2), 0xFFFF);
@@ -548,6 +582,24 @@ mod tests {
     }
 
     #[test]
+    fn the_expansion_rom_bar_sizes_and_decodes_only_when_enabled_with_memory_space() {
+        let mut c = ConfigSpace::new(0x1234, 0x1111, 0x030000, 2, 0);
+        assert_eq!(c.rom_bar(), None, "none declared");
+        c.declare_rom_bar(38 * 1024);
+        c.write(reg::EXPANSION_ROM, 4, 0xFFFF_FFFE);
+        assert_eq!(c.read32(reg::EXPANSION_ROM), 0xFFFF_0000, "64 KiB, enable bit clear");
+        c.write(reg::EXPANSION_ROM, 4, 0xFFFF_FFFF);
+        assert_eq!(c.read32(reg::EXPANSION_ROM), 0xFFFF_0001);
+        c.write(reg::EXPANSION_ROM, 4, 0xFEBE_0001);
+        assert_eq!(c.rom_bar(), None, "memory space disabled");
+        c.write(reg::COMMAND, 2, u32::from(command::MEMORY));
+        assert_eq!(c.rom_bar(), Some((0xFEBE_0000, 0x1_0000)));
+        c.write(reg::EXPANSION_ROM, 4, 0xFEBE_0000);
+        assert_eq!(c.rom_bar(), None, "enable bit clear");
+        assert_eq!(c.bar(0), None, "the ROM BAR is no BAR 0-5");
+    }
+
+    #[test]
     fn intx_pins_rotate_by_slot_onto_the_pirq_routes() {
         let mut bus = PciBus::new();
         assert_eq!(bus.intx_irq(2, 1), None, "routes disabled at reset");
@@ -574,6 +626,9 @@ mod tests {
         assert_eq!(bus.pm.config().read8(reg::INTERRUPT_LINE), 9);
         assert_eq!(bus.pm.smbus_base(), Some(0xB100));
         assert_eq!(bus.host.pam_attrs(), [0; 16], "shadowing is the firmware's own business");
+        assert_eq!(bus.vga.bar(0), Some(Bar::Mem32 { base: 0xFD00_0000, size: 16 << 20 }));
+        assert_eq!(bus.vga.bar(2), Some(Bar::Mem32 { base: 0xFEBF_0000, size: 0x1000 }));
+        assert_eq!(bus.vga.config().rom_bar(), None, "the ROM BAR stays off");
     }
 
     #[test]
@@ -678,7 +733,7 @@ mod tests {
             };
             let value = if port == CONFIG_ADDRESS && r & (1 << 20) != 0 {
                 // Select a present function's register.
-                CONFADD_ENABLE | [0u32, 1 << 11, 1 << 11 | 3 << 8][((r >> 21) % 3) as usize] | (value & 0xFC)
+                CONFADD_ENABLE | [0u32, 1 << 11, 1 << 11 | 3 << 8, 2 << 11][((r >> 21) % 4) as usize] | (value & 0xFC)
             } else {
                 value
             };
