@@ -13,6 +13,7 @@ pub mod i8042;
 pub mod pci;
 pub mod pic;
 pub mod pit;
+pub mod ps2_keymap;
 pub mod rtc;
 pub mod uart16550;
 
