@@ -646,6 +646,12 @@ impl I8042 {
         self.refill();
     }
 
+    /// Whether the keyboard still holds bytes the guest has not read (in
+    /// its buffer or the controller's output buffer).
+    pub fn keyboard_busy(&self) -> bool {
+        !self.kbd.queue.is_empty() || matches!(self.ob, Some((_, Source::Keyboard)))
+    }
+
     /// When the keyboard next repeats a held key, if it will.
     pub fn next_deadline(&self) -> Option<u64> {
         self.kbd.repeat.as_ref().map(|r| r.next)
