@@ -46,10 +46,11 @@ pub struct Board {
     /// halted guest with nothing scheduled waits for their events rather
     /// than halting for good.
     pub input_attached: bool,
-    /// Host keyboard and mouse events taken from `host` and not yet handed
-    /// to the PS/2 devices (host side, not machine state): see
+    /// Host key and mouse events taken from `host` and not yet handed to
+    /// the PS/2 devices (host side, not machine state): see
     /// [`Board::feed_host_input`].
-    input_backlog: VecDeque<InputEvent>,
+    key_backlog: VecDeque<(u16, bool)>,
+    mouse_backlog: VecDeque<InputEvent>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
     /// PCI configuration space and bus 0: i440FX (PAM), PIIX3, PIIX4 PM
@@ -90,6 +91,29 @@ fn com_register(port: u16) -> Option<(usize, u8)> {
     COM_PORTS.iter().position(|&(base, _)| (base..base + 8).contains(&port)).map(|n| (n, (port - COM_PORTS[n].0) as u8))
 }
 
+/// Most host key events (and mouse button changes) held for a guest that
+/// does not read them.
+pub const INPUT_BACKLOG: usize = 1024;
+
+/// Queues a host mouse event, adding it to the last one waiting if the
+/// buttons are the same.
+fn push_motion(backlog: &mut VecDeque<InputEvent>, event: InputEvent) {
+    let InputEvent::Mouse { dx, dy, dz, buttons } = event else { return };
+    if let Some(InputEvent::Mouse { dx: x, dy: y, dz: z, buttons: b }) = backlog.back_mut() {
+        if *b == buttons {
+            *x = x.saturating_add(dx);
+            *y = y.saturating_add(dy);
+            *z = z.saturating_add(dz);
+            return;
+        }
+    }
+    if backlog.len() < INPUT_BACKLOG {
+        backlog.push_back(event);
+    } else {
+        log::debug!("host mouse event dropped: the guest reads no mouse data");
+    }
+}
+
 /// The POST diagnostic port.
 const POST_PORT: u16 = 0x80;
 
@@ -117,7 +141,8 @@ impl Board {
             host: HostLink::new(),
             serial_input: None,
             input_attached: false,
-            input_backlog: VecDeque::new(),
+            key_backlog: VecDeque::new(),
+            mouse_backlog: VecDeque::new(),
             debugcon: None,
             debug_exit: None,
             pci: PciBus::new(),
@@ -215,26 +240,36 @@ impl Board {
     }
 
     /// Hands the host's keyboard and mouse events to the PS/2 devices at
-    /// the machine's now, and drives IRQ 1 and 12. A key event waits until
-    /// the keyboard's buffer is empty (the guest has read what came
-    /// before): a person cannot type faster than the guest reads, but a
-    /// host can send a burst (a paste, a test), which would overrun the
-    /// keyboard's 16 bytes. Events keep their order, mouse events included.
+    /// the machine's now, and drives IRQ 1 and 12. Each device takes the
+    /// next event once the guest has read what it sent before: a person
+    /// cannot type faster than the guest reads, but a host can send a
+    /// burst (a paste, a test) that would overrun the keyboard's 16 bytes.
+    /// Mouse motions waiting meanwhile add up while the buttons stay the
+    /// same, as a mouse's counters do between two reports. A guest that
+    /// never reads loses the events beyond [`INPUT_BACKLOG`].
     pub fn feed_host_input(&mut self) {
-        self.input_backlog.extend(self.host.take_input());
-        if self.input_backlog.is_empty() {
+        for event in self.host.take_input() {
+            match event {
+                InputEvent::Key { usage, pressed } if self.key_backlog.len() < INPUT_BACKLOG => {
+                    self.key_backlog.push_back((usage, pressed))
+                }
+                InputEvent::Mouse { .. } => push_motion(&mut self.mouse_backlog, event),
+                InputEvent::Key { .. } => log::debug!("host key dropped: the guest reads no keys"),
+            }
+        }
+        if self.key_backlog.is_empty() && self.mouse_backlog.is_empty() {
             return;
         }
         let now = self.now();
-        while let Some(&event) = self.input_backlog.front() {
-            match event {
-                InputEvent::Key { .. } if self.kbc.keyboard_busy() => break,
-                InputEvent::Key { usage, pressed } => self.kbc.host_key(usage, pressed, now),
-                // The host counts wheel clicks away from the user, the
-                // packet toward.
-                InputEvent::Mouse { dx, dy, dz, buttons } => self.kbc.mouse_motion(dx, dy, dz.saturating_neg(), buttons),
-            }
-            self.input_backlog.pop_front();
+        while !self.kbc.keyboard_busy() {
+            let Some((usage, pressed)) = self.key_backlog.pop_front() else { break };
+            self.kbc.host_key(usage, pressed, now);
+        }
+        while !self.kbc.mouse_busy() {
+            let Some(InputEvent::Mouse { dx, dy, dz, buttons }) = self.mouse_backlog.pop_front() else { break };
+            // The host counts wheel clicks away from the user, the packet
+            // toward.
+            self.kbc.mouse_motion(dx, dy, dz.saturating_neg(), buttons);
         }
         self.sync_kbc_irqs();
     }
@@ -777,6 +812,34 @@ mod tests {
         b.host.send_input(InputEvent::Mouse { dx: 0, dy: 0, dz: 1, buttons: 0 });
         b.feed_host_input();
         assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0x08), (0x74, 0), (0x74, 0), (0x74, 0xFF)]);
+    }
+
+    #[test]
+    fn mouse_motion_waiting_for_the_guest_adds_up_and_keys_do_not_wait_for_it() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        ps2_ready(&mut b, &mut mem);
+        b.io_write(&mut mem, 0x64, 1, 0xD4);
+        b.io_write(&mut mem, 0x60, 1, 0xF4);
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
+        b.host.send_input(InputEvent::Mouse { dx: 1, dy: 0, dz: 0, buttons: 0 });
+        b.feed_host_input();
+        // While the guest has not read that packet, motions wait and add
+        // up; a button change waits on its own; a key does not wait for
+        // the mouse.
+        for _ in 0..99 {
+            b.host.send_input(InputEvent::Mouse { dx: 1, dy: 0, dz: 0, buttons: 0 });
+        }
+        b.host.send_input(InputEvent::Mouse { dx: 0, dy: 0, dz: 0, buttons: 2 });
+        b.host.send_input(InputEvent::Key { usage: 0x04, pressed: true });
+        b.feed_host_input();
+        let mouse = |bytes: &[u8]| bytes.iter().map(|&x| (0x74, x)).collect::<Vec<_>>();
+        // The controller serves the keyboard first: its byte comes between
+        // two of the packet's (each tagged by the AUX status bit).
+        let mut expected = mouse(&[0x08]);
+        expected.push((0x09, 0x1E));
+        expected.extend(mouse(&[1, 0, 0x08, 99, 0, 0x0A, 0, 0]));
+        assert_eq!(read_all(&mut b, &mut mem), expected);
     }
 
     #[test]

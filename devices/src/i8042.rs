@@ -652,6 +652,11 @@ impl I8042 {
         !self.kbd.queue.is_empty() || matches!(self.ob, Some((_, Source::Keyboard)))
     }
 
+    /// Whether the mouse still holds bytes the guest has not read.
+    pub fn mouse_busy(&self) -> bool {
+        !self.mouse.queue.is_empty() || matches!(self.ob, Some((_, Source::Aux)))
+    }
+
     /// When the keyboard next repeats a held key, if it will.
     pub fn next_deadline(&self) -> Option<u64> {
         self.kbd.repeat.as_ref().map(|r| r.next)
