@@ -14,11 +14,21 @@
 //! cover the packets).
 //!
 //! On the virtual clock, so the run is the same every time.
+//!
+//! `tests/roms/kbdwake.asm` checks the idle path: a guest halted with
+//! nothing scheduled is woken by a key when a window is attached (the
+//! host clock's wait returns on input, which is delivered before the CPU
+//! runs on), and halts for good without one.
 
 mod common;
 
 use common::{guest, image, Capture, MARKER, RUN_PARAM};
-use ironpc::{ClockMode, Config, Exit, InputEvent, KernelBoot, Machine};
+use ironpc::{ClockMode, Config, Exit, HostLink, InputEvent, KernelBoot, Machine};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Instructions between checks of the serial output.
 const STEP: u64 = 20_000_000;
@@ -81,4 +91,74 @@ fn linux_reads_keys_typed_on_its_vt() {
         }
     }
     assert_eq!(run_until(&mut m, &serial, "got:"), "got:hello", "serial:\n{}", serial.text());
+}
+
+/// `tests/roms/kbdwake.asm`, assembled with nasm.
+fn kbdwake_rom() -> Vec<u8> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roms/kbdwake.asm");
+    // Tests run in parallel: one output file each.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kbdwake.{}.{n}.bin", std::process::id()));
+    let output =
+        Command::new("nasm").arg("-f").arg("bin").arg("-o").arg(&out).arg(&src).output().expect("nasm (apt-get install nasm)");
+    assert!(output.status.success(), "nasm: {}", String::from_utf8_lossy(&output.stderr));
+    let rom = std::fs::read(&out).expect("the assembled ROM");
+    let _ = std::fs::remove_file(&out);
+    rom
+}
+
+/// Runs kbdwake on its own thread; returns its debug console, the host
+/// link, and the channel its exit comes on.
+fn start_kbdwake(clock: ClockMode, input_attached: bool) -> (Capture, HostLink, mpsc::Receiver<Exit>) {
+    let bios = kbdwake_rom();
+    let log = Capture::default();
+    let sink = log.clone();
+    let (link_tx, link_rx) = mpsc::channel();
+    let (exit_tx, exit_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let config = Config {
+            memory: 1 << 20,
+            bios,
+            debugcon: Some((0xE9, Box::new(sink))),
+            exit_port: Some(0xF4),
+            clock,
+            serial: None,
+            kernel: None,
+        };
+        let mut m = Machine::new(config).expect("machine");
+        m.board.input_attached = input_attached;
+        let _ = link_tx.send(m.board.host.clone());
+        let _ = exit_tx.send(m.run(Some(10_000_000)));
+    });
+    let link = link_rx.recv().expect("the machine thread");
+    (log, link, exit_rx)
+}
+
+#[test]
+fn a_halted_guest_wakes_for_a_key_when_a_window_is_attached() {
+    let (log, link, exit) = start_kbdwake(ClockMode::Host, true);
+    let t0 = Instant::now();
+    while log.text() != "h\n" {
+        assert!(t0.elapsed() < Duration::from_secs(30), "kbdwake did not start: {:?}", log.text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Give it time to halt and wait; nothing else could wake it.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(exit.try_recv().is_err(), "the guest must still be waiting");
+    link.send_input(InputEvent::Key { usage: 0x04, pressed: true });
+    let got = exit.recv_timeout(Duration::from_secs(30));
+    if got.is_err() {
+        link.request_stop(ironpc::StopRequest::Quit);
+    }
+    // A's make code, set 1 after translation: 0x1E.
+    assert_eq!(got, Ok(Exit::DebugExit(0x1E << 1 | 1)));
+}
+
+#[test]
+fn without_a_window_a_halted_guest_with_nothing_scheduled_halts_for_good() {
+    let (log, _link, exit) = start_kbdwake(ClockMode::Virtual, false);
+    let got = exit.recv_timeout(Duration::from_secs(30)).expect("the machine stops");
+    assert!(matches!(got, Exit::HaltedForever { cs: 0xF000, .. }), "{got:?}");
+    assert_eq!(log.text(), "h\n");
 }
