@@ -3,15 +3,14 @@
 //! to set 1 on) and loads Debian's kernel and the busybox initramfs (both
 //! from `cargo xtask images`); /init reads a line from the first virtual
 //! terminal, whose input is the keyboard (the serial console stays on
-//! ttyS0). The test sends key events for "hello" and Enter through the
-//! library's [`HostLink`](ironpc::HostLink), the way the window does, and
-//! reads what Linux made of them on the serial console: the path is USB
-//! usage -> set 2 (ps2_keymap) -> the 8042's translation -> atkbd -> the
-//! VT's line discipline.
-//!
-//! The mouse has no such test yet: Debian's kernel has psmouse as a module
-//! and the initramfs carries no modules (the board and device unit tests
-//! cover the packets).
+//! ttyS0), then three bytes from /dev/input/mice, after loading the
+//! kernel's psmouse module (appended to the initramfs). The test sends key
+//! events for "hello" and Enter and one mouse motion through the library's
+//! [`HostLink`](ironpc::HostLink), the way the window does, and reads what
+//! Linux made of them on the serial console: the path is USB usage -> set
+//! 2 (ps2_keymap) -> the 8042's translation -> atkbd -> the VT's line
+//! discipline, and host motion -> PS/2 packet -> psmouse (which probes the
+//! mouse and finds the IntelliMouse Explorer) -> mousedev.
 //!
 //! On the virtual clock, so the run is the same every time.
 //!
@@ -22,7 +21,7 @@
 
 mod common;
 
-use common::{guest, image, Capture, MARKER, RUN_PARAM};
+use common::{cpio::Cpio, guest, image, Capture, MARKER, RUN_PARAM};
 use ironpc::{ClockMode, Config, Exit, HostLink, InputEvent, KernelBoot, Machine};
 use std::path::Path;
 use std::process::Command;
@@ -41,9 +40,27 @@ const HELLO: [u16; 6] = [0x0B, 0x08, 0x0F, 0x0F, 0x12, 0x28];
 /// Runs until the serial output holds a whole line starting with
 /// `prefix`; returns that line.
 fn run_until(m: &mut Machine, serial: &Capture, prefix: &str) -> String {
+    run_until_after(m, serial, "", prefix)
+}
+
+/// A serial line without its `\r` and the kernel's `[   1.234567] `.
+fn without_timestamp(line: &str) -> &str {
+    let line = line.trim_end_matches('\r');
+    match line.strip_prefix('[').and_then(|l| l.split_once("] ")) {
+        Some((time, rest)) if time.trim().parse::<f64>().is_ok() => rest,
+        _ => line,
+    }
+}
+
+/// [`run_until`], looking only at the lines after the first line `after`.
+fn run_until_after(m: &mut Machine, serial: &Capture, after: &str, prefix: &str) -> String {
     loop {
         let text = serial.text();
-        if let Some(line) = text.lines().filter(|_| text.ends_with('\n')).find(|l| l.starts_with(prefix)) {
+        let mut lines = text.lines().filter(|_| text.ends_with('\n')).map(without_timestamp);
+        if !after.is_empty() {
+            lines.find(|&l| l == after);
+        }
+        if let Some(line) = lines.find(|l| l.starts_with(prefix)) {
             return line.trim_end_matches('\r').to_owned();
         }
         assert!(m.cpu.icount < LIMIT, "no `{prefix}` after {} instructions; serial:\n{text}", m.cpu.icount);
@@ -53,13 +70,20 @@ fn run_until(m: &mut Machine, serial: &Capture, prefix: &str) -> String {
 }
 
 #[test]
-fn linux_reads_keys_typed_on_its_vt() {
+fn linux_reads_keys_typed_on_its_vt_and_mouse_motion() {
     let Some(bios) = common::seabios() else { return };
     let kernel = std::fs::read(image(guest::KERNEL)).expect("kernel");
-    let initrd = std::fs::read(image(guest::INITRAMFS)).expect("initramfs");
-    // The group's redirection opens the device before its first echo, so
+    let mut initrd = std::fs::read(image(guest::INITRAMFS)).expect("initramfs");
+    let mut modules = Cpio::default();
+    modules.dir("lib");
+    modules.dir("lib/modules");
+    modules.file("lib/modules/psmouse.ko", 0o644, &std::fs::read(image(guest::PSMOUSE)).expect("psmouse.ko"));
+    initrd.extend_from_slice(&modules.finish());
+    // Each group's redirection opens the device before its first echo, so
     // input sent after the marker is not lost.
-    let run = "{ echo tty1-open; read line; echo got:$line; } </dev/tty1";
+    let run = "insmod /lib/modules/psmouse.ko; \
+               { echo tty1-open; read line; echo got:$line; } </dev/tty1; \
+               { echo mice-open; od -An -tx1 -N3; } </dev/input/mice";
     let serial = Capture::default();
     let config = Config {
         memory: 128 << 20,
@@ -91,6 +115,15 @@ fn linux_reads_keys_typed_on_its_vt() {
         }
     }
     assert_eq!(run_until(&mut m, &serial, "got:"), "got:hello", "serial:\n{}", serial.text());
+
+    run_until(&mut m, &serial, "mice-open");
+    let mouse = run_until(&mut m, &serial, "input: ImExPS/2");
+    assert_eq!(mouse.split(" as ").next(), Some("input: ImExPS/2 Generic Explorer Mouse"));
+    // Right 5, down 3 (the host's y grows downward), left button held.
+    m.board.host.send_input(InputEvent::Mouse { dx: 5, dy: 3, dz: 0, buttons: 1 });
+    // mousedev's PS/2 packet: left button and Y's sign bit (it counts
+    // upward again), X, Y.
+    assert_eq!(run_until_after(&mut m, &serial, "mice-open", " "), " 29 05 fd", "serial:\n{}", serial.text());
 }
 
 /// `tests/roms/kbdwake.asm`, assembled with nasm.
