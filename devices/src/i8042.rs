@@ -1223,6 +1223,9 @@ mod tests {
         k.host_key(0x05, true, 100 * MS); // B while A is held
         assert_eq!(drain(&mut k), vec![0x1E, 0x30]);
         assert_eq!(k.next_deadline(), Some(600 * MS), "B's delay from its press");
+        k.host_key(0x05, true, 300 * MS); // the host's own repeat of B
+        assert_eq!(drain(&mut k), Vec::<u8>::new());
+        assert_eq!(k.next_deadline(), Some(600 * MS), "ignored: B is already down");
         k.advance(600 * MS);
         assert_eq!(drain(&mut k), vec![0x30], "B repeats, not A");
         k.host_key(0x04, false, 610 * MS); // releasing A does not stop B

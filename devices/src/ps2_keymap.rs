@@ -27,7 +27,9 @@
 //!   time it is sent, as on a real keyboard (a Shift released before the
 //!   key gives a real Shift break and no fake press afterwards);
 //! - Lang1 (Hangul, `F2`) and Lang2 (Hanja, `F1`) send their make only and
-//!   do not repeat.
+//!   do not repeat;
+//! - a press of a key already down sends nothing (the host's own key
+//!   repeat: the keyboard repeats by itself); a release is always sent.
 //!
 //! The keyboard's NumLock mode toggles when NumLock is pressed and follows
 //! the NumLock LED whenever the host sets the LEDs (Brouwer 1.6). Linux's
@@ -173,13 +175,15 @@ pub struct Press {
     pub repeat: Vec<u8>,
 }
 
-/// The keyboard firmware's own state: the modifiers it knows are held
-/// and its NumLock mode.
+/// The keyboard firmware's own state: the keys it knows are held and its
+/// NumLock mode.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyState {
     /// Held modifiers, USB boot report order (bit n = usage 0xE0 + n).
     modifiers: u8,
     num_lock: bool,
+    /// Every key held, by usage (all usages with codes are below 256).
+    down: [u64; 4],
 }
 
 impl KeyState {
@@ -223,10 +227,26 @@ impl KeyState {
         Vec::new()
     }
 
+    /// Marks `usage` held (or not); returns whether it was.
+    fn set_down(&mut self, usage: u16, down: bool) -> bool {
+        let (word, bit) = (usize::from(usage >> 6) & 3, 1u64 << (usage & 63));
+        let was = self.down[word] & bit != 0;
+        if down {
+            self.down[word] |= bit;
+        } else {
+            self.down[word] &= !bit;
+        }
+        was
+    }
+
     /// The key went down: what the keyboard sends, or None for a key it
-    /// does not have.
+    /// does not have or that is already down (a host's own key repeat: the
+    /// keyboard repeats by itself).
     pub fn press(&mut self, usage: u16) -> Option<Press> {
         let code = code(usage)?;
+        if self.set_down(usage, true) {
+            return None;
+        }
         if let Some(bit) = modifier_bit(usage) {
             self.modifiers |= bit;
         }
@@ -260,6 +280,7 @@ impl KeyState {
     /// None for a key it does not have.
     pub fn release(&mut self, usage: u16) -> Option<Vec<u8>> {
         let code = code(usage)?;
+        self.set_down(usage, false);
         if let Some(bit) = modifier_bit(usage) {
             self.modifiers &= !bit;
         }
@@ -426,8 +447,9 @@ mod tests {
         let mut k = KeyState::default();
         // Left Shift held: fake release before, fake press after.
         press(&mut k, 0xE1);
-        assert_eq!(press(&mut k, INSERT), vec![0xE0, 0xF0, 0x12, 0xE0, 0x70]);
-        assert_eq!(k.press(INSERT).unwrap().repeat, vec![0xE0, 0x70], "repeat: the plain make");
+        let p = k.press(INSERT).unwrap();
+        assert_eq!(p.bytes, vec![0xE0, 0xF0, 0x12, 0xE0, 0x70]);
+        assert_eq!(p.repeat, vec![0xE0, 0x70], "repeat: the plain make");
         assert_eq!(release(&mut k, INSERT), vec![0xE0, 0xF0, 0x70, 0xE0, 0x12]);
         // Both Shifts: both faked, undone in reverse order.
         press(&mut k, 0xE5);
@@ -462,6 +484,18 @@ mod tests {
 
     fn tap_with(k: &mut KeyState, usage: u16) -> (Vec<u8>, Vec<u8>) {
         (press(k, usage), release(k, usage))
+    }
+
+    #[test]
+    fn a_key_already_down_is_not_pressed_again() {
+        let mut k = KeyState::default();
+        assert_eq!(press(&mut k, 0x04), vec![0x1C]);
+        assert_eq!(k.press(0x04), None, "the host's own repeat");
+        assert_eq!(release(&mut k, 0x04), vec![0xF0, 0x1C]);
+        assert_eq!(release(&mut k, 0x04), vec![0xF0, 0x1C], "a release is always sent");
+        assert_eq!(press(&mut k, 0x04), vec![0x1C]);
+        assert_eq!(press(&mut k, 0xE7), vec![0xE0, 0x27]);
+        assert_eq!(k.press(0xE7), None);
     }
 
     #[test]
