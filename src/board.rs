@@ -3,7 +3,7 @@
 //! rest of the machine.
 
 use crate::clock::{Clock, ClockMode};
-use crate::host::{HostLink, InputPacing, Next};
+use crate::host::{HostLink, InputEvent, InputPacing, Next};
 use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
@@ -22,6 +22,7 @@ use ironpc_devices::{
     PortIo,
 };
 use ironpc_mmu::{PamAttr, PhysMem, PAM_SEGMENTS};
+use std::collections::VecDeque;
 use std::io::Write;
 
 /// The devices of the machine and its clock. So far: the interrupt
@@ -45,6 +46,15 @@ pub struct Board {
     /// The COM port (index into `com`) fed from `host`'s serial queue, and
     /// how.
     serial_input: Option<(usize, InputPacing)>,
+    /// The host has a keyboard and mouse for the guest (a window): a
+    /// halted guest with nothing scheduled waits for their events rather
+    /// than halting for good.
+    pub input_attached: bool,
+    /// Host key and mouse events taken from `host` and not yet handed to
+    /// the PS/2 devices (host side, not machine state): see
+    /// [`Board::feed_host_input`].
+    key_backlog: VecDeque<(u16, bool)>,
+    mouse_backlog: VecDeque<InputEvent>,
     pub debugcon: Option<DebugCon>,
     pub debug_exit: Option<DebugExit>,
     /// PCI configuration space and bus 0: i440FX (PAM), PIIX3, PIIX4 PM
@@ -96,6 +106,29 @@ fn com_register(port: u16) -> Option<(usize, u8)> {
     COM_PORTS.iter().position(|&(base, _)| (base..base + 8).contains(&port)).map(|n| (n, (port - COM_PORTS[n].0) as u8))
 }
 
+/// Most host key events (and mouse button changes) held for a guest that
+/// does not read them.
+pub const INPUT_BACKLOG: usize = 1024;
+
+/// Queues a host mouse event, adding it to the last one waiting if the
+/// buttons are the same.
+fn push_motion(backlog: &mut VecDeque<InputEvent>, event: InputEvent) {
+    let InputEvent::Mouse { dx, dy, dz, buttons } = event else { return };
+    if let Some(InputEvent::Mouse { dx: x, dy: y, dz: z, buttons: b }) = backlog.back_mut() {
+        if *b == buttons {
+            *x = x.saturating_add(dx);
+            *y = y.saturating_add(dy);
+            *z = z.saturating_add(dz);
+            return;
+        }
+    }
+    if backlog.len() < INPUT_BACKLOG {
+        backlog.push_back(event);
+    } else {
+        log::debug!("host mouse event dropped: the guest reads no mouse data");
+    }
+}
+
 /// The POST diagnostic port.
 const POST_PORT: u16 = 0x80;
 
@@ -122,6 +155,9 @@ impl Board {
             serial_out: Default::default(),
             host: HostLink::new(),
             serial_input: None,
+            input_attached: false,
+            key_backlog: VecDeque::new(),
+            mouse_backlog: VecDeque::new(),
             debugcon: None,
             debug_exit: None,
             pci: PciBus::new(),
@@ -254,6 +290,52 @@ impl Board {
         }
     }
 
+    /// Hands the host's keyboard and mouse events to the PS/2 devices at
+    /// the machine's now, and drives IRQ 1 and 12. Each device takes the
+    /// next event once the guest has read what it sent before: a person
+    /// cannot type faster than the guest reads, but a host can send a
+    /// burst (a paste, a test) that would overrun the keyboard's 16 bytes.
+    /// Mouse motions waiting meanwhile add up while the buttons stay the
+    /// same, as a mouse's counters do between two reports. A guest that
+    /// never reads loses the events beyond [`INPUT_BACKLOG`].
+    pub fn feed_host_input(&mut self) {
+        for event in self.host.take_input() {
+            match event {
+                InputEvent::Key { usage, pressed } if self.key_backlog.len() < INPUT_BACKLOG => {
+                    self.key_backlog.push_back((usage, pressed))
+                }
+                InputEvent::Mouse { .. } => push_motion(&mut self.mouse_backlog, event),
+                InputEvent::Key { .. } => log::debug!("host key dropped: the guest reads no keys"),
+            }
+        }
+        if self.key_backlog.is_empty() && self.mouse_backlog.is_empty() {
+            return;
+        }
+        let now = self.now();
+        while !self.kbc.keyboard_busy() {
+            let Some((usage, pressed)) = self.key_backlog.pop_front() else { break };
+            self.kbc.host_key(usage, pressed, now);
+        }
+        while !self.kbc.mouse_busy() {
+            let Some(InputEvent::Mouse { dx, dy, dz, buttons }) = self.mouse_backlog.pop_front() else { break };
+            // The host counts wheel clicks away from the user, the packet
+            // toward.
+            self.kbc.mouse_motion(dx, dy, dz.saturating_neg(), buttons);
+        }
+        self.sync_kbc_irqs();
+    }
+
+    /// Whether host keyboard or mouse events may still come: then a halted
+    /// guest waits for them.
+    pub fn host_input_open(&self) -> bool {
+        self.input_attached
+    }
+
+    fn sync_kbc_irqs(&mut self) {
+        self.pic.set_irq(1, self.kbc.irq1());
+        self.pic.set_irq(12, self.kbc.irq12());
+    }
+
     /// The system reset line: every device back to its power-on state, as
     /// after the PC's RESET signal (host handles stay attached; RAM is
     /// kept). The RTC and its CMOS run on their battery: they keep the
@@ -328,6 +410,11 @@ impl Board {
         self.pic.set_irq(piix4_pm::SCI_IRQ, self.pci.pm.sci());
         self.fdc.advance(now);
         self.sync_fdc_irq();
+        if self.kbc.next_deadline().is_some_and(|d| d <= now) {
+            // Typematic repeat.
+            self.kbc.advance(now);
+            self.sync_kbc_irqs();
+        }
     }
 
     /// The next time a device needs attention, if any.
@@ -338,6 +425,7 @@ impl Board {
             self.pci.pm.next_deadline(),
             self.fdc.next_deadline(),
             self.vga_deadline(),
+            self.kbc.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -766,6 +854,150 @@ mod tests {
         assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0 + 5, 1) & 1, 1, "data ready");
         assert_eq!(b.io_read(&mut mem, COM_PORTS[0].0, 1), u32::from(b'x'));
         assert!(!b.serial_input_open(), "scripted input never keeps a halted guest waiting");
+    }
+
+    /// Both PICs set up as a BIOS does (vectors 08h-0Fh and 70h-77h), all
+    /// unmasked; the 8042 as SeaBIOS leaves it with both interrupts on.
+    fn ps2_ready(b: &mut Board, mem: &mut PhysMem) {
+        pic_ready(b, mem);
+        for (port, v) in [(0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01), (0xA1, 0x00)] {
+            b.io_write(mem, port, 1, v);
+        }
+        // Command byte: translation, SYS, IRQ 12, IRQ 1.
+        b.io_write(mem, 0x64, 1, 0x60);
+        b.io_write(mem, 0x60, 1, 0x47);
+    }
+
+    /// What the guest's IRQ 1 / IRQ 12 handler reads: the vector, then
+    /// port 0x60, then EOI.
+    fn take_irq_byte(b: &mut Board, mem: &mut PhysMem) -> Option<(u8, u8)> {
+        if !b.interrupt_pending() {
+            return None;
+        }
+        let vector = b.interrupt_ack();
+        let byte = b.io_read(mem, 0x60, 1) as u8;
+        if vector >= 0x70 {
+            b.io_write(mem, 0xA0, 1, 0x20);
+        }
+        b.io_write(mem, 0x20, 1, 0x20);
+        Some((vector, byte))
+    }
+
+    fn read_all(b: &mut Board, mem: &mut PhysMem) -> Vec<(u8, u8)> {
+        let mut v = Vec::new();
+        while let Some(x) = take_irq_byte(b, mem) {
+            b.feed_host_input();
+            v.push(x);
+            assert!(v.len() < 1000);
+        }
+        v
+    }
+
+    #[test]
+    fn host_keys_arrive_as_set_1_bytes_on_irq_1() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        ps2_ready(&mut b, &mut mem);
+        // Right Ctrl + A, sent at once as a host might.
+        for (usage, pressed) in [(0xE4, true), (0x04, true), (0x04, false), (0xE4, false)] {
+            b.host.send_input(InputEvent::Key { usage, pressed });
+        }
+        b.feed_host_input();
+        let kbd = |bytes: &[u8]| bytes.iter().map(|&x| (0x09, x)).collect::<Vec<_>>();
+        assert_eq!(read_all(&mut b, &mut mem), kbd(&[0xE0, 0x1D, 0x1E, 0x9E, 0xE0, 0x9D]));
+    }
+
+    #[test]
+    fn a_burst_of_host_keys_waits_for_the_guest_instead_of_overrunning() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        ps2_ready(&mut b, &mut mem);
+        // 20 taps of Print Screen: 8 bytes each, far beyond 16.
+        for _ in 0..20 {
+            b.host.send_input(InputEvent::Key { usage: 0x46, pressed: true });
+            b.host.send_input(InputEvent::Key { usage: 0x46, pressed: false });
+        }
+        b.feed_host_input();
+        let got: Vec<u8> = read_all(&mut b, &mut mem).into_iter().map(|(_, x)| x).collect();
+        assert_eq!(got, [0xE0, 0x2A, 0xE0, 0x37, 0xE0, 0xB7, 0xE0, 0xAA].repeat(20));
+    }
+
+    #[test]
+    fn host_mouse_motion_arrives_as_packets_on_irq_12() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        ps2_ready(&mut b, &mut mem);
+        // Enable reporting through 0xD4; the ACK comes on IRQ 12.
+        b.io_write(&mut mem, 0x64, 1, 0xD4);
+        b.io_write(&mut mem, 0x60, 1, 0xF4);
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
+        b.host.send_input(InputEvent::Mouse { dx: 3, dy: 2, dz: 1, buttons: 1 });
+        b.feed_host_input();
+        // Left button, X +3, Y -2 (the packet's Y is up), no wheel yet.
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0x29), (0x74, 3), (0x74, 0xFE)]);
+        // The IntelliMouse knock, then the wheel: one click away from the
+        // user is Z = -1.
+        for rate in [200, 100, 80] {
+            for byte in [0xF3, rate] {
+                b.io_write(&mut mem, 0x64, 1, 0xD4);
+                b.io_write(&mut mem, 0x60, 1, byte);
+                assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
+            }
+        }
+        b.host.send_input(InputEvent::Mouse { dx: 0, dy: 0, dz: 1, buttons: 0 });
+        b.feed_host_input();
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0x08), (0x74, 0), (0x74, 0), (0x74, 0xFF)]);
+    }
+
+    #[test]
+    fn mouse_motion_waiting_for_the_guest_adds_up_and_keys_do_not_wait_for_it() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        ps2_ready(&mut b, &mut mem);
+        b.io_write(&mut mem, 0x64, 1, 0xD4);
+        b.io_write(&mut mem, 0x60, 1, 0xF4);
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
+        b.host.send_input(InputEvent::Mouse { dx: 1, dy: 0, dz: 0, buttons: 0 });
+        b.feed_host_input();
+        // While the guest has not read that packet, motions wait and add
+        // up; a button change waits on its own; a key does not wait for
+        // the mouse.
+        for _ in 0..99 {
+            b.host.send_input(InputEvent::Mouse { dx: 1, dy: 0, dz: 0, buttons: 0 });
+        }
+        b.host.send_input(InputEvent::Mouse { dx: 0, dy: 0, dz: 0, buttons: 2 });
+        b.host.send_input(InputEvent::Key { usage: 0x04, pressed: true });
+        b.feed_host_input();
+        let mouse = |bytes: &[u8]| bytes.iter().map(|&x| (0x74, x)).collect::<Vec<_>>();
+        // The controller serves the keyboard first: its byte comes between
+        // two of the packet's (each tagged by the AUX status bit).
+        let mut expected = mouse(&[0x08]);
+        expected.push((0x09, 0x1E));
+        expected.extend(mouse(&[1, 0, 0x08, 99, 0, 0x0A, 0, 0]));
+        assert_eq!(read_all(&mut b, &mut mem), expected);
+    }
+
+    #[test]
+    fn a_held_key_repeats_at_the_board_deadline() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        ps2_ready(&mut b, &mut mem);
+        b.host.send_input(InputEvent::Key { usage: 0x04, pressed: true });
+        b.feed_host_input();
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x09, 0x1E)]);
+        // 500 ms typematic delay, then 1/10.9 s; on the virtual clock.
+        let first = b.next_deadline().expect("the typematic deadline");
+        assert_eq!(first, 500_000_000);
+        let ns = crate::clock::VIRTUAL_NS_PER_INSN;
+        b.advance(first / ns - 1);
+        assert_eq!(read_all(&mut b, &mut mem), vec![]);
+        b.advance(first / ns);
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x09, 0x1E)]);
+        assert_eq!(b.next_deadline(), Some(first + 22 * 1_000_000_000 / 240));
+        b.host.send_input(InputEvent::Key { usage: 0x04, pressed: false });
+        b.feed_host_input();
+        assert_eq!(read_all(&mut b, &mut mem), vec![(0x09, 0x9E)]);
+        assert_eq!(b.kbc.next_deadline(), None, "released: no more repeats");
     }
 
     #[test]

@@ -46,7 +46,9 @@ pub enum InputEvent {
     /// A, 0x28 Enter, 0xE0 left Ctrl, 0x64 the 105th key (ISO \\|).
     Key { usage: u16, pressed: bool },
     /// The mouse moved (`dx` right, `dy` down, `dz` wheel away from the
-    /// user) with these buttons held (bit 0 left, 1 right, 2 middle).
+    /// user) with these buttons held (bit 0 left, 1 right, 2 middle, 3 and 4
+    /// the side buttons SDL calls X1 and X2: the IntelliMouse Explorer's
+    /// fourth and fifth).
     Mouse { dx: i32, dy: i32, dz: i32, buttons: u8 },
 }
 

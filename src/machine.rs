@@ -328,6 +328,7 @@ impl Machine {
             self.board.advance(self.cpu.icount);
             self.board.advance_display(&mut self.mem);
             self.board.feed_serial_input();
+            self.board.feed_host_input();
             let deadline = self.board.next_deadline();
             let budget = match (self.board.clock.mode(), deadline) {
                 (ClockMode::Virtual, Some(d)) => self.board.clock.insns_until(d, self.cpu.icount),
@@ -372,6 +373,7 @@ impl Machine {
                     // ever wake the CPU.
                     self.board.advance(self.cpu.icount);
                     self.board.feed_serial_input();
+                    self.board.feed_host_input();
                     let can_wake = self.cpu.state.flags() & fl::IF != 0;
                     if can_wake && self.board.pic.interrupt_pending() {
                         continue;
@@ -379,7 +381,7 @@ impl Machine {
                     match self.board.next_deadline() {
                         _ if !can_wake => break Exit::HaltedForever { cs, eip },
                         Some(d) => self.board.clock.idle_until(d, self.cpu.icount, &self.board.host),
-                        None if self.board.serial_input_open() => self.board.host.wait(None),
+                        None if self.board.serial_input_open() || self.board.host_input_open() => self.board.host.wait(None),
                         None => break Exit::HaltedForever { cs, eip },
                     }
                 }

@@ -97,9 +97,10 @@ fn seabios_finds_and_initialises_the_pci_functions_and_reaches_boot() {
             // The IDE function, its bus-master block where QEMU's is.
             "PCI: init bdf=00:01.1 id=8086:7010",
             "PCI: init bdf=00:01.3 id=8086:7113",
-            "PCI: init bdf=00:02.0 id=1234:1111",
             // PMBA = 0xB000 enabled through PMREGMISC.
             "Using pmtimer, ioport 0xb008",
+            // The standard VGA, SeaBIOS's primary display.
+            "PCI: init bdf=00:02.0 id=1234:1111",
             // Tables written into the shadowed F segment.
             "Copying PIR from ",
             "Copying ACPI RSDP from ",

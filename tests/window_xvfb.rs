@@ -337,7 +337,6 @@ fn sigterm_ends_a_run_with_a_window_cleanly() {
 }
 
 #[test]
-#[ignore = "needs the VGA (branch vga-platform)"]
 fn the_window_shows_the_guests_text_screen() {
     marker_kernel_in_a_window(true);
 }
@@ -347,7 +346,6 @@ fn the_window_shows_the_guests_text_screen() {
 /// /init's command line wrote, answers on COM1) and `poweroff -f`, which
 /// ends the run; the text dump shows the typed lines.
 #[test]
-#[ignore = "needs the VGA (branch vga-platform) and the host keyboard on the i8042 (branch input)"]
 fn typing_in_the_window_reaches_the_linux_shell() {
     if !tools_present() {
         return;

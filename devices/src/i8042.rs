@@ -11,16 +11,34 @@
 //! enables, SYS, interface disables, set 2 to set 1 translation); the
 //! controller commands 0x20/0x60, 0xA7-0xAB, 0xAD/0xAE, 0xC0, 0xD0-0xD4,
 //! 0xDD/0xDF and the 0xF0-0xFF output-line pulses; an MF2 keyboard
-//! (reset, identify, scancode set, LEDs, typematic, enable/disable, echo);
-//! a PS/2 mouse with the IntelliMouse wheel (the 200, 100, 80 sample-rate
-//! knock turns its ID into 0x03 and its packets into four bytes), stream
-//! and remote modes and wrap mode.
+//! (reset, identify, scancode set, LEDs, typematic, enable/disable, echo)
+//! whose keys the host names by USB HID usage ([`crate::ps2_keymap`] gives
+//! its set 2 codes and modifier rules), with its 16-byte buffer and
+//! overrun code and typematic repeat on the machine clock; a PS/2 mouse
+//! with the IntelliMouse wheel (the 200, 100, 80 sample-rate knock turns
+//! its ID into 0x03 and its packets into four bytes) and the IntelliMouse
+//! Explorer's fourth and fifth buttons (then 200, 200, 80: ID 0x04, the
+//! fourth byte carries a 4-bit wheel and buttons 4 and 5), stream and
+//! remote modes and wrap mode.
 //!
-//! Missing: scancode set 3 (the keyboard keeps sending set 2 when asked for
-//! it), typematic repeat (the host sends repeats as key events), the
-//! 5-button IntelliMouse Explorer (ID 0x04), the controller's RAM beyond
-//! the command byte (commands 0x21-0x3F / 0x61-0x7F), password commands.
+//! Typematic (IBM PS/2 Keyboard Technical Reference, "Set Typematic
+//! Rate/Delay"): the last key pressed repeats its make code while it is
+//! held, first after the delay of bits 6-5 ((1 + n) x 250 ms), then every
+//! (8 + A) x 2^B x 4.17 ms (A = bits 2-0, B = bits 4-3; the table's 30.0
+//! to 2.0 characters per second: the unit is 1/240 s); the default 0x2B
+//! is 500 ms and 10.9 cps. Releasing that key or pressing another one
+//! stops it; Pause does not repeat. The keyboard's deadline is the next
+//! repeat ([`I8042::next_deadline`] / [`I8042::advance`]), on the machine
+//! clock, so repeats are deterministic on the virtual clock.
+//!
+//! Missing: scancode set 3 (optional on MF2 keyboards; this one keeps
+//! sending set 2 when asked for it, and reports set 3 when asked which),
+//! the controller's RAM beyond the command byte (commands 0x21-0x3F /
+//! 0x61-0x7F), password commands. The mouse reports a host motion at once,
+//! split into as many packets as its 9-bit fields need, rather than one
+//! packet per sample period.
 
+use crate::ps2_keymap::KeyState;
 use crate::PortIo;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -68,15 +86,46 @@ const RESEND: u8 = 0xFE;
 const BAT_OK: u8 = 0xAA;
 const ECHO: u8 = 0xEE;
 const BREAK_PREFIX: u8 = 0xF0;
+/// Set LEDs parameter bit for NumLock.
+const LED_NUM_LOCK: u8 = 0x02;
 /// MF2 keyboard identification bytes.
 const KBD_ID: [u8; 2] = [0xAB, 0x83];
 const MOUSE_ID: u8 = 0x00;
 const INTELLIMOUSE_ID: u8 = 0x03;
+const EXPLORER_ID: u8 = 0x04;
 /// The sample rates that, set in this order, switch on the wheel.
 const INTELLIMOUSE_KNOCK: [u8; 3] = [200, 100, 80];
+/// Then these switch on the IntelliMouse Explorer's buttons 4 and 5.
+const EXPLORER_KNOCK: [u8; 3] = [200, 200, 80];
 
-/// A keyboard buffers 16 keys in hardware; bytes beyond what fits are
-/// dropped rather than growing without bound.
+/// The keyboard's own buffer holds 16 bytes (IBM PS/2 Keyboard Technical
+/// Reference, "Buffer"); when a key does not fit, it is lost and the
+/// overrun code takes the next position: 0x00 in sets 2 and 3, 0xFF in
+/// set 1 (the 8042 translates 0x00 to 0xFF).
+const KBD_BUFFER: usize = 16;
+const OVERRUN_SET2: u8 = 0x00;
+const OVERRUN_SET1: u8 = 0xFF;
+
+/// The typematic byte after reset or Set Default: 500 ms, 10.9 cps.
+const TYPEMATIC_DEFAULT: u8 = 0x2B;
+/// Most repeats sent at once when the clock jumped past several (a host
+/// that slept); after that the repeat resumes from now.
+const TYPEMATIC_CATCH_UP: usize = 8;
+
+/// The delay before the first repeat, in ns: bits 6-5 give 250, 500, 750
+/// or 1000 ms.
+fn typematic_delay_ns(typematic: u8) -> u64 {
+    (u64::from((typematic >> 5) & 3) + 1) * 250_000_000
+}
+
+/// The period between repeats, in ns: (8 + A) x 2^B units of 1/240 s.
+fn typematic_period_ns(typematic: u8) -> u64 {
+    let (a, b) = (u64::from(typematic & 7), (typematic >> 3) & 3);
+    ((8 + a) << b) * 1_000_000_000 / 240
+}
+
+/// Bound on each device's queue of replies (and the mouse's packets):
+/// bytes beyond what fits are dropped rather than growing without bound.
 const QUEUE_LIMIT: usize = 64;
 
 /// The 8042's set 2 to set 1 translation table for bytes below 0x88
@@ -131,6 +180,16 @@ fn push_bounded(q: &mut VecDeque<u8>, bytes: &[u8]) {
     }
 }
 
+/// The key that repeats while it is held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Repeat {
+    usage: u16,
+    /// Its make code in set 2.
+    make: Vec<u8>,
+    /// When the next repeat is sent, in ns of the machine clock.
+    next: u64,
+}
+
 /// The MF2 keyboard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Keyboard {
@@ -142,16 +201,30 @@ struct Keyboard {
     typematic: u8,
     /// A command waiting for its parameter byte (0xED, 0xF0, 0xF3).
     pending: Option<u8>,
+    /// Held modifiers and the NumLock mode, which some keys' codes depend
+    /// on.
+    keys: KeyState,
+    repeat: Option<Repeat>,
 }
 
 impl Keyboard {
     fn new() -> Self {
-        Self { queue: VecDeque::new(), scanning: true, set: 2, leds: 0, typematic: 0x2B, pending: None }
+        Self {
+            queue: VecDeque::new(),
+            scanning: true,
+            set: 2,
+            leds: 0,
+            typematic: TYPEMATIC_DEFAULT,
+            pending: None,
+            keys: KeyState::default(),
+            repeat: None,
+        }
     }
 
     fn defaults(&mut self) {
         self.set = 2;
-        self.typematic = 0x2B;
+        self.typematic = TYPEMATIC_DEFAULT;
+        self.repeat = None;
     }
 
     fn reply(&mut self, bytes: &[u8]) {
@@ -189,7 +262,12 @@ impl Keyboard {
                 self.reply(&[ACK]);
             }
             0xFF => {
+                // The keys held stay held; the LEDs (and NumLock mode) go
+                // off.
+                let mut keys = std::mem::take(&mut self.keys);
+                keys.set_num_lock(false);
                 *self = Self::new();
+                self.keys = keys;
                 self.reply(&[ACK, BAT_OK]);
             }
             _ => {
@@ -203,6 +281,7 @@ impl Keyboard {
         match cmd {
             0xED => {
                 self.leds = byte & 0x07;
+                self.keys.set_num_lock(byte & LED_NUM_LOCK != 0);
                 self.reply(&[ACK]);
             }
             0xF3 => {
@@ -224,13 +303,63 @@ impl Keyboard {
         }
     }
 
-    /// A key event from the host, in set 2.
+    /// Bytes for the buffer: the whole sequence, or the overrun code once
+    /// if it does not fit.
+    fn send(&mut self, bytes: &[u8]) {
+        if self.queue.len() + bytes.len() <= KBD_BUFFER {
+            self.queue.extend(bytes);
+            return;
+        }
+        let overrun = if self.set == 1 { OVERRUN_SET1 } else { OVERRUN_SET2 };
+        log::debug!("i8042: keyboard buffer full, {} bytes lost", bytes.len());
+        if self.queue.back() != Some(&overrun) && self.queue.len() <= KBD_BUFFER {
+            self.queue.push_back(overrun);
+        }
+    }
+
+    /// A key went down or up (USB HID usage) at `now` ns.
+    fn host_key(&mut self, usage: u16, pressed: bool, now: u64) {
+        if pressed {
+            let Some(press) = self.keys.press(usage) else { return };
+            self.repeat = (self.scanning && !press.repeat.is_empty()).then(|| Repeat {
+                usage,
+                make: press.repeat,
+                next: now.saturating_add(typematic_delay_ns(self.typematic)),
+            });
+            self.key(&press.bytes);
+        } else {
+            let Some(bytes) = self.keys.release(usage) else { return };
+            if self.repeat.as_ref().is_some_and(|r| r.usage == usage) {
+                self.repeat = None;
+            }
+            self.key(&bytes);
+        }
+    }
+
+    /// Sends the repeats due by `now`.
+    fn advance(&mut self, now: u64) {
+        let period = typematic_period_ns(self.typematic);
+        for _ in 0..TYPEMATIC_CATCH_UP {
+            let Some(r) = self.repeat.as_mut() else { return };
+            if r.next > now {
+                return;
+            }
+            r.next = r.next.saturating_add(period);
+            let make = r.make.clone();
+            self.key(&make);
+        }
+        if let Some(r) = self.repeat.as_mut().filter(|r| r.next <= now) {
+            r.next = now.saturating_add(period);
+        }
+    }
+
+    /// Set 2 bytes from the key matrix, in the keyboard's current set.
     fn key(&mut self, set2: &[u8]) {
         if !self.scanning {
             return;
         }
         if self.set != 1 {
-            push_bounded(&mut self.queue, set2);
+            self.send(set2);
             return;
         }
         // The keyboard itself speaks set 1: the same table, with the break
@@ -247,9 +376,12 @@ impl Keyboard {
                 release = false;
             }
         }
-        push_bounded(&mut self.queue, &out[..n]);
+        self.send(&out[..n]);
     }
 }
+
+/// Buttons a mouse reports: left, right, middle, 4 and 5.
+const MOUSE_BUTTONS: u8 = 0x1F;
 
 /// The PS/2 mouse with the IntelliMouse wheel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +394,8 @@ struct Mouse {
     resolution: u8,
     scaling_2_1: bool,
     wheel: bool,
+    /// IntelliMouse Explorer mode: buttons 4 and 5 in the fourth byte.
+    explorer: bool,
     /// The last three sample rates set, oldest first (the wheel knock).
     rates: [u8; 3],
     buttons: u8,
@@ -280,6 +414,7 @@ impl Mouse {
             resolution: 2,
             scaling_2_1: false,
             wheel: false,
+            explorer: false,
             rates: [0; 3],
             buttons: 0,
             pending: None,
@@ -328,7 +463,11 @@ impl Mouse {
             0xEE => self.ack_then(|m| m.wrap = true),
             0xF0 => self.ack_then(|m| m.remote = true),
             0xF2 => {
-                let id = if self.wheel { INTELLIMOUSE_ID } else { MOUSE_ID };
+                let id = match (self.explorer, self.wheel) {
+                    (true, _) => EXPLORER_ID,
+                    (false, true) => INTELLIMOUSE_ID,
+                    (false, false) => MOUSE_ID,
+                };
                 self.reply(&[ACK, id]);
             }
             0xF4 => self.ack_then(|m| m.reporting = true),
@@ -361,6 +500,8 @@ impl Mouse {
             self.rates = [self.rates[1], self.rates[2], byte];
             if self.rates == INTELLIMOUSE_KNOCK {
                 self.wheel = true;
+            } else if self.wheel && self.rates == EXPLORER_KNOCK {
+                self.explorer = true;
             }
         }
         self.reply(&[ACK]);
@@ -385,7 +526,11 @@ impl Mouse {
         let dx = dx.clamp(-256, 255);
         let dy = dy.clamp(-256, 255);
         let b0 = 0x08 | (self.buttons & 0x07) | (u8::from(dx < 0) << 4) | (u8::from(dy < 0) << 5);
-        if self.wheel {
+        if self.explorer {
+            let extra = (self.buttons >> 3) & 0x03;
+            let z = (dz.clamp(-8, 7) as u8) & 0x0F;
+            self.reply(&[b0, dx as u8, dy as u8, z | extra << 4]);
+        } else if self.wheel {
             let dz = dz.clamp(-8, 7) as u8;
             self.reply(&[b0, dx as u8, dy as u8, dz]);
         } else {
@@ -394,8 +539,8 @@ impl Mouse {
     }
 
     fn motion(&mut self, dx: i32, dy: i32, dz: i32, buttons: u8) {
-        let changed = self.buttons != buttons & 0x07;
-        self.buttons = buttons & 0x07;
+        let changed = self.buttons != buttons & MOUSE_BUTTONS;
+        self.buttons = buttons & MOUSE_BUTTONS;
         if !self.reporting || self.remote || self.wrap {
             return;
         }
@@ -485,15 +630,49 @@ impl I8042 {
         matches!(self.ob, Some((_, Source::Aux))) && self.command_byte & CB_AUX_INT != 0
     }
 
-    /// A key event from the host as scancode set 2 bytes.
+    /// Scancode set 2 bytes from the keyboard's matrix, as they are (no
+    /// typematic, no modifier rules): for tests and raw injection.
     pub fn key(&mut self, set2: &[u8]) {
         self.kbd.key(set2);
         self.refill();
     }
 
+    /// The host's key with USB HID usage `usage` went down or up at `now`
+    /// (ns of the machine clock): the keyboard sends its codes
+    /// ([`crate::ps2_keymap`]) and starts or stops typematic repeat. Keys
+    /// the keyboard does not have are ignored.
+    pub fn host_key(&mut self, usage: u16, pressed: bool, now: u64) {
+        self.kbd.host_key(usage, pressed, now);
+        self.refill();
+    }
+
+    /// Whether the keyboard still holds bytes the guest has not read (in
+    /// its buffer or the controller's output buffer).
+    pub fn keyboard_busy(&self) -> bool {
+        !self.kbd.queue.is_empty() || matches!(self.ob, Some((_, Source::Keyboard)))
+    }
+
+    /// Whether the mouse still holds bytes the guest has not read.
+    pub fn mouse_busy(&self) -> bool {
+        !self.mouse.queue.is_empty() || matches!(self.ob, Some((_, Source::Aux)))
+    }
+
+    /// When the keyboard next repeats a held key, if it will.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.kbd.repeat.as_ref().map(|r| r.next)
+    }
+
+    /// Brings the keyboard up to `now`: sends the repeats due.
+    pub fn advance(&mut self, now: u64) {
+        self.kbd.advance(now);
+        self.refill();
+    }
+
     /// Host mouse motion: `dx` positive right, `dy` positive down (screen
     /// coordinates; the packet's Y is positive up), `dz` wheel clicks
-    /// positive toward the user, `buttons` bit 0 left, 1 right, 2 middle.
+    /// positive toward the user (the packet's sign: Linux reports
+    /// `REL_WHEEL = -z`), `buttons` bit 0 left, 1 right, 2 middle, 3 and 4
+    /// the Explorer's fourth and fifth.
     pub fn mouse_motion(&mut self, dx: i32, dy: i32, dz: i32, buttons: u8) {
         self.mouse.motion(dx, dy, dz, buttons);
         self.refill();
@@ -931,6 +1110,182 @@ mod tests {
         assert_eq!(drain(&mut k), vec![0x5B]);
     }
 
+    /// A controller as SeaBIOS leaves it: translation, SYS, IRQ 1.
+    fn translated() -> I8042 {
+        let mut k = I8042::new();
+        cmd(&mut k, 0x60);
+        data(&mut k, CB_TRANSLATE | CB_SYS | CB_KBD_INT);
+        k
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn host_keys_reach_the_guest_in_set_1_through_translation() {
+        let mut k = translated();
+        k.host_key(0x04, true, 0); // A
+        k.host_key(0x04, false, 0);
+        k.host_key(0xE4, true, 0); // right Ctrl
+        k.host_key(0xE4, false, 0);
+        k.host_key(0x58, true, 0); // keypad Enter
+        k.host_key(0x58, false, 0);
+        k.host_key(0x44, true, 0); // F11
+        k.host_key(0x44, false, 0);
+        assert_eq!(drain(&mut k), vec![0x1E, 0x9E, 0xE0, 0x1D, 0xE0, 0x9D, 0xE0, 0x1C, 0xE0, 0x9C, 0x57, 0xD7]);
+        k.host_key(0x48, true, 0); // Pause
+        k.host_key(0x48, false, 0);
+        assert_eq!(drain(&mut k), vec![0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5]);
+        k.host_key(0x46, true, 0); // Print Screen
+        k.host_key(0x46, false, 0);
+        assert_eq!(drain(&mut k), vec![0xE0, 0x2A, 0xE0, 0x37, 0xE0, 0xB7, 0xE0, 0xAA]);
+        k.host_key(0x03, true, 0); // not a key
+        assert_eq!(drain(&mut k), Vec::<u8>::new());
+        // Without translation the guest reads set 2.
+        cmd(&mut k, 0x60);
+        data(&mut k, CB_KBD_INT);
+        k.host_key(0x64, true, 0); // ISO key
+        k.host_key(0x64, false, 0);
+        assert_eq!(drain(&mut k), vec![0x61, 0xF0, 0x61]);
+    }
+
+    #[test]
+    fn the_num_lock_led_sets_the_keyboards_num_lock_mode() {
+        let mut k = translated();
+        data(&mut k, 0xED);
+        data(&mut k, LED_NUM_LOCK);
+        assert_eq!(drain(&mut k), vec![ACK, ACK]);
+        k.host_key(0x4A, true, 0); // Home: a fake left Shift press first
+        k.host_key(0x4A, false, 0);
+        assert_eq!(drain(&mut k), vec![0xE0, 0x2A, 0xE0, 0x47, 0xE0, 0xC7, 0xE0, 0xAA]);
+    }
+
+    /// Repeated makes of A (set 1 0x1E) read by `now`, advancing the
+    /// clock in 1 ms steps from `from`.
+    fn repeats_until(k: &mut I8042, from: u64, now: u64) -> Vec<u64> {
+        let mut at = Vec::new();
+        let mut t = from;
+        while t <= now {
+            if k.next_deadline().is_some_and(|d| d <= t) {
+                k.advance(t);
+            }
+            for b in drain(k) {
+                assert_eq!(b, 0x1E);
+                at.push(t);
+            }
+            t += MS;
+        }
+        at
+    }
+
+    #[test]
+    fn typematic_repeat_at_the_default_delay_and_rate() {
+        let mut k = translated();
+        k.host_key(0x04, true, 0);
+        assert_eq!(drain(&mut k), vec![0x1E]);
+        // Default 0x2B: 500 ms, then 22/240 s = 91.67 ms apart (10.9 cps).
+        assert_eq!(k.next_deadline(), Some(500 * MS));
+        let at = repeats_until(&mut k, 0, 1000 * MS);
+        let period = 22 * 1_000_000_000 / 240;
+        let expected: Vec<u64> = (0..6).map(|n| (500 * MS + n * period).div_ceil(MS) * MS).collect();
+        assert_eq!(at, expected);
+        // Release stops it.
+        k.host_key(0x04, false, 1000 * MS);
+        assert_eq!(drain(&mut k), vec![0x9E]);
+        assert_eq!(k.next_deadline(), None);
+    }
+
+    #[test]
+    fn typematic_byte_sets_delay_and_rate() {
+        let mut k = translated();
+        // 0x00: 250 ms, 30.0 cps (33.33 ms).
+        data(&mut k, 0xF3);
+        data(&mut k, 0x00);
+        assert_eq!(drain(&mut k), vec![ACK, ACK]);
+        k.host_key(0x04, true, 0);
+        drain(&mut k);
+        assert_eq!(repeats_until(&mut k, 0, 350 * MS), vec![250 * MS, 284 * MS, 317 * MS, 350 * MS]);
+        k.host_key(0x04, false, 350 * MS);
+        drain(&mut k);
+        // 0x7F: 1000 ms, 2.0 cps (500 ms).
+        data(&mut k, 0xF3);
+        data(&mut k, 0x7F);
+        drain(&mut k);
+        k.host_key(0x04, true, 0);
+        drain(&mut k);
+        assert_eq!(k.next_deadline(), Some(1000 * MS));
+        assert_eq!(repeats_until(&mut k, 0, 2600 * MS), vec![1000 * MS, 1500 * MS, 2000 * MS, 2500 * MS]);
+    }
+
+    #[test]
+    fn another_key_takes_over_the_repeat_and_pause_stops_it() {
+        let mut k = translated();
+        k.host_key(0x04, true, 0); // A
+        k.host_key(0x05, true, 100 * MS); // B while A is held
+        assert_eq!(drain(&mut k), vec![0x1E, 0x30]);
+        assert_eq!(k.next_deadline(), Some(600 * MS), "B's delay from its press");
+        k.host_key(0x05, true, 300 * MS); // the host's own repeat of B
+        assert_eq!(drain(&mut k), Vec::<u8>::new());
+        assert_eq!(k.next_deadline(), Some(600 * MS), "ignored: B is already down");
+        k.advance(600 * MS);
+        assert_eq!(drain(&mut k), vec![0x30], "B repeats, not A");
+        k.host_key(0x04, false, 610 * MS); // releasing A does not stop B
+        assert_eq!(drain(&mut k), vec![0x9E]);
+        assert!(k.next_deadline().is_some());
+        k.host_key(0x48, true, 620 * MS); // Pause: no repeat, stops B's
+        drain(&mut k);
+        assert_eq!(k.next_deadline(), None);
+        // The right Ctrl repeats with its E0 prefix.
+        k.host_key(0xE4, true, 0);
+        k.advance(500 * MS);
+        assert_eq!(drain(&mut k), vec![0xE0, 0x1D, 0xE0, 0x1D]);
+        // Scanning disabled: no repeat.
+        data(&mut k, 0xF5);
+        assert_eq!(drain(&mut k), vec![ACK]);
+        assert_eq!(k.next_deadline(), None);
+    }
+
+    #[test]
+    fn the_keyboard_buffer_holds_16_bytes_then_an_overrun_code() {
+        let mut k = translated();
+        cmd(&mut k, 0xAD); // interface disabled: the keyboard holds its bytes
+        for _ in 0..8 {
+            k.host_key(0x04, true, 0); // 1 byte
+            k.host_key(0x04, false, 0); // 2 bytes
+        }
+        cmd(&mut k, 0xAE);
+        let got = drain(&mut k);
+        // Five taps fill 15 bytes; the sixth press fits (16), its release
+        // does not: overrun (set 2 0x00, translated 0xFF), then nothing.
+        let mut expected = [0x1E, 0x9E].repeat(5);
+        expected.extend([0x1E, 0xFF]);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn intellimouse_explorer_buttons_4_and_5() {
+        let mut k = I8042::new();
+        assert_eq!(mouse(&mut k, 0xF4), vec![ACK]);
+        // The Explorer knock alone does nothing: the wheel comes first.
+        for rate in EXPLORER_KNOCK {
+            mouse(&mut k, 0xF3);
+            mouse(&mut k, rate);
+        }
+        assert_eq!(mouse(&mut k, 0xF2), vec![ACK, MOUSE_ID]);
+        for rate in INTELLIMOUSE_KNOCK.into_iter().chain(EXPLORER_KNOCK) {
+            mouse(&mut k, 0xF3);
+            mouse(&mut k, rate);
+        }
+        assert_eq!(mouse(&mut k, 0xF2), vec![ACK, EXPLORER_ID]);
+        // Button 4 held, wheel one click toward the user; then button 5
+        // and two away (4-bit two's complement 0xE).
+        k.mouse_motion(0, 0, 1, 0x08);
+        assert_eq!(drain_aux(&mut k), vec![0x08, 0, 0, 0x11]);
+        k.mouse_motion(0, 0, -2, 0x10 | 0x01);
+        assert_eq!(drain_aux(&mut k), vec![0x09, 0, 0, 0x2E]);
+        assert_eq!(mouse(&mut k, 0xFF), vec![ACK, BAT_OK, MOUSE_ID]);
+        assert_eq!(mouse(&mut k, 0xF2), vec![ACK, MOUSE_ID]);
+    }
+
     #[test]
     fn any_port_value_in_any_order_is_harmless() {
         let mut k = I8042::new();
@@ -947,7 +1302,12 @@ mod tests {
             }
             if x & 0x3F000 == 0 {
                 k.key(&[0xE0, 0xF0, 0x75]);
-                k.mouse_motion(x as i32 >> 20, 7, 1, 7);
+                k.mouse_motion(x as i32 >> 20, 7, 1, (x >> 8) as u8);
+            }
+            if x & 0x7000 == 0 {
+                let now = u64::from(x >> 4);
+                k.host_key((x >> 16) as u16 & 0xFF, x & 0x80 != 0, now);
+                k.advance(now);
             }
             k.take_actions();
             assert!(k.ctrl.len() <= QUEUE_LIMIT);
@@ -969,6 +1329,8 @@ mod tests {
         k.key(&[0xE0, 0xF0, 0x75]);
         k.key(&[0x1C]);
         k.mouse_motion(4, -4, 1, 2);
+        k.host_key(0xE1, true, 0); // left Shift held
+        k.host_key(0x52, true, 100); // Up, repeating from 500 ms on
         cmd(&mut k, 0xD1); // a command waiting for its data byte
         let first = k.io_read(DATA_PORT, 1);
         assert_eq!(first, 0xE0);
@@ -981,8 +1343,15 @@ mod tests {
         }
         assert_eq!(k.take_actions(), r.take_actions());
         let a = drain(&mut k);
-        assert_eq!(a, vec![0xC8, 0x1E, 0x0A, 4, 4, 1]);
+        // Up with a fake left Shift release before it.
+        assert_eq!(a, vec![0xC8, 0x1E, 0x2A, 0xE0, 0xAA, 0xE0, 0x48, 0x0A, 4, 4, 1]);
         assert_eq!(drain(&mut r), a);
+        assert_eq!(r.next_deadline(), Some(500 * MS + 100));
+        for d in [&mut k, &mut r] {
+            d.advance(500 * MS + 100);
+        }
+        assert_eq!(drain(&mut r), vec![0xE0, 0x48]);
+        assert_eq!(drain(&mut k), vec![0xE0, 0x48]);
         assert_eq!(r, k);
     }
 }

@@ -16,6 +16,7 @@ pub mod ide;
 pub mod pci;
 pub mod pic;
 pub mod pit;
+pub mod ps2_keymap;
 pub mod rtc;
 pub mod uart16550;
 pub mod vga;

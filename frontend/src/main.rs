@@ -116,19 +116,11 @@ fn run(opts: Options) -> Result<ExitCode> {
     }
 }
 
-/// Renders the guest's screen into `Board::screen` now, so that the exit
-/// files show the last picture. `Machine::refresh_screen` comes with the
-/// VGA (branch vga-platform): switch the call on when it is merged.
-fn refresh_screen(_machine: &mut Machine) {
-    // _machine.refresh_screen();
-}
-
 /// Tells the board a window feeds the guest's keyboard and mouse, so that
 /// a guest idling with nothing scheduled waits for keys rather than
-/// stopping. `Board::input_attached` comes with the host input (branch
-/// input): switch it on when that is merged.
-fn attach_input(_machine: &mut Machine) {
-    // _machine.board.input_attached = true;
+/// stopping.
+fn attach_input(machine: &mut Machine) {
+    machine.board.input_attached = true;
 }
 
 /// Builds the machine of `opts`, hands it to `ready` (the window takes
@@ -172,7 +164,8 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
     let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
     ready(&mut machine);
     let exit = machine.run(opts.max_instructions);
-    refresh_screen(&mut machine);
+    // The exit files show the last picture.
+    machine.refresh_screen();
     drop(raw_mode);
     let status = match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),

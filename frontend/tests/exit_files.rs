@@ -146,7 +146,6 @@ fn the_exit_files_are_written_when_the_guest_powers_off() {
 }
 
 #[test]
-#[ignore = "needs the VGA (branch vga-platform)"]
 fn the_exit_files_show_the_screen_at_power_off() {
     let Some((o, png, txt)) = power_off_run() else { return };
     assert!(o.stderr.is_empty(), "{:?}", stderr_lines(&o));
@@ -183,7 +182,6 @@ fn the_exit_files_are_written_on_sigterm() {
 }
 
 #[test]
-#[ignore = "needs the VGA (branch vga-platform)"]
 fn the_exit_files_show_the_screen_on_sigterm() {
     let Some((o, png, txt)) = sigterm_run() else { return };
     assert!(o.stderr.is_empty(), "{:?}", stderr_lines(&o));

@@ -20,6 +20,10 @@ pub const KERNEL: &str = "vmlinuz-686";
 pub const BUSYBOX: &str = "busybox-i386";
 /// memtest86+'s 32-bit image, bootable by the Linux boot protocol.
 pub const MEMTEST: &str = "memtest86+.bin";
+/// The PS/2 mouse driver of the kernel above, a module there (package
+/// `linux-image-<abi>-686`); tests that need a mouse append it to the
+/// initramfs and load it with `insmod`.
+pub const PSMOUSE: &str = "psmouse.ko";
 /// The busybox initramfs, a gzipped newc cpio.
 pub const INITRAMFS: &str = "initramfs.cpio.gz";
 /// Package versions and sha256 of every file above, one line each:

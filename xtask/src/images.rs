@@ -49,7 +49,14 @@ const PACKAGES: &[Package] = &[
             Pick { from: &["usr/share/seabios/vgabios-stdvga.bin"], to: guest::VGABIOS },
         ],
     },
-    Package { name: "linux-image-686", follow_dependency: true, picks: &[Pick { from: &["boot/vmlinuz-*"], to: guest::KERNEL }] },
+    Package {
+        name: "linux-image-686",
+        follow_dependency: true,
+        picks: &[
+            Pick { from: &["boot/vmlinuz-*"], to: guest::KERNEL },
+            Pick { from: &["lib/modules/*/kernel/drivers/input/mouse/psmouse.ko"], to: guest::PSMOUSE },
+        ],
+    },
     Package { name: "busybox-static", follow_dependency: false, picks: &[Pick { from: &["bin/busybox"], to: guest::BUSYBOX }] },
     Package {
         name: "memtest86+",
@@ -250,24 +257,29 @@ fn verify_deb(deb: &Path, name: &str, info: &PackageInfo) -> Result<(), String> 
     run_tool(Command::new("dpkg-deb").arg("-I").arg(deb), "dpkg-deb -I").map(|_| ())
 }
 
-/// The first of `patterns` (paths, the last component may end in `*`)
-/// present under `root`.
+/// The first pattern that names a file under `root`: a pattern's path
+/// components are names, or prefixes ending in `*` (the last match in
+/// name order wins, the newest version).
 fn find_in(root: &Path, patterns: &[&str]) -> Option<PathBuf> {
-    patterns.iter().find_map(|pattern| match pattern.strip_suffix('*') {
-        None => Some(root.join(pattern)).filter(|p| p.is_file()),
-        Some(stem) => {
-            let path = root.join(stem);
-            let (parent, prefix) = (path.parent()?, path.file_name()?.to_string_lossy().into_owned());
-            let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
+    patterns.iter().find_map(|pattern| glob(root, &pattern.split('/').collect::<Vec<_>>()))
+}
+
+fn glob(dir: &Path, components: &[&str]) -> Option<PathBuf> {
+    let (first, rest) = components.split_first()?;
+    let candidates = match first.strip_suffix('*') {
+        None => vec![dir.join(first)],
+        Some(prefix) => {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
                 .ok()?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && p.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&prefix)))
+                .filter(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with(prefix)))
                 .collect();
             found.sort();
-            found.pop()
+            found
         }
-    })
+    };
+    candidates.into_iter().rev().find_map(|p| if rest.is_empty() { Some(p).filter(|p| p.is_file()) } else { glob(&p, rest) })
 }
 
 /// The boot protocol version of a bzImage-style image: the setup header's
@@ -434,6 +446,24 @@ fn capture(cmd: &mut Command, what: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_in_matches_prefixes_in_any_component_newest_last() {
+        let root = std::env::temp_dir().join(format!("ironpc-find-in-{}", std::process::id()));
+        for (dir, file) in
+            [("boot", "vmlinuz-6.1.0-1"), ("boot", "vmlinuz-6.1.0-2"), ("lib/modules/6.1.0-2/kernel", "psmouse.ko")]
+        {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join(file), b"x").unwrap();
+        }
+        std::fs::create_dir_all(root.join("lib/modules/6.1.0-3/kernel")).unwrap();
+        let found = |p: &[&str]| find_in(&root, p).map(|f| f.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+        assert_eq!(found(&["boot/vmlinuz-*"]).as_deref(), Some("boot/vmlinuz-6.1.0-2"));
+        assert_eq!(found(&["lib/modules/*/kernel/psmouse.ko"]).as_deref(), Some("lib/modules/6.1.0-2/kernel/psmouse.ko"));
+        assert_eq!(found(&["boot/nothing", "boot/vmlinuz-6.1.0-1"]).as_deref(), Some("boot/vmlinuz-6.1.0-1"));
+        assert_eq!(found(&["lib/*/psmouse.ko"]), None);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     /// An archive entry: name, mode, (rdevmajor, rdevminor), data.
     type Entry = (String, u32, (u32, u32), Vec<u8>);
