@@ -50,6 +50,12 @@ pub struct Board {
     /// halted guest with nothing scheduled waits for their events rather
     /// than halting for good.
     pub input_attached: bool,
+    /// A window shows the screen: the display refreshes at the guest's
+    /// frame rate. Unwatched (headless), nothing is rendered until
+    /// [`Board::refresh_display`] is asked (exit files, tests), so an idle
+    /// headless guest is not woken every frame and spends nothing on
+    /// pictures nobody sees.
+    pub display_watched: bool,
     /// Host key and mouse events taken from `host` and not yet handed to
     /// the PS/2 devices (host side, not machine state): see
     /// [`Board::feed_host_input`].
@@ -156,6 +162,7 @@ impl Board {
             host: HostLink::new(),
             serial_input: None,
             input_attached: false,
+            display_watched: false,
             key_backlog: VecDeque::new(),
             mouse_backlog: VecDeque::new(),
             debugcon: None,

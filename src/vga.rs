@@ -188,15 +188,16 @@ impl Board {
         (off < u64::from(stdvga::MMIO_SIZE)).then_some(off as u32)
     }
 
-    /// The next screen refresh, while a VGA is attached.
+    /// The next screen refresh, while a VGA is attached and a window
+    /// watches it.
     pub(crate) fn vga_deadline(&self) -> Option<u64> {
-        self.vga_wiring.vram.map(|_| self.vga_wiring.next_refresh)
+        self.vga_wiring.vram.filter(|_| self.display_watched).map(|_| self.vga_wiring.next_refresh)
     }
 
     /// Refreshes the screen if its time has come.
     pub fn advance_display(&mut self, mem: &mut PhysMem) {
         let now = self.now();
-        if self.vga_wiring.vram.is_none() || now < self.vga_wiring.next_refresh {
+        if self.vga_wiring.vram.is_none() || !self.display_watched || now < self.vga_wiring.next_refresh {
             return;
         }
         let period = self.vga.frame_period_ns().max(1);
@@ -366,6 +367,8 @@ mod tests {
     fn the_screen_refreshes_every_frame_period_on_the_clock() {
         let (mut b, mut mem) = board(None);
         let period = b.vga.frame_period_ns();
+        assert_eq!(b.next_deadline(), None, "headless: no refresh until asked");
+        b.display_watched = true;
         assert_eq!(b.next_deadline(), Some(period));
         b.advance(period - 1);
         b.advance_display(&mut mem);

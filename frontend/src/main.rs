@@ -118,9 +118,11 @@ fn run(opts: Options) -> Result<ExitCode> {
 
 /// Tells the board a window feeds the guest's keyboard and mouse, so that
 /// a guest idling with nothing scheduled waits for keys rather than
-/// stopping.
+/// stopping, and shows its screen, so that the display refreshes at the
+/// guest's frame rate.
 fn attach_input(machine: &mut Machine) {
     machine.board.input_attached = true;
+    machine.board.display_watched = true;
 }
 
 /// Builds the machine of `opts`, hands it to `ready` (the window takes
