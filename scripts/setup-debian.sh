@@ -7,12 +7,16 @@
 # (apt-get, apt-cache and dpkg-deb, part of every Debian/Ubuntu system; the
 # fetch itself needs no root).
 #   seabios      the firmware the SeaBIOS boot tests run (/usr/share/seabios)
+#   qemu-utils mtools dosfstools syslinux syslinux-common isolinux xorriso
+#                build the disk and CD images of `cargo xtask images`
+#   qemu-system-x86  the reference machine of the disk tests and benchmarks
 # Runs apt-get through sudo when not root; does nothing if all are present.
 set -euo pipefail
 for tool in apt-get apt-cache dpkg-deb; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is missing: a Debian or Ubuntu host is needed" >&2; exit 1; }
 done
 packages=(nasm gcc-multilib cmake seabios)
+packages+=(qemu-utils mtools dosfstools syslinux syslinux-common isolinux xorriso qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

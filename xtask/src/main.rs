@@ -5,6 +5,7 @@ mod bench;
 mod bench_boot;
 mod conformance;
 mod cpio;
+mod disk_images;
 mod fuzz;
 mod guest;
 mod images;
