@@ -16,7 +16,8 @@ for tool in apt-get apt-cache dpkg-deb; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is missing: a Debian or Ubuntu host is needed" >&2; exit 1; }
 done
 packages=(nasm gcc-multilib cmake seabios)
-packages+=(qemu-utils mtools dosfstools syslinux syslinux-common isolinux xorriso qemu-system-x86)
+packages+=(qemu-utils) # qemu-img, qemu-io: the block layer's tests make and check images with them
+packages+=(mtools dosfstools syslinux syslinux-common isolinux xorriso qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
