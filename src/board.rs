@@ -10,6 +10,7 @@ use ironpc_devices::{
     debugcon::DebugCon,
     fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
+    ide,
     pci::{self, piix4_pm, PciBus},
     pic::PicPair,
     pit::Pit,
@@ -58,6 +59,9 @@ pub struct Board {
     /// Where the display adapter's picture is published for the host
     /// (a host handle, not machine state).
     pub screen: crate::display::Screen,
+    /// The media of the four IDE drives (host handles; the drives' state
+    /// is in `pci.ide`).
+    pub ide_media: [ide::Media; 4],
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -115,6 +119,7 @@ impl Board {
             fw_cfg: FwCfg::new(),
             post_code: 0,
             screen: crate::display::Screen::new(),
+            ide_media: Default::default(),
         }
     }
 
@@ -218,8 +223,34 @@ impl Board {
         self.reset_requested = false;
         let now = self.now();
         self.rtc.reset_pin(now);
+        self.pci.ide.reset();
+        self.sync_ide();
         self.sync_devices(mem);
         self.pic.set_irq(8, self.rtc.irq());
+    }
+
+    /// Puts a drive (or none) at IDE `slot` (0 primary master .. 3
+    /// secondary slave).
+    pub fn attach_ide(&mut self, slot: usize, drive: Option<crate::machine::IdeDrive>) {
+        use crate::machine::IdeDrive;
+        let Some(media) = self.ide_media.get_mut(slot) else {
+            return;
+        };
+        let (kind, medium) = match drive {
+            None => (ide::DriveKind::Absent, None),
+            Some(IdeDrive::Disk(d)) => (ide::DriveKind::Disk(ide::ata::Disk::new(d.size())), Some(d)),
+            Some(IdeDrive::Cdrom(m)) => (ide::DriveKind::Cdrom(Default::default()), m),
+        };
+        *media = medium;
+        self.pci.ide.attach(slot, kind);
+    }
+
+    /// The IDE channels' interrupt lines into the PIC (IRQ 14 and 15).
+    fn sync_ide(&mut self) {
+        for n in 0..2 {
+            let (irq, level) = self.pci.ide.irq(n);
+            self.pic.set_irq(irq, level);
+        }
     }
 
     /// Whether a reset was requested since the last call.
@@ -380,6 +411,11 @@ impl Bus for Board {
         if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
             return self.pci.io_read(port, size);
         }
+        if self.pci.ide.decodes(port) {
+            let v = self.pci.ide.io_read(port, size, &mut self.ide_media);
+            self.sync_ide();
+            return v;
+        }
         if let Some(d) = self.device(port) {
             return d.io_read(port, size);
         }
@@ -443,6 +479,11 @@ impl Bus for Board {
         if (pci::CONFIG_ADDRESS..=0xCFF).contains(&port) {
             self.pci.io_write(port, size, value);
             self.sync_pci(mem);
+            return;
+        }
+        if self.pci.ide.decodes(port) {
+            self.pci.ide.io_write(port, size, value, &mut self.ide_media, mem);
+            self.sync_ide();
             return;
         }
         if let Some(d) = self.device(port) {

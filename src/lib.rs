@@ -14,7 +14,7 @@ mod machine;
 pub use board::Board;
 pub use clock::{Clock, ClockMode};
 pub use host::{HostLink, InputEvent, InputPacing, Next, StopRequest};
-pub use machine::{Config, Exit, KernelBoot, Machine, MachineError};
+pub use machine::{Config, Exit, IdeDrive, KernelBoot, Machine, MachineError};
 
 pub use ironpc_bios as bios;
 pub use ironpc_block as block;

@@ -3,6 +3,7 @@
 use crate::{board::Board, clock::ClockMode, host::StopRequest};
 use ironpc_bios::acpi;
 use ironpc_bios::linux::{self, BootError, BootPlan, DirectBoot, LinuxKernel};
+use ironpc_block::{BlockDevice, BlockError};
 use ironpc_cpu::{
     state::{attr, cr0, fl, sreg, Segment, TableReg},
     Cpu, Env, RunExit, Shutdown,
@@ -27,6 +28,18 @@ pub struct Config {
     pub serial: Option<Box<dyn Write + Send>>,
     /// A kernel to boot instead of the firmware's own boot devices.
     pub kernel: Option<KernelBoot>,
+    /// IDE drives: primary master, primary slave, secondary master,
+    /// secondary slave.
+    pub ide: [Option<IdeDrive>; 4],
+}
+
+/// A drive on the PIIX3 IDE channels.
+#[derive(Debug)]
+pub enum IdeDrive {
+    /// An ATA hard disk.
+    Disk(Box<dyn BlockDevice>),
+    /// An ATAPI CD/DVD-ROM drive, with its medium or empty.
+    Cdrom(Option<Box<dyn BlockDevice>>),
 }
 
 /// A Linux kernel given on the command line, with its initrd and command
@@ -151,6 +164,9 @@ impl Machine {
         board.set_cmos_memory(config.memory);
         configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         board.pci.host.set_ram_size(config.memory);
+        for (slot, drive) in config.ide.into_iter().enumerate() {
+            board.attach_ide(slot, drive);
+        }
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {
             if ironpc_bios::multiboot::is_multiboot_kernel(&k.image) {
@@ -219,6 +235,22 @@ impl Machine {
         s.rip = u64::from(plan.entry);
         s.set_flags(0x2);
         self.cpu.flush_code_cache();
+    }
+
+    /// Makes every write the guest completed durable in the disk images
+    /// (the frontend calls it at every exit). Flushes every drive; the
+    /// first failure is returned.
+    pub fn flush_disks(&mut self) -> Result<(), BlockError> {
+        let mut result = Ok(());
+        for m in self.board.ide_media.iter_mut().flatten() {
+            if let Err(e) = m.flush() {
+                log::warn!("cannot flush a disk image: {e}");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
     }
 
     /// The system reset a PC's chipset performs on a reboot request or a

@@ -36,8 +36,16 @@ const HOT: &[(u16, u16)] = &[
 fn machine() -> Machine {
     // A firmware that only halts: the test drives the board directly.
     let bios = vec![0xF4u8; 64 * 1024];
-    let config =
-        Config { memory: 32 << 20, bios, debugcon: None, exit_port: None, clock: ClockMode::Virtual, serial: None, kernel: None };
+    let config = Config {
+        memory: 32 << 20,
+        bios,
+        debugcon: None,
+        exit_port: None,
+        clock: ClockMode::Virtual,
+        serial: None,
+        kernel: None,
+        ide: Default::default(),
+    };
     Machine::new(config).expect("a machine")
 }
 

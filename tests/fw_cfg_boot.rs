@@ -43,6 +43,7 @@ fn run_seabios(bios: Vec<u8>, kernel: Option<KernelBoot>, max: u64) -> (Exit, St
         clock: ClockMode::Virtual,
         serial: None,
         kernel,
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(max));
@@ -148,6 +149,7 @@ fn debian_kernel_through_seabios() {
         clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: Some(kernel),
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000_000u64);

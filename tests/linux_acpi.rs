@@ -62,6 +62,7 @@ fn linux_poweroff_ends_the_machine() {
         clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: None,
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("machine");
     let mut limit = 0;

@@ -155,6 +155,7 @@ fn multiboot_kernel_runs_with_its_modules() {
         clock: ClockMode::Virtual,
         serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: false, modules }),
+        ide: Default::default(),
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(5_000_000));
@@ -180,6 +181,7 @@ fn a_kernel_outside_ram_is_refused() {
         clock: ClockMode::Virtual,
         serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: String::new(), via_firmware: false, modules: Vec::new() }),
+        ide: Default::default(),
     };
     let err = Machine::new(config).err().expect("the kernel does not fit");
     assert!(err.to_string().contains("outside RAM"), "{err}");
@@ -206,6 +208,7 @@ fn multiboot_kernel_runs_through_seabios() {
         clock: ClockMode::Virtual,
         serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: true, modules }),
+        ide: Default::default(),
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(400_000_000));

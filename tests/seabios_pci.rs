@@ -44,6 +44,7 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
         clock: ClockMode::Virtual,
         serial: None,
         kernel: None,
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);

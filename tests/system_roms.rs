@@ -96,6 +96,7 @@ fn run_rom_with(name: &str, no_reboot: bool) -> (String, Exit) {
             clock: ClockMode::Virtual,
             serial: None,
             kernel: None,
+            ide: Default::default(),
         };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         machine.no_reboot = no_reboot;
@@ -746,6 +747,7 @@ fn chipset() {
         clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: None,
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -790,6 +792,7 @@ fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
             clock: ClockMode::Virtual,
             serial: None,
             kernel: None,
+            ide: Default::default(),
         };
         let mut m = Machine::new(config).expect("cannot build the machine");
         let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -856,6 +859,7 @@ fn run_echo(feed: impl FnOnce(HostLink) + Send + 'static) -> (String, Exit, u64)
         clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: None,
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     m.board.connect_serial_input(0, InputPacing::Script);

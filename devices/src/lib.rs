@@ -10,6 +10,7 @@ pub mod debugcon;
 pub mod display;
 pub mod fw_cfg;
 pub mod i8042;
+pub mod ide;
 pub mod pci;
 pub mod pic;
 pub mod pit;

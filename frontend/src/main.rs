@@ -117,8 +117,16 @@ fn run(opts: Options) -> Result<ExitCode> {
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
-    let config =
-        Config { memory: opts.memory.0, bios, debugcon, exit_port: opts.exit_port, clock: opts.clock.into(), serial, kernel };
+    let config = Config {
+        memory: opts.memory.0,
+        bios,
+        debugcon,
+        exit_port: opts.exit_port,
+        clock: opts.clock.into(),
+        serial,
+        kernel,
+        ide: Default::default(),
+    };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {
         MachineError::Kernel(e) => anyhow::anyhow!("cannot boot kernel {kernel_path}: {e}"),

@@ -15,12 +15,14 @@
 pub mod i440fx;
 pub mod piix3;
 pub mod piix4_pm;
+pub mod piix_ide;
 
 use serde::{Deserialize, Serialize};
 
 pub use i440fx::I440fx;
 pub use piix3::Piix3Isa;
 pub use piix4_pm::Piix4Pm;
+pub use piix_ide::PiixIde;
 
 /// The configuration address register (CONFADD) and data window.
 pub const CONFIG_ADDRESS: u16 = 0xCF8;
@@ -290,6 +292,7 @@ const DEV_HOST: u8 = 0;
 const DEV_PIIX: u8 = 1;
 /// PIIX functions.
 const FN_ISA: u8 = 0;
+const FN_IDE: u8 = 1;
 const FN_PM: u8 = 3;
 
 /// CONFADD bits that hold state: enable (31), bus, device, function,
@@ -313,6 +316,8 @@ pub struct PciBus {
     pub host: I440fx,
     pub isa: Piix3Isa,
     pub pm: Piix4Pm,
+    /// PIIX3 IDE, 00:01.1.
+    pub ide: PiixIde,
 }
 
 impl Default for PciBus {
@@ -330,6 +335,7 @@ impl PciBus {
             host: I440fx::new(),
             isa: Piix3Isa::new(),
             pm: Piix4Pm::new(),
+            ide: PiixIde::new(),
         }
     }
 
@@ -339,6 +345,7 @@ impl PciBus {
             (DEV_HOST, 0) => Some(&mut self.host),
             (DEV_PIIX, FN_ISA) => Some(&mut self.isa),
             (DEV_PIIX, FN_PM) => Some(&mut self.pm),
+            (DEV_PIIX, FN_IDE) => Some(&mut self.ide),
             _ => None,
         }
     }
@@ -381,6 +388,7 @@ impl PciBus {
         pm.config_write(piix4_pm::PMREGMISC, 1, 1);
         pm.config_write(piix4_pm::SMBBA, 4, 0xB100 | 1);
         pm.config_write(piix4_pm::SMBHSTCFG, 1, 0x09);
+        self.ide.firmware_init();
         for (device, function) in [(DEV_HOST, 0), (DEV_PIIX, FN_ISA), (DEV_PIIX, FN_PM)] {
             if let Some(f) = self.function_mut(device, function) {
                 let cmd = f.config().read16(reg::COMMAND) | command::IO | command::MEMORY;
