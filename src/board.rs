@@ -8,6 +8,8 @@ use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
     debugcon::DebugCon,
+    dma8237::{self, Dma8237},
+    fdc::{self, Fdc},
     fw_cfg::{self, FwCfg},
     i8042::{self, I8042},
     ide,
@@ -62,6 +64,10 @@ pub struct Board {
     /// The media of the four IDE drives (host handles; the drives' state
     /// is in `pci.ide`).
     pub ide_media: [ide::Media; 4],
+    /// The 8237 DMA controller pair and its page registers.
+    pub dma: Dma8237,
+    /// The floppy controller (0x3F0-0x3F5, 0x3F7; IRQ 6; DMA channel 2).
+    pub fdc: Fdc,
 }
 
 /// The wall-clock time the RTC shows at machine time 0: the host's time on
@@ -120,7 +126,40 @@ impl Board {
             post_code: 0,
             screen: crate::display::Screen::new(),
             ide_media: Default::default(),
+            dma: Dma8237::new(),
+            fdc: Fdc::new(),
         }
+    }
+
+    /// IRQ 6 from the floppy controller's INT pin; a pulse (a byte of a
+    /// non-DMA transfer) drops the line first so the edge-triggered PIC
+    /// sees it.
+    fn sync_fdc_irq(&mut self) {
+        if self.fdc.take_irq_pulse() {
+            self.pic.set_irq(fdc::IRQ, false);
+        }
+        self.pic.set_irq(fdc::IRQ, self.fdc.irq());
+    }
+
+    /// Writes CMOS byte 0x10 (floppy drive types, drive A in the high
+    /// nibble) and the equipment byte 0x14's floppy bits (bit 0: drives
+    /// present; bits 7-6: their number less one) from the connected
+    /// drives, as a BIOS setup would; SeaBIOS finds the drives from 0x10.
+    pub fn set_cmos_floppies(&mut self) {
+        let types = self.fdc.cmos_drive_types();
+        let drives = u8::from(types & 0xF0 != 0) + u8::from(types & 0x0F != 0);
+        let mut equipment = self.rtc.nvram(0x14) & 0x3E;
+        if drives > 0 {
+            equipment |= 0x01 | (drives - 1) << 6;
+        }
+        self.rtc.set_nvram(0x10, types);
+        self.rtc.set_nvram(0x14, equipment);
+        self.rtc.update_checksum();
+    }
+
+    /// Makes the floppy images' writes durable.
+    pub fn flush_floppies(&mut self) -> Result<(), ironpc_block::BlockError> {
+        self.fdc.flush()
     }
 
     /// Drives the PIC's lines from the keyboard controller and the COM
@@ -225,6 +264,9 @@ impl Board {
         self.rtc.reset_pin(now);
         self.pci.ide.reset();
         self.sync_ide();
+        self.dma = Dma8237::new();
+        self.fdc.reset();
+        self.sync_fdc_irq();
         self.sync_devices(mem);
         self.pic.set_irq(8, self.rtc.irq());
     }
@@ -401,6 +443,14 @@ impl Bus for Board {
         if fw_cfg::PORTS.contains(&port) {
             return self.fw_cfg.io_read(port, size);
         }
+        if dma8237::decodes(port) {
+            return u32::from(self.dma.read(port));
+        }
+        if fdc::decodes(port) {
+            let v = self.fdc.read(port);
+            self.sync_fdc_irq();
+            return u32::from(v);
+        }
         if port == 0x92 {
             return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
         }
@@ -449,6 +499,16 @@ impl Bus for Board {
         }
         if fw_cfg::PORTS.contains(&port) {
             self.fw_cfg.io_write(mem, port, size, value);
+            return;
+        }
+        if dma8237::decodes(port) {
+            self.dma.write(port, value as u8);
+            return;
+        }
+        if fdc::decodes(port) {
+            // A command's last byte runs it, DMA included.
+            self.fdc.write(port, value as u8, &mut self.dma, mem);
+            self.sync_fdc_irq();
             return;
         }
         if port == POST_PORT {

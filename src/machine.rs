@@ -28,6 +28,9 @@ pub struct Config {
     pub serial: Option<Box<dyn Write + Send>>,
     /// A kernel to boot instead of the firmware's own boot devices.
     pub kernel: Option<KernelBoot>,
+    /// The floppy images in drives A and B (each drive's type follows its
+    /// image's size).
+    pub floppy: [Option<Box<dyn ironpc_block::BlockDevice>>; 2],
     /// IDE drives: primary master, primary slave, secondary master,
     /// secondary slave.
     pub ide: [Option<IdeDrive>; 4],
@@ -77,6 +80,8 @@ pub enum MachineError {
     Acpi(#[from] acpi::AcpiError),
     #[error("cannot boot the multiboot kernel: {0}")]
     Multiboot(#[from] ironpc_bios::multiboot::MultibootError),
+    #[error("cannot insert the floppy image: {0}")]
+    Floppy(#[from] ironpc_devices::fdc::FdcError),
 }
 
 /// Why [`Machine::run`] returned.
@@ -162,6 +167,12 @@ impl Machine {
         board.debug_exit = config.exit_port.map(DebugExit::new);
         board.serial_out[0] = config.serial;
         board.set_cmos_memory(config.memory);
+        for (n, disk) in config.floppy.into_iter().enumerate() {
+            if let Some(disk) = disk {
+                board.fdc.attach(n, disk)?;
+            }
+        }
+        board.set_cmos_floppies();
         configure_firmware(&mut board, config.memory, config.kernel.as_ref())?;
         board.pci.host.set_ram_size(config.memory);
         for (slot, drive) in config.ide.into_iter().enumerate() {
@@ -248,6 +259,13 @@ impl Machine {
                 if result.is_ok() {
                     result = Err(e);
                 }
+            }
+        }
+        // The floppy images too.
+        if let Err(e) = self.board.flush_floppies() {
+            log::warn!("cannot flush a floppy image: {e}");
+            if result.is_ok() {
+                result = Err(e);
             }
         }
         result

@@ -15,16 +15,16 @@ const HOT: &[(u16, u16)] = &[
     (0x0040, 0x0044),
     (0x0060, 0x0065),
     (0x0070, 0x0072),
-    (0x0080, 0x0081),
+    (0x0080, 0x0090),
     (0x0092, 0x0093),
     (0x00A0, 0x00A2),
     (0x00B2, 0x00B4),
+    (0x00C0, 0x00E0),
     (0x00F0, 0x00F1),
     (0x01CE, 0x01D0),
     (0x02E8, 0x02F0),
     (0x02F8, 0x0300),
-    (0x03E8, 0x03F0),
-    (0x03F8, 0x0400),
+    (0x03E8, 0x0400),
     (0x0402, 0x0403),
     (0x04D0, 0x04D2),
     (0x0510, 0x051C),
@@ -45,6 +45,8 @@ fn machine() -> Machine {
         serial: None,
         kernel: None,
         ide: Default::default(),
+        // A disk in drive A, so floppy commands reach a medium (and DMA).
+        floppy: [Some(Box::new(ironpc::block::MemDisk::new(vec![0; 1_474_560]))), None],
     };
     Machine::new(config).expect("a machine")
 }

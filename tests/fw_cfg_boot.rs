@@ -44,6 +44,7 @@ fn run_seabios(bios: Vec<u8>, kernel: Option<KernelBoot>, max: u64) -> (Exit, St
         serial: None,
         kernel,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(max));
@@ -150,6 +151,7 @@ fn debian_kernel_through_seabios() {
         serial: Some(Box::new(serial.clone())),
         kernel: Some(kernel),
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000_000u64);

@@ -63,6 +63,7 @@ fn linux_poweroff_ends_the_machine() {
         serial: Some(Box::new(serial.clone())),
         kernel: None,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("machine");
     let mut limit = 0;

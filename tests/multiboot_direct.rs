@@ -156,6 +156,7 @@ fn multiboot_kernel_runs_with_its_modules() {
         serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: false, modules }),
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(5_000_000));
@@ -182,6 +183,7 @@ fn a_kernel_outside_ram_is_refused() {
         serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: String::new(), via_firmware: false, modules: Vec::new() }),
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let err = Machine::new(config).err().expect("the kernel does not fit");
     assert!(err.to_string().contains("outside RAM"), "{err}");
@@ -209,6 +211,7 @@ fn multiboot_kernel_runs_through_seabios() {
         serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: true, modules }),
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(400_000_000));

@@ -88,6 +88,7 @@ fn pci_functions_and_pm_ports_look_as_on_qemu() {
         serial: None,
         kernel: None,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(2_000_000));

@@ -45,6 +45,7 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
         serial: None,
         kernel: None,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);

@@ -97,6 +97,7 @@ fn run_rom_with(name: &str, no_reboot: bool) -> (String, Exit) {
             serial: None,
             kernel: None,
             ide: Default::default(),
+            floppy: Default::default(),
         };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         machine.no_reboot = no_reboot;
@@ -748,6 +749,7 @@ fn chipset() {
         serial: Some(Box::new(serial.clone())),
         kernel: None,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -793,6 +795,7 @@ fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
             serial: None,
             kernel: None,
             ide: Default::default(),
+            floppy: Default::default(),
         };
         let mut m = Machine::new(config).expect("cannot build the machine");
         let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -860,6 +863,7 @@ fn run_echo(feed: impl FnOnce(HostLink) + Send + 'static) -> (String, Exit, u64)
         serial: Some(Box::new(serial.clone())),
         kernel: None,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     m.board.connect_serial_input(0, InputPacing::Script);

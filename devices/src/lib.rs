@@ -8,6 +8,8 @@
 pub mod debug_exit;
 pub mod debugcon;
 pub mod display;
+pub mod dma8237;
+pub mod fdc;
 pub mod fw_cfg;
 pub mod i8042;
 pub mod ide;

@@ -126,6 +126,7 @@ fn run(opts: Options) -> Result<ExitCode> {
         serial,
         kernel,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {

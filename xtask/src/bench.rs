@@ -73,6 +73,7 @@ fn run_ironpc(rom: &[u8]) -> Result<(u64, f64), String> {
         serial: None,
         kernel: None,
         ide: Default::default(),
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).map_err(|e| e.to_string())?;
     let t = Instant::now();
