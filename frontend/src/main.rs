@@ -5,6 +5,7 @@
 //! the full chipset arrive with their issues.
 
 mod console;
+mod drives;
 mod options;
 
 use anyhow::{Context, Result};
@@ -117,6 +118,7 @@ fn run(opts: Options) -> Result<ExitCode> {
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
+    let drives = opts.drives.open().map_err(anyhow::Error::msg)?;
     let config = Config {
         memory: opts.memory.0,
         bios,
@@ -125,8 +127,8 @@ fn run(opts: Options) -> Result<ExitCode> {
         clock: opts.clock.into(),
         serial,
         kernel,
-        ide: Default::default(),
-        floppy: Default::default(),
+        ide: drives.ide,
+        floppy: drives.floppy,
     };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {
@@ -138,10 +140,13 @@ fn run(opts: Options) -> Result<ExitCode> {
         machine.board.serial_out[n] = open_sink(sink)?;
     }
     machine.no_reboot = opts.no_reboot;
+    machine.board.set_cmos_boot_order(drives.cmos_boot_order);
     let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
     let exit = machine.run(opts.max_instructions);
     drop(raw_mode);
-    Ok(match exit {
+    // Every way out writes the disks back; a failure is the exit status.
+    let flushed = machine.flush_disks().map_err(|e| eprintln!("ironpc: cannot write the disk images back: {e}"));
+    let code = match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
         Exit::PowerOff => {
             log::info!("the guest powered the machine off");
@@ -164,7 +169,8 @@ fn run(opts: Options) -> Result<ExitCode> {
             eprintln!("ironpc: stopped after {} instructions at {cs:04x}:{eip:08x} (--max-instructions)", machine.cpu.icount);
             ExitCode::from(3)
         }
-    })
+    };
+    Ok(if flushed.is_ok() { code } else { ExitCode::FAILURE })
 }
 
 /// Wires the host to the machine: signals end it cleanly; stdin feeds the
