@@ -274,6 +274,7 @@ fn boot_with((size, spt, drive_type): (usize, usize, u8), adjust: impl FnOnce(&m
         serial: None,
         kernel: None,
         floppy: [Some(Box::new(MemDisk::new(img.clone()))), None],
+        ide: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     assert_eq!(m.board.rtc.nvram(0x10), drive_type << 4, "CMOS: drive A's type");

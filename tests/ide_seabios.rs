@@ -153,6 +153,7 @@ fn boot(bios: Vec<u8>, ide: [Option<IdeDrive>; 4]) -> (Exit, String) {
         serial: None,
         kernel: None,
         ide,
+        floppy: Default::default(),
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let mut limit = 0;
