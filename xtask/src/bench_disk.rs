@@ -6,10 +6,10 @@
 //! Debian's 686 kernel, the busybox initramfs, which loads ata_piix) from
 //! the primary master with `snapshot=on` (the image is never written),
 //! 256 MiB and the console on COM1. At the shell the bench types
-//! `dd if=/dev/sda of=/dev/null bs=1M count=64`: busybox's dd reports the
-//! guest's seconds for the 64 MiB, and the machine's host CPU time (user +
-//! system, from /proc/PID/stat) is read just before the command and when
-//! dd's report arrives.
+//! `dd if=/dev/sda of=/dev/null bs=1M count=64` between two readings of
+//! /proc/uptime (the guest's seconds for the 64 MiB), and the machine's
+//! host CPU time (user + system, from /proc/PID/stat) is read just before
+//! the command and when the second reading arrives.
 
 use crate::guest;
 use std::io::{Read, Write};
@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// One engine's result.
 struct Figures {
-    /// The guest's seconds for the read, from dd.
+    /// The guest's seconds for the read, from its uptime.
     guest_seconds: f64,
     /// Host CPU seconds the machine used meanwhile.
     cpu_seconds: f64,
@@ -138,13 +138,16 @@ fn measure(mut cmd: Command) -> Result<Figures, String> {
     s.wait_for(guest::PROMPT, deadline)?;
     let pid = s.child.id();
     let cpu_before = cpu_seconds(pid)?;
-    s.type_line(&format!("dd if=/dev/sda of=/dev/null bs=1M count={MIB}"))?;
-    // busybox: "67108864 bytes (64.0MB) copied, 1.234567 seconds, 51.8MB/s"
-    s.wait_for("copied, ", deadline)?;
-    let report = s.wait_for("seconds", deadline)?;
+    // Busybox's dd has no timing line: the guest's uptime before and after.
+    let uptime = "$(cut -d' ' -f1 /proc/uptime)";
+    s.type_line(&format!("echo T0 {uptime}; dd if=/dev/sda of=/dev/null bs=1M count={MIB}; echo T1 {uptime}"))?;
+    s.wait_for("\nT0 ", deadline)?;
+    let t0 = s.wait_for("\n", deadline)?;
+    s.wait_for("\nT1 ", deadline)?;
+    let t1 = s.wait_for("\n", deadline)?;
     let cpu_seconds = cpu_seconds(pid)? - cpu_before;
-    let guest_seconds: f64 =
-        report.trim_end_matches("seconds").trim().parse().map_err(|_| format!("cannot read dd's time in `{report}`"))?;
+    let secs = |t: &str| t.trim().parse::<f64>().map_err(|_| format!("cannot read the uptime `{}`", t.trim()));
+    let guest_seconds = secs(&t1)? - secs(&t0)?;
     let _ = s.type_line("poweroff -f");
     Ok(Figures { guest_seconds, cpu_seconds })
 }
