@@ -6,6 +6,7 @@
 //! files of `--screenshot-on-exit` and `--vga-text-dump` are written.
 
 mod console;
+mod drives;
 mod exit_files;
 mod options;
 mod window;
@@ -138,6 +139,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
     let debugcon = open_sink(&opts.debugcon)?.map(|w| (opts.debugcon_port, w));
     let serial_ports = opts.serial_ports().map_err(anyhow::Error::msg)?;
     let serial = open_sink(&serial_ports[0])?;
+    let drives = opts.drives.open().map_err(anyhow::Error::msg)?;
     // The VGA's option ROM, where installed (without it the VGA has none).
     let exe = std::env::current_exe().ok();
     let vga_bios = ironpc::bios::default_vga_bios_paths(exe.as_deref()).iter().find_map(|p| std::fs::read(p).ok());
@@ -149,8 +151,8 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
         clock: opts.clock.into(),
         serial,
         kernel,
-        floppy: Default::default(),
-        ide: Default::default(),
+        ide: drives.ide,
+        floppy: drives.floppy,
         vga_bios,
     };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
@@ -163,12 +165,15 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
         machine.board.serial_out[n] = open_sink(sink)?;
     }
     machine.no_reboot = opts.no_reboot;
+    machine.board.set_cmos_boot_order(drives.cmos_boot_order);
     let raw_mode = attach_console(&mut machine, &serial_ports, opts.clock.into(), opts.serial_input)?;
     ready(&mut machine);
     let exit = machine.run(opts.max_instructions);
     // The exit files show the last picture.
     machine.refresh_screen();
     drop(raw_mode);
+    // Every way out writes the disks back; a failure is the exit status.
+    let flushed = machine.flush_disks().map_err(|e| eprintln!("ironpc: cannot write the disk images back: {e}"));
     let status = match exit {
         Exit::DebugExit(status) => ExitCode::from(status as u8),
         Exit::PowerOff => {
@@ -197,7 +202,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
     for note in exit_files::write(screen, opts.screenshot_on_exit.as_deref(), opts.vga_text_dump.as_deref()) {
         eprintln!("ironpc: {note}");
     }
-    Ok(status)
+    Ok(if flushed.is_ok() { status } else { ExitCode::FAILURE })
 }
 
 /// Wires the host to the machine: signals end it cleanly; stdin feeds the

@@ -102,6 +102,10 @@ pub struct Options {
     /// executed instructions (a run then repeats exactly).
     #[arg(long, value_enum, default_value = "host")]
     pub clock: Clock,
+
+    /// Disks, CD-ROMs, floppies and the boot order.
+    #[command(flatten)]
+    pub drives: crate::drives::DriveOptions,
 }
 
 /// The serial console, after the options in --help.

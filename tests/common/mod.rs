@@ -147,6 +147,12 @@ impl Console {
         stdin.write_all(bytes).and_then(|()| stdin.flush()).expect("typing");
     }
 
+    /// Sends the machine a signal (`TERM`, `INT`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
     /// Waits for the machine to exit; kills it after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
         let deadline = Instant::now() + timeout;

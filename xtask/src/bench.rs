@@ -18,7 +18,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("interp") | None => interp(),
         Some("boot") => crate::bench_boot::run(&args[1..]),
-        Some(other) => Err(format!("unknown benchmark `{other}` (available: interp, boot)")),
+        Some("disk") => crate::bench_disk::run(&args[1..]),
+        Some(other) => Err(format!("unknown benchmark `{other}` (available: interp, boot, disk)")),
     }
 }
 

@@ -83,7 +83,7 @@ fn print_row(name: &str, t: &Timing) {
 }
 
 /// Builds the ironpc binary in xtask's own profile and returns its path.
-fn build_ironpc() -> Result<PathBuf, String> {
+pub fn build_ironpc() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("bench boot: where am I? {e}"))?;
     let profile_dir = exe.parent().ok_or("bench boot: xtask has no directory")?.to_path_buf();
     let release = profile_dir.file_name().is_some_and(|n| n == "release");

@@ -26,6 +26,66 @@ pub const MEMTEST: &str = "memtest86+.bin";
 pub const PSMOUSE: &str = "psmouse.ko";
 /// The busybox initramfs, a gzipped newc cpio.
 pub const INITRAMFS: &str = "initramfs.cpio.gz";
+/// Storage and file-system modules of the kernel package, in load order
+/// (each after what its `depends=` names), put in the initramfs under
+/// [`MODULES_DIR`]; /init loads them when the machine has an IDE
+/// controller (PCI class 0101).
+pub const MODULES: &[&str] = &[
+    "crct10dif_common",
+    "crct10dif_generic",
+    "crc-t10dif",
+    "crc64",
+    "crc64_rocksoft_generic",
+    "crc64-rocksoft",
+    "t10-pi",
+    "scsi_common",
+    "scsi_mod",
+    "libata",
+    "ata_piix",
+    "sd_mod",
+    "cdrom",
+    "sr_mod",
+    "isofs",
+    "fat",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+    "nls_iso8859-1",
+];
+/// Where the modules sit in the image cache and in the initramfs.
+pub const MODULES_DIR: &str = "modules";
+
+/// An MBR disk (syslinux's mbr.bin) of [`DISK_SIZE`] bytes: partition 1,
+/// FAT16 and active, holds syslinux, `vmlinuz`, `initrd.gz` (the
+/// initramfs) and `syslinux.cfg`, which boots them with `console=ttyS0`;
+/// partition 2, FAT16 labelled [`DATA_LABEL`], holds [`DATA_FILE`] and is
+/// the guest's to write.
+pub const DISK_RAW: &str = "disk.raw";
+/// [`DISK_RAW`] converted to qcow2 version 3 (`compat=1.1`).
+pub const DISK_QCOW2: &str = "disk.qcow2";
+/// [`DISK_RAW`] converted to qcow2 version 2 (`compat=0.10`).
+pub const DISK_QCOW2_V2: &str = "disk-v2.qcow2";
+/// An El Torito CD (isolinux) booting the kernel and initramfs with
+/// `console=ttyS0`; it also holds [`DATA_FILE`].
+pub const BOOT_ISO: &str = "boot.iso";
+/// Debian's netboot installer (kernel and initrd of package
+/// `debian-installer-12-netboot-i386`) on an isolinux CD, booting with the
+/// installer's own parameters (`vga=788`).
+pub const INSTALLER_ISO: &str = "installer.iso";
+/// The installer's kernel and initrd, as the package ships them.
+pub const INSTALLER_KERNEL: &str = "installer-linux";
+pub const INSTALLER_INITRD: &str = "installer-initrd.gz";
+/// Size of [`DISK_RAW`]: more than the 64 MiB `cargo xtask bench disk` reads.
+pub const DISK_SIZE: u64 = 72 << 20;
+/// First sector and sector count of the two partitions.
+pub const BOOT_PARTITION: (u64, u64) = (2048, 81920);
+pub const DATA_PARTITION: (u64, u64) = (83968, (DISK_SIZE >> 9) - 83968);
+/// The data partition's volume label.
+pub const DATA_LABEL: &str = "IRONDATA";
+/// A file on the data partition and on the CDs, and its contents.
+pub const DATA_FILE: &str = "hello.txt";
+pub const DATA_TEXT: &str = "ironpc disk image: hello\n";
+
 /// Package versions and sha256 of every file above, one line each:
 /// `FILE SHA256 PACKAGE VERSION`.
 pub const MANIFEST: &str = "MANIFEST";

@@ -38,6 +38,9 @@ struct Package {
     name: &'static str,
     follow_dependency: bool,
     picks: &'static [Pick],
+    /// The kernel package: also take [`guest::MODULES`] from its
+    /// /lib/modules into `modules/`.
+    modules: bool,
 }
 
 const PACKAGES: &[Package] = &[
@@ -48,6 +51,7 @@ const PACKAGES: &[Package] = &[
             Pick { from: &["usr/share/seabios/bios.bin"], to: guest::BIOS },
             Pick { from: &["usr/share/seabios/vgabios-stdvga.bin"], to: guest::VGABIOS },
         ],
+        modules: false,
     },
     Package {
         name: "linux-image-686",
@@ -56,14 +60,38 @@ const PACKAGES: &[Package] = &[
             Pick { from: &["boot/vmlinuz-*"], to: guest::KERNEL },
             Pick { from: &["lib/modules/*/kernel/drivers/input/mouse/psmouse.ko"], to: guest::PSMOUSE },
         ],
+        modules: true,
     },
-    Package { name: "busybox-static", follow_dependency: false, picks: &[Pick { from: &["bin/busybox"], to: guest::BUSYBOX }] },
+    Package {
+        name: "busybox-static",
+        follow_dependency: false,
+        picks: &[Pick { from: &["bin/busybox"], to: guest::BUSYBOX }],
+        modules: false,
+    },
     Package {
         name: "memtest86+",
         follow_dependency: false,
         // 6.x names its 32-bit Linux-boot-protocol image ia32.bin, 7.x
         // mt86+x32, 5.x memtest86+.bin.
         picks: &[Pick { from: &["boot/memtest86+ia32.bin", "boot/mt86+x32", "boot/memtest86+.bin"], to: guest::MEMTEST }],
+        modules: false,
+    },
+    // Debian 12's netboot installer, text frontend (the graphical one
+    // needs more RAM than the boot tests give).
+    Package {
+        name: "debian-installer-12-netboot-i386",
+        follow_dependency: false,
+        picks: &[
+            Pick {
+                from: &["usr/lib/debian-installer/images/12/i386/text/debian-installer/i386/linux"],
+                to: guest::INSTALLER_KERNEL,
+            },
+            Pick {
+                from: &["usr/lib/debian-installer/images/12/i386/text/debian-installer/i386/initrd.gz"],
+                to: guest::INSTALLER_INITRD,
+            },
+        ],
+        modules: false,
     },
 ];
 
@@ -89,7 +117,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let busybox_version = manifest.version_of(guest::BUSYBOX).unwrap_or_default().to_string();
     let busybox = read(&dir.join(guest::BUSYBOX))?;
-    let initramfs = initramfs(&busybox)?;
+    let mut modules = Vec::new();
+    for m in guest::MODULES {
+        modules.push((m.to_string(), read(&dir.join(module_path(m)))?));
+    }
+    let initramfs = initramfs(&busybox, &modules)?;
     let sha = sha256_hex(&initramfs);
     let rebuilt = manifest.sha_of(guest::INITRAMFS) != Some(&sha) || !file_matches(&dir.join(guest::INITRAMFS), &sha);
     if rebuilt {
@@ -97,7 +129,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         manifest.set(guest::INITRAMFS, &sha, BUILT, &format!("busybox-static={busybox_version}"));
         println!("images: {} built ({} bytes)", guest::INITRAMFS, initramfs.len());
     }
-    if !fetched && !rebuilt {
+    let built = crate::disk_images::build(&dir, &mut manifest)?;
+    if !fetched && !rebuilt && !built {
         println!(
             "images: all {} files in {} are in place and match MANIFEST; nothing to do",
             manifest.entries.len(),
@@ -144,17 +177,43 @@ fn fetch(dir: &Path) -> Result<Manifest, String> {
             let src = find_in(&root, pick.from)
                 .ok_or_else(|| format!("images: package {name} {} has none of {}", info.version, pick.from.join(", ")))?;
             let bytes = read(&src)?;
-            if [guest::KERNEL, guest::MEMTEST].contains(&pick.to) && boot_protocol(&bytes).is_none() {
+            if [guest::KERNEL, guest::MEMTEST, guest::INSTALLER_KERNEL].contains(&pick.to) && boot_protocol(&bytes).is_none() {
                 return Err(format!("images: {} from {name} is not a Linux boot protocol image", src.display()));
             }
             write_atomically(&dir.join(pick.to), &bytes)?;
             manifest.set(pick.to, &sha256_hex(&bytes), &name, &info.version);
+        }
+        if p.modules {
+            mkdir(&dir.join(guest::MODULES_DIR))?;
+            for m in guest::MODULES {
+                let src = find_module(&root.join("lib/modules"), &format!("{m}.ko"))
+                    .ok_or_else(|| format!("images: package {name} {} has no module {m}.ko", info.version))?;
+                let bytes = read(&src)?;
+                write_atomically(&dir.join(module_path(m)), &bytes)?;
+                manifest.set(&module_path(m), &sha256_hex(&bytes), &name, &info.version);
+            }
         }
         println!("images: {name} {} verified and unpacked", info.version);
     }
     let _ = std::fs::remove_dir_all(work.join("root"));
     let _ = std::fs::remove_dir_all(&debs);
     Ok(manifest)
+}
+
+/// A module's place in the image cache (and in the initramfs).
+pub fn module_path(module: &str) -> String {
+    format!("{}/{module}.ko", guest::MODULES_DIR)
+}
+
+/// The file `name` anywhere under `dir` (a kernel's /lib/modules tree).
+fn find_module(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    entries
+        .iter()
+        .find(|p| p.is_file() && p.file_name().is_some_and(|f| f == name))
+        .cloned()
+        .or_else(|| entries.iter().filter(|p| p.is_dir()).find_map(|d| find_module(d, name)))
 }
 
 /// What apt's index says about a package.
@@ -292,7 +351,7 @@ fn boot_protocol(image: &[u8]) -> Option<u16> {
 
 /// `MANIFEST`: file name to (sha256, package, version).
 #[derive(Default)]
-struct Manifest {
+pub struct Manifest {
     entries: BTreeMap<String, (String, String, String)>,
 }
 
@@ -317,13 +376,12 @@ impl Manifest {
 
     /// Every file a package provides is listed and matches its sha256.
     fn packages_in_place(&self, dir: &Path) -> bool {
-        PACKAGES
-            .iter()
-            .flat_map(|p| p.picks)
-            .all(|pick| self.sha_of(pick.to).is_some_and(|sha| file_matches(&dir.join(pick.to), sha)))
+        let in_place = |file: &str| self.sha_of(file).is_some_and(|sha| file_matches(&dir.join(file), sha));
+        PACKAGES.iter().flat_map(|p| p.picks).all(|pick| in_place(pick.to))
+            && guest::MODULES.iter().all(|m| in_place(&module_path(m)))
     }
 
-    fn sha_of(&self, file: &str) -> Option<&String> {
+    pub fn sha_of(&self, file: &str) -> Option<&String> {
         self.entries.get(file).map(|e| &e.0)
     }
 
@@ -331,7 +389,11 @@ impl Manifest {
         self.entries.get(file).map(|e| e.2.as_str())
     }
 
-    fn set(&mut self, file: &str, sha: &str, package: &str, version: &str) {
+    pub fn version_or_empty(&self, file: &str) -> &str {
+        self.entries.get(file).map(|e| e.2.as_str()).unwrap_or("")
+    }
+
+    pub fn set(&mut self, file: &str, sha: &str, package: &str, version: &str) {
         self.entries.insert(file.to_string(), (sha.to_string(), package.to_string(), version.to_string()));
     }
 
@@ -358,6 +420,13 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 /bin/busybox --install -s
+# With an IDE controller (PCI class 0101), the disk, CD and FAT/ISO 9660
+# drivers, which Debian's kernel has as modules.
+if grep -qs '^0x0101' /sys/bus/pci/devices/*/class; then
+    for m in {modules}; do
+        insmod /{modules_dir}/$m.ko
+    done
+fi
 echo "{marker}"
 # The kernel passes an unknown name=value parameter to init's environment.
 if [ -n "${run}" ]; then
@@ -375,16 +444,19 @@ done
         marker = guest::MARKER,
         run = guest::RUN_PARAM,
         prompt = guest::PROMPT,
+        modules = guest::MODULES.join(" "),
+        modules_dir = guest::MODULES_DIR,
     )
 }
 
 /// The applets /init uses before `busybox --install -s` links the rest.
 const EARLY_APPLETS: &[&str] = &["sh", "mount"];
 
-/// The gzipped initramfs around `busybox`.
-pub fn initramfs(busybox: &[u8]) -> Result<Vec<u8>, String> {
+/// The gzipped initramfs around `busybox`, with the kernel `modules`
+/// (name without `.ko`, contents) in /modules.
+pub fn initramfs(busybox: &[u8], modules: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
     let mut cpio = Cpio::default();
-    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+    for d in ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc", "mnt"] {
         cpio.dir(d);
     }
     // The kernel opens /dev/console for init's stdio before /init runs.
@@ -393,6 +465,12 @@ pub fn initramfs(busybox: &[u8]) -> Result<Vec<u8>, String> {
     for applet in EARLY_APPLETS {
         cpio.symlink(&format!("bin/{applet}"), "busybox");
     }
+    if !modules.is_empty() {
+        cpio.dir(guest::MODULES_DIR);
+    }
+    for (name, data) in modules {
+        cpio.file(&module_path(name), 0o644, data);
+    }
     cpio.file("init", 0o755, init_script().as_bytes());
     let archive = cpio.finish();
     let mut gz = GzEncoder::new(Vec::new(), Compression::best());
@@ -400,25 +478,25 @@ pub fn initramfs(busybox: &[u8]) -> Result<Vec<u8>, String> {
     gz.finish().map_err(|e| format!("images: gzip: {e}"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn file_matches(path: &Path, sha: &str) -> bool {
+pub fn file_matches(path: &Path, sha: &str) -> bool {
     std::fs::read(path).is_ok_and(|b| sha256_hex(&b) == sha)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
+pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("images: cannot read {}: {e}", path.display()))
 }
 
-fn mkdir(path: &Path) -> Result<(), String> {
+pub fn mkdir(path: &Path) -> Result<(), String> {
     std::fs::create_dir_all(path).map_err(|e| format!("images: cannot create {}: {e}", path.display()))
 }
 
 /// Writes through a temporary file so an interrupted run leaves no
 /// half-written image behind.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
@@ -430,7 +508,7 @@ fn last_line(stderr: &[u8]) -> String {
 }
 
 /// Runs a tool; its failure becomes one line with the tool's last message.
-fn run_tool(cmd: &mut Command, what: &str) -> Result<std::process::Output, String> {
+pub fn run_tool(cmd: &mut Command, what: &str) -> Result<std::process::Output, String> {
     let out = cmd.output().map_err(|e| format!("images: cannot run {what}: {e}"))?;
     if out.status.success() {
         Ok(out)
@@ -520,13 +598,15 @@ mod tests {
 
     #[test]
     fn initramfs_is_deterministic_and_holds_init_busybox_and_console() {
-        let a = initramfs(b"busybox").unwrap();
-        assert_eq!(a, initramfs(b"busybox").unwrap());
+        let modules = [("libata".to_string(), b"ELF".to_vec())];
+        let a = initramfs(b"busybox", &modules).unwrap();
+        assert_eq!(a, initramfs(b"busybox", &modules).unwrap());
         let mut raw = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&a[..]), &mut raw).unwrap();
         let entries = parse(&raw);
         let get = |n: &str| entries.iter().find(|e| e.0 == n).unwrap_or_else(|| panic!("{n} missing"));
         assert_eq!(get("bin/busybox").3, b"busybox");
+        assert_eq!(get("modules/libata.ko").3, b"ELF");
         assert_eq!(get("dev/console").2, (5, 1));
         assert_eq!(get("bin/sh").3, b"busybox");
         let init = String::from_utf8(get("init").3.clone()).unwrap();

@@ -3,8 +3,10 @@
 
 mod bench;
 mod bench_boot;
+mod bench_disk;
 mod conformance;
 mod cpio;
+mod disk_images;
 mod fuzz;
 mod guest;
 mod images;
@@ -19,6 +21,7 @@ commands:
   fuzz [--instructions N] [--seed S] random guest code from random states in every mode
   bench interp                       interpreter MIPS on an integer loop, beside QEMU
   bench boot                         Debian's kernel to the initramfs marker and to power-off, beside QEMU
+  bench disk                         64 MiB read from the IDE disk inside Linux (dd), beside QEMU
   images [--force]                   fetch the guest images from Debian packages into target/images";
 
 fn main() -> ExitCode {

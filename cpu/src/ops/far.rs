@@ -24,6 +24,33 @@ pub(super) fn register(t: &mut Table) {
     t.set_all(&[Call_ptr1632, Call_m1632], call_far::<4>);
     t.set_all(&[Retfw, Retfw_imm16], retf::<2>);
     t.set_all(&[Retfd, Retfd_imm16], retf::<4>);
+    t.set_all(&[Les_r16_m1616, Lds_r16_m1616, Lss_r16_m1616, Lfs_r16_m1616, Lgs_r16_m1616], load_far_pointer::<2>);
+    t.set_all(&[Les_r32_m1632, Lds_r32_m1632, Lss_r32_m1632, Lfs_r32_m1632, Lgs_r32_m1632], load_far_pointer::<4>);
+}
+
+/// LES, LDS, LSS, LFS, LGS (SDM vol. 2 "LDS/LES/LFS/LGS/LSS"): the offset
+/// (2 or 4 bytes) then the selector from memory; the segment register is
+/// loaded with the checks of MOV to it, then the general register, so a
+/// faulting selector leaves both unchanged. A register operand is #UD.
+fn load_far_pointer<const N: usize>(cpu: &mut Cpu, env: &mut Env, i: &Instruction) -> Result<(), Fault> {
+    if i.op1_kind() != OpKind::Memory {
+        return Err(Fault::UD);
+    }
+    let seg = match i.mnemonic() {
+        Mnemonic::Les => sreg::ES,
+        Mnemonic::Lds => sreg::DS,
+        Mnemonic::Lss => sreg::SS,
+        Mnemonic::Lfs => sreg::FS,
+        Mnemonic::Lgs => sreg::GS,
+        _ => return Err(Fault::UD),
+    };
+    let (mseg, off) = mem_operand(&cpu.state, i);
+    let amask = if addr16(i) { 0xFFFF } else { 0xFFFF_FFFF };
+    let offset = cpu.read::<N>(env, mseg, off)?;
+    let sel = cpu.read::<2>(env, mseg, off.wrapping_add(N as u64) & amask)? as u16;
+    cpu.load_seg(env, seg, sel)?;
+    reg_write(&mut cpu.state, i.op0_register(), offset);
+    Ok(())
 }
 
 /// Most parameters a call gate copies (a 5-bit count), plus SS, ESP, CS
@@ -369,6 +396,37 @@ mod tests {
 
     fn cs(m: &TestMachine) -> u16 {
         m.cpu.state.seg[sreg::CS].selector
+    }
+
+    #[test]
+    fn real_mode_far_pointer_loads() {
+        let mut m = TestMachine::real();
+        // lfs si, [0x600]; o32 lgs eax, [0x610]; les di, [0x620];
+        // lss sp, [0x630]
+        m.load_code(&[
+            0x0F, 0xB4, 0x36, 0x00, 0x06, 0x66, 0x0F, 0xB5, 0x06, 0x10, 0x06, 0xC4, 0x3E, 0x20, 0x06, 0x0F, 0xB2, 0x26, 0x30,
+            0x06,
+        ]);
+        w16(&mut m, 0x600, 0x1234);
+        w16(&mut m, 0x602, 0x5678);
+        w32(&mut m, 0x610, 0x89AB_CDEF);
+        w16(&mut m, 0x614, 0x0040);
+        w16(&mut m, 0x620, 0x0100);
+        w16(&mut m, 0x622, 0x2000);
+        w16(&mut m, 0x630, 0x7C00);
+        w16(&mut m, 0x632, 0x0000);
+        m.cpu.state.gpr[6] = 0xFFFF_0000;
+        m.run(1);
+        // A 16-bit destination keeps the register's upper half.
+        assert_eq!(m.cpu.state.gpr[6], 0xFFFF_1234);
+        assert_eq!((m.cpu.state.seg[sreg::FS].selector, m.cpu.state.seg[sreg::FS].base), (0x5678, 0x56780));
+        m.run(1);
+        assert_eq!(m.cpu.state.gpr[0], 0x89AB_CDEF);
+        assert_eq!((m.cpu.state.seg[sreg::GS].selector, m.cpu.state.seg[sreg::GS].base), (0x40, 0x400));
+        m.run(1);
+        assert_eq!((m.cpu.state.gpr[7], m.cpu.state.seg[sreg::ES].base), (0x100, 0x20000));
+        m.run(1);
+        assert_eq!((m.cpu.state.gpr[4] & 0xFFFF, m.cpu.state.seg[sreg::SS].base), (0x7C00, 0));
     }
 
     #[test]
