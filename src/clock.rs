@@ -28,11 +28,26 @@ pub struct Clock {
     start: Instant,
     /// Virtual time that passed with the CPU halted.
     idle_ns: u64,
+    /// Virtual time idles no faster than the host's (see
+    /// [`Clock::pace_to_host`]).
+    paced: bool,
 }
 
 impl Clock {
     pub fn new(mode: ClockMode) -> Self {
-        Self { mode, start: Instant::now(), idle_ns: 0 }
+        Self { mode, start: Instant::now(), idle_ns: 0, paced: false }
+    }
+
+    /// With a person at the keyboard (a window), virtual time must not
+    /// race ahead while the guest idles: a key held for 80 ms would
+    /// otherwise be held for seconds of guest time, and repeat. Paced, an
+    /// idle virtual clock waits for the host's time to reach the deadline
+    /// and, woken early by host input, moves only as far as the host's
+    /// time did. What the guest computes still depends on its inputs
+    /// alone; only when those arrive depends on the host, as it does for
+    /// any live input.
+    pub fn pace_to_host(&mut self, paced: bool) {
+        self.paced = paced;
     }
 
     pub fn mode(&self) -> ClockMode {
@@ -62,6 +77,11 @@ impl Clock {
             return;
         }
         match self.mode {
+            ClockMode::Virtual if self.paced => {
+                wake.wait(Some(self.start + Duration::from_nanos(deadline)));
+                let host = self.start.elapsed().as_nanos() as u64;
+                self.idle_ns += deadline.min(host).max(now) - now;
+            }
             ClockMode::Virtual => self.idle_ns += deadline - now,
             ClockMode::Host => wake.wait(Some(self.start + Duration::from_nanos(deadline))),
         }
@@ -80,6 +100,24 @@ mod tests {
         assert_eq!(c.now(1000), 5000);
         assert_eq!(c.now(1100), 5000 + 100 * VIRTUAL_NS_PER_INSN);
         assert_eq!(c.insns_until(5100 + 100 * VIRTUAL_NS_PER_INSN, 1100), 100);
+    }
+
+    #[test]
+    fn paced_virtual_time_idles_no_faster_than_the_host_and_stops_at_input() {
+        let mut c = Clock::new(ClockMode::Virtual);
+        c.pace_to_host(true);
+        let link = HostLink::new();
+        let sender = link.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            sender.send_input(crate::InputEvent::Key { usage: 4, pressed: false });
+        });
+        // A typematic deadline 10 s away: the key's release comes first.
+        c.idle_until(10_000_000_000, 0, &link);
+        t.join().unwrap();
+        let now = c.now(0);
+        assert!((30_000_000..5_000_000_000).contains(&now), "moved {now} ns: as far as the host's time");
+        assert!(c.start.elapsed().as_nanos() as u64 >= now, "never ahead of the host");
     }
 
     #[test]

@@ -120,10 +120,12 @@ fn run(opts: Options) -> Result<ExitCode> {
 /// Tells the board a window feeds the guest's keyboard and mouse, so that
 /// a guest idling with nothing scheduled waits for keys rather than
 /// stopping, and shows its screen, so that the display refreshes at the
-/// guest's frame rate.
+/// guest's frame rate; a virtual clock then idles at the host's pace, so
+/// that keys are held as long in the guest as at the keyboard.
 fn attach_input(machine: &mut Machine) {
     machine.board.input_attached = true;
     machine.board.display_watched = true;
+    machine.board.clock.pace_to_host(true);
 }
 
 /// Builds the machine of `opts`, hands it to `ready` (the window takes
