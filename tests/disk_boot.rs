@@ -199,6 +199,7 @@ fn iso_boots_from_the_cd_and_linux_mounts_it() {
 /// newt dialog "[!!] Select a language" in grey (170,170,170) on the blue
 /// (0,0,170) background, "English" highlighted in red (170,0,0).
 #[test]
+#[ignore = "long: tens of minutes of the interpreter; run with --ignored (the JIT will bring it into CI)"]
 fn debian_installer_reaches_its_language_selection() {
     use ironpc::{ClockMode, Config, IdeDrive, Machine};
     let Some(bios) = common::seabios() else { return };
