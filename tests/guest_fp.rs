@@ -53,8 +53,10 @@ fn fp_results_in_a_linux_guest_match_the_host_bit_for_bit() {
         native.push_str(&String::from_utf8_lossy(&out.stdout));
         extra.file(&format!("bin/{name}"), 0o755, &std::fs::read(&exe).unwrap());
     }
-    // Linux unpacks every archive of a concatenation in turn.
+    // Linux unpacks every archive of a concatenation in turn; an
+    // uncompressed one is found only at a 4-byte boundary (after zeros).
     let mut initrd = std::fs::read(image(guest::INITRAMFS)).unwrap();
+    initrd.resize(initrd.len().next_multiple_of(4), 0);
     initrd.extend_from_slice(&extra.finish());
     let initrd_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("initramfs-fpmath.cpio");
     std::fs::write(&initrd_path, &initrd).unwrap();
@@ -76,7 +78,14 @@ fn fp_results_in_a_linux_guest_match_the_host_bit_for_bit() {
     // The guest's text runs from the end of the marker line (an empty
     // rest, dropped) to the end line; before that are the programs' lines.
     let body = &guest[..guest.len() - 1];
-    assert_eq!(body.len(), native.len(), "line count: guest {} vs host {}", body.len(), native.len());
+    assert_eq!(
+        body.len(),
+        native.len(),
+        "line count: guest {} vs host {}; the guest printed:\n{}",
+        body.len(),
+        native.len(),
+        body.join("\n")
+    );
     for (n, (g, h)) in body.iter().zip(&native).enumerate() {
         assert_eq!(g, h, "line {} differs (guest, host)", n + 1);
     }

@@ -78,6 +78,9 @@ fn linux_reads_keys_typed_on_its_vt_and_mouse_motion() {
     modules.dir("lib");
     modules.dir("lib/modules");
     modules.file("lib/modules/psmouse.ko", 0o644, &std::fs::read(image(guest::PSMOUSE)).expect("psmouse.ko"));
+    // An uncompressed archive after the gzip one is found only at a
+    // 4-byte boundary.
+    initrd.resize(initrd.len().next_multiple_of(4), 0);
     initrd.extend_from_slice(&modules.finish());
     // Each group's redirection opens the device before its first echo, so
     // input sent after the marker is not lost.
