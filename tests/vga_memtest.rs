@@ -92,3 +92,48 @@ fn memtest_main_screen_with_the_memory_size_shows_on_the_vga() {
     assert!(cell(70, empty_body_row).iter().all(|&p| p == 0x00_00AA), "blue background");
     assert!(cell(1, 0).iter().all(|&p| p == 0xAA_AAAA), "grey title bar (blank cell before the title)");
 }
+
+/// The same start from the command line, as a user runs it headless:
+/// `--vga-text-dump` writes the main screen as text and
+/// `--screenshot-on-exit` as a PNG, when the instruction limit ends the run.
+#[test]
+fn memtest86_main_screen_in_the_text_dump_and_the_png_screenshot() {
+    if common::seabios().is_none() {
+        eprintln!("skipped: no SeaBIOS");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ironpc-memtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let (txt, png_path) = (dir.join("screen.txt"), dir.join("screen.png"));
+    let out = std::process::Command::new(common::ironpc_bin())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(["--display", "none", "--serial", "none", "--clock", "virtual", "--memory", "128M"])
+        .args(["--kernel-entry", "firmware", "--kernel"])
+        .arg(common::image(common::guest::MEMTEST))
+        .args(["--max-instructions", &MAX_INSTRUCTIONS.to_string(), "--vga-text-dump"])
+        .arg(&txt)
+        .arg("--screenshot-on-exit")
+        .arg(&png_path)
+        .output()
+        .expect("run ironpc");
+    assert_eq!(out.status.code(), Some(3), "stopped by the limit: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&txt).expect("the text dump");
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].contains("Memtest86+ v6"), "the title:\n{text}");
+    assert!(rows[5].starts_with("Memory  :") && rows[5].contains("MB"), "the memory size:\n{text}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).expect("the PNG")));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("the picture");
+    assert_eq!((info.width, info.height), (720, 400), "mode 03h");
+    let rgb = |x: usize, y: usize| -> [u8; 3] {
+        let at = (y * 720 + x) * 3;
+        [buf[at], buf[at + 1], buf[at + 2]]
+    };
+    // Row 0, column 1: the grey title bar; a blank cell of the body: blue.
+    let empty_body_row = (10..24).find(|&r| rows[r].trim().is_empty()).expect("an empty row in the body");
+    assert_eq!(rgb(9 + 4, 8), [0xAA, 0xAA, 0xAA], "grey title bar");
+    assert_eq!(rgb(70 * 9 + 4, empty_body_row * 16 + 8), [0, 0, 0xAA], "blue body");
+    let _ = std::fs::remove_dir_all(&dir);
+}
