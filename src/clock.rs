@@ -43,7 +43,8 @@ impl Clock {
     /// otherwise be held for seconds of guest time, and repeat. Paced, an
     /// idle virtual clock waits for the host's time to reach the deadline
     /// and, woken early by host input, moves only as far as the host's
-    /// time did. What the guest computes still depends on its inputs
+    /// time did (whether or not the busy, instruction-counted time lags
+    /// the host's). What the guest computes still depends on its inputs
     /// alone; only when those arrive depends on the host, as it does for
     /// any live input.
     pub fn pace_to_host(&mut self, paced: bool) {
@@ -78,9 +79,11 @@ impl Clock {
         }
         match self.mode {
             ClockMode::Virtual if self.paced => {
-                wake.wait(Some(self.start + Duration::from_nanos(deadline)));
-                let host = self.start.elapsed().as_nanos() as u64;
-                self.idle_ns += deadline.min(host).max(now) - now;
+                // Idle time passes as the host's does, however far the
+                // busy (instruction-counted) time lags or leads it.
+                let t0 = Instant::now();
+                wake.wait(Some(t0 + Duration::from_nanos(deadline - now)));
+                self.idle_ns += (deadline - now).min(t0.elapsed().as_nanos() as u64);
             }
             ClockMode::Virtual => self.idle_ns += deadline - now,
             ClockMode::Host => wake.wait(Some(self.start + Duration::from_nanos(deadline))),
@@ -118,6 +121,10 @@ mod tests {
         let now = c.now(0);
         assert!((30_000_000..5_000_000_000).contains(&now), "moved {now} ns: as far as the host's time");
         assert!(c.start.elapsed().as_nanos() as u64 >= now, "never ahead of the host");
+        // Every idle stretch takes host time, not a jump to the deadline.
+        let t1 = Instant::now();
+        c.idle_until(now + 20_000_000, 0, &link);
+        assert!(t1.elapsed() >= Duration::from_millis(20), "waited as the host");
     }
 
     #[test]
