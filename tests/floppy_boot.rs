@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::Capture;
+use common::{assert_in_order, Capture};
 use ironpc::block::MemDisk;
 use ironpc::{ClockMode, Config, Exit, Machine};
 use std::path::Path;
@@ -214,17 +214,6 @@ fn image(size: usize, spt: usize) -> Vec<u8> {
     let mut img: Vec<u8> = (0..size).map(|at| pattern(at / 512, at % 512)).collect();
     img[..512].copy_from_slice(&boot_sector(spt));
     img
-}
-
-/// `lines` appear in `log` in this order.
-fn assert_in_order(log: &str, lines: &[&str]) {
-    let mut rest = log;
-    for line in lines {
-        match rest.find(line) {
-            Some(at) => rest = &rest[at + line.len()..],
-            None => panic!("missing (or out of order): {line:?}; log:\n{log}"),
-        }
-    }
 }
 
 #[test]

@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::Capture;
+use common::{assert_in_order, Capture};
 use ironpc::{block::MemDisk, ClockMode, Config, Exit, IdeDrive, Machine};
 use std::path::Path;
 use std::process::Command;
@@ -171,16 +171,6 @@ fn boot(bios: Vec<u8>, ide: [Option<IdeDrive>; 4]) -> (Exit, String) {
         }
     }
     panic!("the guest did not exit; log:\n{}", log.text());
-}
-
-fn assert_in_order(log: &str, lines: &[&str]) {
-    let mut rest = log;
-    for line in lines {
-        match rest.find(line) {
-            Some(at) => rest = &rest[at + line.len()..],
-            None => panic!("missing (or out of order): {line:?}; log:\n{log}"),
-        }
-    }
 }
 
 #[test]

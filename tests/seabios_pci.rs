@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::Capture;
+use common::{assert_in_order, Capture};
 use ironpc::{cpu::Bus, ClockMode, Config, Exit, Machine};
 
 const MEMORY: u64 = 128 << 20;
@@ -61,17 +61,6 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
         assert_eq!(exit, Exit::InstructionLimit, "SeaBIOS stopped; log so far:\n{text}");
     }
     panic!("no {until:?} after {MAX_INSTRUCTIONS} instructions; log:\n{}", log.text());
-}
-
-/// `lines` appear in `log` in this order.
-fn assert_in_order(log: &str, lines: &[&str]) {
-    let mut rest = log;
-    for line in lines {
-        match rest.find(line) {
-            Some(at) => rest = &rest[at + line.len()..],
-            None => panic!("missing (or out of order): {line:?}; log:\n{log}"),
-        }
-    }
 }
 
 #[test]

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::Capture;
+use common::{assert_in_order, Capture};
 use ironpc::{display, ClockMode, Config, Exit, Machine};
 
 const MEMORY: u64 = 128 << 20;
@@ -67,17 +67,6 @@ fn boot_until(until: &str) -> Option<(Machine, String, String)> {
         m.board.screen.text(),
         log.text()
     );
-}
-
-/// `lines` appear in `text` in this order.
-fn assert_in_order(text: &str, lines: &[&str]) {
-    let mut rest = text;
-    for line in lines {
-        match rest.find(line) {
-            Some(at) => rest = &rest[at + line.len()..],
-            None => panic!("missing (or out of order): {line:?} in:\n{text}"),
-        }
-    }
 }
 
 #[test]

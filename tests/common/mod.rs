@@ -262,3 +262,15 @@ pub fn seabios() -> Option<Vec<u8>> {
         }
     }
 }
+
+/// `lines` appear in `text` in this order (each after the end of the
+/// one before); panics naming the first that does not, with the text.
+pub fn assert_in_order(text: &str, lines: &[&str]) {
+    let mut rest = text;
+    for line in lines {
+        match rest.find(line) {
+            Some(at) => rest = &rest[at + line.len()..],
+            None => panic!("missing (or out of order): {line:?} in:\n{text}"),
+        }
+    }
+}
