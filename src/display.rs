@@ -6,7 +6,7 @@
 //! A [`Screen`] is a host handle, not machine state: clones share one
 //! picture; any thread may read it.
 
-use ironpc_devices::display::Frame;
+pub use ironpc_devices::display::Frame;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -40,6 +40,29 @@ pub struct Config {
     pub vga_bios: Option<Vec<u8>>,
 }
 
+impl Config {
+    /// A machine with `memory` bytes of RAM and the firmware `bios`, and
+    /// nothing else: no drives, no kernel, no VGA BIOS, COM1 and the debug
+    /// ports unconnected, on the virtual clock (so that a run repeats
+    /// exactly; the frontend picks the host clock for interactive use).
+    /// Set the other fields with struct update syntax:
+    /// `Config { serial: Some(out), ..Config::new(memory, bios) }`.
+    pub fn new(memory: u64, bios: Vec<u8>) -> Config {
+        Config {
+            memory,
+            bios,
+            debugcon: None,
+            exit_port: None,
+            clock: ClockMode::Virtual,
+            serial: None,
+            kernel: None,
+            floppy: Default::default(),
+            ide: Default::default(),
+            vga_bios: None,
+        }
+    }
+}
+
 /// A drive on the PIIX3 IDE channels.
 #[derive(Debug)]
 pub enum IdeDrive {

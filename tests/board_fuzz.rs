@@ -5,7 +5,7 @@
 //! behaviour, never a panic. Seeded; the seed is printed.
 
 use ironpc::cpu::{testing::Rng, Bus};
-use ironpc::{block::MemDisk, ClockMode, Config, IdeDrive, Machine};
+use ironpc::{block::MemDisk, Config, IdeDrive, Machine};
 
 /// Port ranges the board decodes (and their neighbours), where random
 /// traffic reaches device state machines rather than open bus.
@@ -44,13 +44,6 @@ fn machine() -> Machine {
     // A firmware that only halts: the test drives the board directly.
     let bios = vec![0xF4u8; 64 * 1024];
     let config = Config {
-        memory: 32 << 20,
-        bios,
-        debugcon: None,
-        exit_port: None,
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
         // A disk in drive A, so floppy commands reach a medium (and DMA).
         floppy: [Some(Box::new(ironpc::block::MemDisk::new(vec![0; 1_474_560]))), None],
         ide: [
@@ -59,7 +52,7 @@ fn machine() -> Machine {
             Some(IdeDrive::Cdrom(None)),
             None,
         ],
-        vga_bios: None,
+        ..Config::new(32 << 20, bios)
     };
     Machine::new(config).expect("a machine")
 }

@@ -19,7 +19,7 @@ mod common;
 
 use common::{assert_in_order, Capture};
 use ironpc::block::MemDisk;
-use ironpc::{ClockMode, Config, Exit, Machine};
+use ironpc::{Config, Exit, Machine};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -255,16 +255,10 @@ fn boot_with((size, spt, drive_type): (usize, usize, u8), adjust: impl FnOnce(&m
     let img = image(size, spt);
     let log = Capture::default();
     let config = Config {
-        memory: MEMORY,
-        bios,
         debugcon: Some((DEBUGCON, Box::new(log.clone()))),
         exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
         floppy: [Some(Box::new(MemDisk::new(img.clone()))), None],
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(MEMORY, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     assert_eq!(m.board.rtc.nvram(0x10), drive_type << 4, "CMOS: drive A's type");

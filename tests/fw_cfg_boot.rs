@@ -21,7 +21,7 @@
 mod common;
 
 use common::{seabios, Capture};
-use ironpc::{ClockMode, Config, Exit, KernelBoot, Machine};
+use ironpc::{Config, Exit, KernelBoot, Machine};
 use std::path::Path;
 use std::process::Command;
 
@@ -36,16 +36,10 @@ const MAX_INSTRUCTIONS: u64 = 400_000_000;
 fn run_seabios(bios: Vec<u8>, kernel: Option<KernelBoot>, max: u64) -> (Exit, String) {
     let console = Capture::default();
     let config = Config {
-        memory: MEMORY,
-        bios,
         debugcon: Some((DEBUGCON, Box::new(console.clone()))),
         exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(MEMORY, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(max));
@@ -144,16 +138,11 @@ fn debian_kernel_through_seabios() {
     let serial = Capture::default();
     let console = Capture::default();
     let config = Config {
-        memory: MEMORY,
-        bios,
         debugcon: Some((DEBUGCON, Box::new(console.clone()))),
         exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: Some(kernel),
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(MEMORY, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let max = std::env::var("IRONPC_MAX_INSTRUCTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000_000u64);

@@ -24,7 +24,7 @@
 mod common;
 
 use common::Capture;
-use ironpc::{block::BlockDevice, ClockMode, Config, Exit, IdeDrive, KernelBoot, Machine};
+use ironpc::{block::BlockDevice, Config, Exit, IdeDrive, KernelBoot, Machine};
 use std::sync::{Arc, Mutex};
 
 /// A disk the test can look into after the machine took it.
@@ -79,11 +79,6 @@ fn linux_ata_piix_reads_and_writes_the_disk_and_reads_the_cd() {
     let cd = ironpc::block::MemDisk { data: iso_image(), read_only: true };
     let serial = Capture::default();
     let config = Config {
-        memory: 128 << 20,
-        bios: common::seabios().expect("SeaBIOS"),
-        debugcon: None,
-        exit_port: None,
-        clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: Some(KernelBoot {
             image,
@@ -93,8 +88,7 @@ fn linux_ata_piix_reads_and_writes_the_disk_and_reads_the_cd() {
             modules: Vec::new(),
         }),
         ide: [Some(IdeDrive::Disk(Box::new(disk.clone()))), None, Some(IdeDrive::Cdrom(Some(Box::new(cd)))), None],
-        floppy: Default::default(),
-        vga_bios: None,
+        ..Config::new(128 << 20, common::seabios().expect("SeaBIOS"))
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(20_000_000_000));

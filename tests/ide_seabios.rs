@@ -16,7 +16,7 @@
 mod common;
 
 use common::{assert_in_order, Capture};
-use ironpc::{block::MemDisk, ClockMode, Config, Exit, IdeDrive, Machine};
+use ironpc::{block::MemDisk, Config, Exit, IdeDrive, Machine};
 use std::path::Path;
 use std::process::Command;
 
@@ -144,18 +144,8 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 /// debug console's text.
 fn boot(bios: Vec<u8>, ide: [Option<IdeDrive>; 4]) -> (Exit, String) {
     let log = Capture::default();
-    let config = Config {
-        memory: MEMORY,
-        bios,
-        debugcon: Some((0x402, Box::new(log.clone()))),
-        exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
-        ide,
-        floppy: Default::default(),
-        vga_bios: None,
-    };
+    let config =
+        Config { debugcon: Some((0x402, Box::new(log.clone()))), exit_port: Some(EXIT_PORT), ide, ..Config::new(MEMORY, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let mut limit = 0;
     while limit < MAX_INSTRUCTIONS {

@@ -17,7 +17,7 @@ mod common;
 
 use common::Capture;
 use ironpc::cpu::state::{attr, reg, sreg, Segment, TableReg};
-use ironpc::{ClockMode, Config, Exit, Machine};
+use ironpc::{Config, Exit, Machine};
 
 const MEMORY: u64 = 128 << 20;
 const ZERO_PAGE: u64 = 0x1_0000;
@@ -55,16 +55,9 @@ fn linux_poweroff_ends_the_machine() {
     let initrd = std::fs::read(&initrd).unwrap_or_else(|e| panic!("cannot read {initrd}: {e}"));
     let (log, serial) = (Capture::default(), Capture::default());
     let config = Config {
-        memory: MEMORY,
-        bios: common::seabios().expect("SeaBIOS"),
         debugcon: Some((0x402, Box::new(log.clone()))),
-        exit_port: None,
-        clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
-        kernel: None,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(MEMORY, common::seabios().expect("SeaBIOS"))
     };
     let mut m = Machine::new(config).expect("machine");
     let mut limit = 0;

@@ -12,7 +12,7 @@ mod common;
 
 use common::Capture;
 use ironpc::bios::multiboot::Module;
-use ironpc::{ClockMode, Config, Exit, KernelBoot, Machine};
+use ironpc::{Config, Exit, KernelBoot, Machine};
 use std::path::Path;
 use std::process::Command;
 
@@ -147,17 +147,11 @@ fn multiboot_kernel_runs_with_its_modules() {
         Module { data: vec![b'x'; 5000], cmdline: "m2".into() },
     ];
     let config = Config {
-        memory: 32 << 20,
-        // Never runs: the CPU starts in the kernel.
-        bios: vec![0xF4; 64 * 1024],
         debugcon: Some((0xE9, Box::new(capture.clone()))),
         exit_port: Some(0xF4),
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: false, modules }),
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        // The firmware never runs: the CPU starts in the kernel.
+        ..Config::new(32 << 20, vec![0xF4; 64 * 1024])
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(5_000_000));
@@ -175,17 +169,9 @@ fn a_kernel_outside_ram_is_refused() {
         return;
     };
     let config = Config {
-        // The kernel links at 1 MiB: with 1 MiB of RAM it cannot load.
-        memory: 1 << 20,
-        bios: vec![0xF4; 64 * 1024],
-        debugcon: None,
-        exit_port: None,
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: String::new(), via_firmware: false, modules: Vec::new() }),
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        // The kernel links at 1 MiB: with 1 MiB of RAM it cannot load.
+        ..Config::new(1 << 20, vec![0xF4; 64 * 1024])
     };
     let err = Machine::new(config).err().expect("the kernel does not fit");
     assert!(err.to_string().contains("outside RAM"), "{err}");
@@ -205,16 +191,10 @@ fn multiboot_kernel_runs_through_seabios() {
     let capture = Capture::default();
     let modules = vec![Module { data: b"first".to_vec(), cmdline: "m1 a=1".into() }];
     let config = Config {
-        memory: 32 << 20,
-        bios,
         debugcon: Some((0xE9, Box::new(capture.clone()))),
         exit_port: Some(0xF4),
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: "k.elf console=x".into(), via_firmware: true, modules }),
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(32 << 20, bios)
     };
     let mut machine = Machine::new(config).expect("cannot build the machine");
     let exit = machine.run(Some(400_000_000));

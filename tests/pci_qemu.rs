@@ -11,7 +11,7 @@
 mod common;
 
 use common::Capture;
-use ironpc::{ClockMode, Config, Exit, Machine};
+use ironpc::{Config, Exit, Machine};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,18 +79,8 @@ fn pci_functions_and_pm_ports_look_as_on_qemu() {
     let bios = std::fs::read(&rom).expect("read the ROM");
     let _ = std::fs::remove_file(&rom);
     let out = Capture::default();
-    let config = Config {
-        memory: 128 << 20,
-        bios,
-        debugcon: Some((DEBUGCON, Box::new(out.clone()))),
-        exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
-    };
+    let config =
+        Config { debugcon: Some((DEBUGCON, Box::new(out.clone()))), exit_port: Some(EXIT_PORT), ..Config::new(128 << 20, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(2_000_000));
     let got = out.text();

@@ -89,11 +89,6 @@ fn linux_reads_keys_typed_on_its_vt_and_mouse_motion() {
                { echo mice-open; od -An -tx1 -N3; } </dev/input/mice";
     let serial = Capture::default();
     let config = Config {
-        memory: 128 << 20,
-        bios,
-        debugcon: None,
-        exit_port: None,
-        clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
         kernel: Some(KernelBoot {
             image: kernel,
@@ -102,9 +97,7 @@ fn linux_reads_keys_typed_on_its_vt_and_mouse_motion() {
             via_firmware: true,
             modules: Vec::new(),
         }),
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(128 << 20, bios)
     };
     let mut m = Machine::new(config).expect("machine");
 
@@ -156,18 +149,8 @@ fn start_kbdwake(clock: ClockMode, input_attached: bool) -> (Capture, HostLink, 
     let (link_tx, link_rx) = mpsc::channel();
     let (exit_tx, exit_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let config = Config {
-            memory: 1 << 20,
-            bios,
-            debugcon: Some((0xE9, Box::new(sink))),
-            exit_port: Some(0xF4),
-            clock,
-            serial: None,
-            kernel: None,
-            floppy: Default::default(),
-            ide: Default::default(),
-            vga_bios: None,
-        };
+        let config =
+            Config { debugcon: Some((0xE9, Box::new(sink))), exit_port: Some(0xF4), clock, ..Config::new(1 << 20, bios) };
         let mut m = Machine::new(config).expect("machine");
         m.board.input_attached = input_attached;
         let _ = link_tx.send(m.board.host.clone());

@@ -18,7 +18,7 @@
 mod common;
 
 use common::{assert_in_order, Capture};
-use ironpc::{cpu::Bus, ClockMode, Config, Exit, Machine};
+use ironpc::{cpu::Bus, Config, Exit, Machine};
 
 const MEMORY: u64 = 128 << 20;
 /// Work between looks at the log.
@@ -36,18 +36,7 @@ fn run_seabios_until(until: &str) -> Option<(Machine, String)> {
 fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(Machine, String)> {
     let bios = common::seabios()?;
     let log = Capture::default();
-    let config = Config {
-        memory: MEMORY,
-        bios,
-        debugcon: Some((0x402, Box::new(log.clone()))),
-        exit_port: None,
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
-    };
+    let config = Config { debugcon: Some((0x402, Box::new(log.clone()))), ..Config::new(MEMORY, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);
     let mut limit = 0;

@@ -22,7 +22,7 @@
 mod common;
 
 use common::Capture;
-use ironpc::{ClockMode, Config, Exit, HostLink, InputPacing, Machine};
+use ironpc::{Config, Exit, HostLink, InputPacing, Machine};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,18 +88,8 @@ fn run_rom_with(name: &str, no_reboot: bool) -> (String, Exit) {
     let sink = capture.clone();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let config = Config {
-            memory: MEMORY,
-            bios,
-            debugcon: Some((DEBUGCON, Box::new(sink))),
-            exit_port: Some(EXIT_PORT),
-            clock: ClockMode::Virtual,
-            serial: None,
-            kernel: None,
-            floppy: Default::default(),
-            ide: Default::default(),
-            vga_bios: None,
-        };
+        let config =
+            Config { debugcon: Some((DEBUGCON, Box::new(sink))), exit_port: Some(EXIT_PORT), ..Config::new(MEMORY, bios) };
         let mut machine = Machine::new(config).expect("cannot build the machine");
         machine.no_reboot = no_reboot;
         let _ = tx.send(machine.run(Some(MAX_INSTRUCTIONS)));
@@ -742,16 +732,10 @@ fn ferr() {
 fn chipset() {
     let (console, serial) = (Capture::default(), Capture::default());
     let config = Config {
-        memory: MEMORY,
-        bios: assemble("chipset"),
         debugcon: Some((DEBUGCON, Box::new(console.clone()))),
         exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
-        kernel: None,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(MEMORY, assemble("chipset"))
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let exit = m.run(Some(MAX_INSTRUCTIONS));
@@ -788,18 +772,7 @@ fn reset_through_port_92_restarts_the_cpu_and_keeps_ram() {
 #[test]
 fn timer_on_the_virtual_clock_is_deterministic_and_keeps_time() {
     let run = || {
-        let config = Config {
-            memory: MEMORY,
-            bios: assemble("timer"),
-            debugcon: None,
-            exit_port: Some(EXIT_PORT),
-            clock: ClockMode::Virtual,
-            serial: None,
-            kernel: None,
-            floppy: Default::default(),
-            ide: Default::default(),
-            vga_bios: None,
-        };
+        let config = Config { exit_port: Some(EXIT_PORT), ..Config::new(MEMORY, assemble("timer")) };
         let mut m = Machine::new(config).expect("cannot build the machine");
         let exit = m.run(Some(MAX_INSTRUCTIONS));
         (exit, m.cpu.icount, m.board.now())
@@ -858,16 +831,9 @@ fn reboots_reset_the_machine_and_continue() {
 fn run_echo(feed: impl FnOnce(HostLink) + Send + 'static) -> (String, Exit, u64) {
     let serial = Capture::default();
     let config = Config {
-        memory: MEMORY,
-        bios: assemble("serial_echo"),
-        debugcon: None,
         exit_port: Some(EXIT_PORT),
-        clock: ClockMode::Virtual,
         serial: Some(Box::new(serial.clone())),
-        kernel: None,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
+        ..Config::new(MEMORY, assemble("serial_echo"))
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     m.board.connect_serial_input(0, InputPacing::Script);

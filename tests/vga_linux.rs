@@ -17,7 +17,7 @@
 mod common;
 
 use common::{guest, image, MARKER};
-use ironpc::{ClockMode, Config, KernelBoot, Machine};
+use ironpc::{Config, KernelBoot, Machine};
 
 const CHUNK: u64 = 200_000_000;
 const MAX_INSTRUCTIONS: u64 = 15_000_000_000;
@@ -29,12 +29,6 @@ fn linux_boot_messages_and_the_initramfs_marker_show_on_the_vga_text_screen() {
     };
     let read = |name: &str| std::fs::read(image(name)).unwrap_or_else(|e| panic!("cannot read {name}: {e}"));
     let config = Config {
-        memory: 256 << 20,
-        bios,
-        debugcon: None,
-        exit_port: None,
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel: Some(KernelBoot {
             image: read(guest::KERNEL),
             initrd: Some(read(guest::INITRAMFS)),
@@ -43,8 +37,7 @@ fn linux_boot_messages_and_the_initramfs_marker_show_on_the_vga_text_screen() {
             modules: Vec::new(),
         }),
         vga_bios: Some(read(guest::VGABIOS)),
-        floppy: Default::default(),
-        ide: Default::default(),
+        ..Config::new(256 << 20, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let started = std::time::Instant::now();

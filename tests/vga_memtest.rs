@@ -16,7 +16,7 @@
 mod common;
 
 use common::Capture;
-use ironpc::{ClockMode, Config, KernelBoot, Machine};
+use ironpc::{Config, KernelBoot, Machine};
 
 const MEMORY: u64 = 128 << 20;
 const CHUNK: u64 = 10_000_000;
@@ -47,16 +47,10 @@ fn memtest_main_screen_with_the_memory_size_shows_on_the_vga() {
     let vga = std::fs::read(common::image(ironpc::bios::VGA_BIOS_FILE)).expect("read the VGA BIOS");
     let log = Capture::default();
     let config = Config {
-        memory: MEMORY,
-        bios,
         debugcon: Some((0x402, Box::new(log.clone()))),
-        exit_port: None,
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: String::new(), via_firmware: true, modules: Vec::new() }),
         vga_bios: Some(vga),
-        floppy: Default::default(),
-        ide: Default::default(),
+        ..Config::new(MEMORY, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let mut limit = 0;

@@ -13,7 +13,7 @@
 mod common;
 
 use common::{assert_in_order, Capture};
-use ironpc::{display, ClockMode, Config, Exit, Machine};
+use ironpc::{display, Config, Exit, Machine};
 
 const MEMORY: u64 = 128 << 20;
 /// Work between looks at the screen.
@@ -38,18 +38,7 @@ fn vga_bios() -> Option<Vec<u8>> {
 fn boot_until(until: &str) -> Option<(Machine, String, String)> {
     let (bios, vga) = (common::seabios()?, vga_bios()?);
     let log = Capture::default();
-    let config = Config {
-        memory: MEMORY,
-        bios,
-        debugcon: Some((0x402, Box::new(log.clone()))),
-        exit_port: None,
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
-        vga_bios: Some(vga),
-        floppy: Default::default(),
-        ide: Default::default(),
-    };
+    let config = Config { debugcon: Some((0x402, Box::new(log.clone()))), vga_bios: Some(vga), ..Config::new(MEMORY, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let mut limit = 0;
     while limit < MAX_INSTRUCTIONS {

@@ -18,7 +18,7 @@
 
 mod common;
 
-use ironpc::{display, ClockMode, Config, Exit, KernelBoot, Machine};
+use ironpc::{display, Config, Exit, KernelBoot, Machine};
 use std::path::Path;
 use std::process::Command;
 
@@ -172,17 +172,11 @@ fn a_vbe_mode_drawn_through_the_lfb_renders_the_pattern() {
     };
     let console = common::Capture::default();
     let config = Config {
-        memory: 32 << 20,
-        // Never runs: the CPU starts in the kernel.
-        bios,
         debugcon: Some((0xE9, Box::new(console.clone()))),
         exit_port: Some(0xF4),
-        clock: ClockMode::Virtual,
-        serial: None,
         kernel: Some(KernelBoot { image, initrd: None, cmdline: String::new(), via_firmware: false, modules: Vec::new() }),
-        vga_bios: None,
-        floppy: Default::default(),
-        ide: Default::default(),
+        // The firmware never runs: the CPU starts in the kernel.
+        ..Config::new(32 << 20, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let mut limit = 0;

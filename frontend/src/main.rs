@@ -146,8 +146,6 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
     let exe = std::env::current_exe().ok();
     let vga_bios = ironpc::bios::default_vga_bios_paths(exe.as_deref()).iter().find_map(|p| std::fs::read(p).ok());
     let config = Config {
-        memory: opts.memory.0,
-        bios,
         debugcon,
         exit_port: opts.exit_port,
         clock: opts.clock.into(),
@@ -156,6 +154,7 @@ fn run_machine(opts: &Options, ready: impl FnOnce(&mut Machine)) -> Result<ExitC
         ide: drives.ide,
         floppy: drives.floppy,
         vga_bios,
+        ..Config::new(opts.memory.0, bios)
     };
     let kernel_path = opts.kernel.as_deref().unwrap_or_else(|| std::path::Path::new("?")).display();
     let mut machine = Machine::new(config).map_err(|e| match e {

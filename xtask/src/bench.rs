@@ -6,7 +6,7 @@
 //! QEMU's time is measured twice, with the loop and with an empty loop, and
 //! the difference is what the loop cost, so start-up time does not count.
 
-use ironpc::{ClockMode, Config, Exit, Machine};
+use ironpc::{Config, Exit, Machine};
 use std::{path::Path, process::Command, time::Instant};
 
 /// Loop iterations in the timed run.
@@ -65,18 +65,7 @@ fn assemble(src: &Path, out: &Path, iterations: u64) -> Result<Vec<u8>, String> 
 
 /// Runs the ROM to its exit; returns instructions and seconds.
 fn run_ironpc(rom: &[u8]) -> Result<(u64, f64), String> {
-    let config = Config {
-        memory: 16 << 20,
-        bios: rom.to_vec(),
-        debugcon: None,
-        exit_port: Some(0xF4),
-        clock: ClockMode::Virtual,
-        serial: None,
-        kernel: None,
-        floppy: Default::default(),
-        ide: Default::default(),
-        vga_bios: None,
-    };
+    let config = Config { exit_port: Some(0xF4), ..Config::new(16 << 20, rom.to_vec()) };
     let mut m = Machine::new(config).map_err(|e| e.to_string())?;
     let t = Instant::now();
     let exit = m.run(Some(u64::MAX));

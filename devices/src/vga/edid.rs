@@ -3,10 +3,12 @@
 //! standard-vga.rst`: 0x0000-0x03FF "edid data blob") and which Linux's
 //! bochs DRM driver and the Windows bochs driver read for the mode list.
 //! One 128-byte base block: the established 640x480/800x600/1024x768 at
-//! 60 Hz, standard timings up to 1920x1200, a preferred 1024x768 at 60 Hz
-//! (VESA DMT timing, the mode Linux picks without an EDID), the monitor's
-//! name and range limits. `edid-decode --check` (Debian's edid-decode)
-//! finds it conformant.
+//! 60 Hz, standard timings up to 1920x1200, a preferred 1280x800 at 60 Hz
+//! (the VESA CVT timing of DMT 0x1C), the monitor's name and range limits.
+//! The preferred size is QEMU's (its stdvga EDID prefers 1280x800), so a
+//! guest picks the same console size on both: Debian's installer comes up
+//! at 1280x800 through the bochs DRM driver. `edid-decode --check`
+//! (Debian's edid-decode) finds it conformant.
 
 /// The block, built once (it is constant).
 pub fn block() -> [u8; 128] {
@@ -22,8 +24,8 @@ pub fn block() -> [u8; 128] {
     e[18] = 1; // EDID 1.4
     e[19] = 4;
     e[20] = 0x80; // digital input
-    e[21] = 40; // 40 x 25 cm
-    e[22] = 25;
+    e[21] = 33; // 33 x 21 cm, a 16:10 15.4" panel
+    e[22] = 21;
     e[23] = 120; // gamma 2.2
     e[24] = 0x06; // RGB 4:4:4, sRGB default, preferred timing is native
     chromaticity(&mut e[25..35]);
@@ -37,7 +39,7 @@ pub fn block() -> [u8; 128] {
             None => slot.copy_from_slice(&[0x01, 0x01]),
         }
     }
-    e[54..72].copy_from_slice(&DTD_1024X768_60);
+    e[54..72].copy_from_slice(&DTD_1280X800_60);
     e[72..90].copy_from_slice(&text_descriptor(0xFC, b"ironpc VGA"));
     e[90..108].copy_from_slice(&RANGE_LIMITS);
     e[108..126].copy_from_slice(&[0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // dummy
@@ -58,10 +60,11 @@ fn chromaticity(out: &mut [u8]) {
     }
 }
 
-/// VESA DMT 1024x768 at 60 Hz: 65 MHz, horizontal 1024 + 24/136/160,
-/// vertical 768 + 3/6/29, both syncs negative; a 400 x 250 mm image.
-const DTD_1024X768_60: [u8; 18] =
-    [0x64, 0x19, 0x00, 0x40, 0x41, 0x00, 0x26, 0x30, 0x18, 0x88, 0x36, 0x00, 0x90, 0xFA, 0x10, 0, 0, 0x18];
+/// 1280x800 at 59.81 Hz (VESA CVT, DMT 0x1C): 83.5 MHz, horizontal 1280 +
+/// 72/128/200, vertical 800 + 3/6/22, hsync negative and vsync positive;
+/// a 330 x 206 mm image.
+const DTD_1280X800_60: [u8; 18] =
+    [0x9E, 0x20, 0x00, 0x90, 0x51, 0x20, 0x1F, 0x30, 0x48, 0x80, 0x36, 0x00, 0x4A, 0xCE, 0x10, 0, 0, 0x1C];
 
 /// Range limits: 50-125 Hz vertical, 30-160 kHz horizontal, 280 MHz, no
 /// formula (range limits only).
@@ -85,7 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_block_has_the_header_a_valid_checksum_and_a_1024x768_preferred_mode() {
+    fn the_block_has_the_header_a_valid_checksum_and_a_1280x800_preferred_mode() {
         let e = block();
         assert_eq!(e[..8], [0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0]);
         assert_eq!(e.iter().fold(0u8, |s, &b| s.wrapping_add(b)), 0);
@@ -96,9 +99,9 @@ mod tests {
         let h_blank = u32::from(d[3]) | u32::from(d[4] & 0xF) << 8;
         let v_active = u32::from(d[5]) | u32::from(d[7] >> 4) << 8;
         let v_blank = u32::from(d[6]) | u32::from(d[7] & 0xF) << 8;
-        assert_eq!((h_active, v_active), (1024, 768));
+        assert_eq!((h_active, v_active), (1280, 800));
         let hz = clock_khz as f64 * 1000.0 / f64::from((h_active + h_blank) * (v_active + v_blank));
-        assert!((60.0..60.01).contains(&hz), "{hz}");
+        assert!((59.8..59.82).contains(&hz), "{hz}");
         // Manufacturer letters and the monitor name.
         let mfg = u16::from_be_bytes([e[8], e[9]]);
         let letters: String = [10, 5, 0].iter().map(|s| char::from(b'A' - 1 + ((mfg >> s) & 31) as u8)).collect();
