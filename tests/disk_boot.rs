@@ -141,15 +141,21 @@ fn qcow2_disk_boots_and_stays_consistent_after_writes() {
     let mut console = boot(&["--drive", &format!("file={},format=qcow2", disk.display())]);
     write_to_data_partition(&mut console, "qcow2-write");
     power_off(console);
-    let check = Command::new("qemu-img").args(["check", "-f", "qcow2"]).arg(&disk).output().expect("qemu-img check");
+    assert_eq!(qcow2_file_on_host(&disk, "new.txt").as_deref(), Some("qcow2-write\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `qemu-img check` finds no errors in the qcow2 image, and QEMU's
+/// conversion to raw shows `name` on the data partition.
+fn qcow2_file_on_host(disk: &Path, name: &str) -> Option<String> {
+    let check = Command::new("qemu-img").args(["check", "-f", "qcow2"]).arg(disk).output().expect("qemu-img check");
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "qemu-img check:\n{report}{}", String::from_utf8_lossy(&check.stderr));
     assert!(report.contains("No errors were found"), "{report}");
-    let raw = dir.join("back.raw");
-    let conv = Command::new("qemu-img").args(["convert", "-f", "qcow2", "-O", "raw"]).arg(&disk).arg(&raw).status();
+    let raw = disk.with_extension("converted.raw");
+    let conv = Command::new("qemu-img").args(["convert", "-f", "qcow2", "-O", "raw"]).arg(disk).arg(&raw).status();
     assert!(conv.expect("qemu-img convert").success());
-    assert_eq!(data_file_on_host(&raw, "new.txt").as_deref(), Some("qcow2-write\n"));
-    let _ = std::fs::remove_dir_all(&dir);
+    data_file_on_host(&raw, name)
 }
 
 #[test]
@@ -173,14 +179,38 @@ fn a_sigterm_run_keeps_the_writes_it_synced() {
     }
     let dir = temp_dir("sigterm");
     let disk = copy_of(guest::DISK_RAW, &dir);
-    let mut console = boot(&["--hda", disk.to_str().unwrap()]);
-    let out = run(&mut console, "mount -t vfat /dev/sda2 /mnt && echo before-sigterm > /mnt/new.txt && sync && echo synced", 1);
-    assert!(out.contains("\nsynced"), "{out}");
-    console.signal("TERM");
-    let status = console.wait_exit(timeout()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(status.code(), Some(143), "SIGTERM's status");
+    write_then_signal(&["--hda", disk.to_str().unwrap()], "TERM", "before-sigterm");
     assert_eq!(data_file_on_host(&disk, "new.txt").as_deref(), Some("before-sigterm\n"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sigint_run_leaves_a_consistent_qcow2_with_the_writes_it_synced() {
+    if !have("qemu-img") || !have("mtype") {
+        return;
+    }
+    let dir = temp_dir("sigint");
+    let disk = copy_of(guest::DISK_QCOW2, &dir);
+    write_then_signal(&["--hda", disk.to_str().unwrap()], "INT", "before-sigint");
+    assert_eq!(qcow2_file_on_host(&disk, "new.txt").as_deref(), Some("before-sigint\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Boots, writes `text` to `new.txt` on the mounted data partition and
+/// syncs (the guest's writes have reached the disk controller), then ends
+/// ironpc with `signal`: it exits with 128 + the signal's number.
+fn write_then_signal(args: &[&str], signal: &str, text: &str) {
+    let mut console = boot(args);
+    let out = run(&mut console, &format!("mount -t vfat /dev/sda2 /mnt && echo {text} > /mnt/new.txt && sync && echo synced"), 1);
+    assert!(out.contains("\nsynced"), "{out}");
+    console.signal(signal);
+    let status = console.wait_exit(timeout()).unwrap_or_else(|e| panic!("{e}"));
+    let expected = match signal {
+        "INT" => 130,
+        "TERM" => 143,
+        _ => unreachable!("a signal this test knows"),
+    };
+    assert_eq!(status.code(), Some(expected), "SIG{signal}'s status; the console printed:\n{}", console.tail());
 }
 
 #[test]
