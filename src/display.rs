@@ -22,9 +22,23 @@ pub struct Shown {
     pub text: Option<String>,
 }
 
-/// The shared picture.
-#[derive(Clone, Debug, Default)]
-pub struct Screen(Arc<Mutex<Shown>>);
+/// The shared picture, and who wants to hear of a new one.
+#[derive(Clone, Default)]
+pub struct Screen {
+    shown: Arc<Mutex<Shown>>,
+    watcher: Arc<Mutex<Option<Watcher>>>,
+}
+
+/// Called on the publishing thread after each publication that changed the
+/// picture.
+type Watcher = Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let watched = self.watcher.lock().is_ok_and(|w| w.is_some());
+        f.debug_struct("Screen").field("shown", &self.shown).field("watched", &watched).finish()
+    }
+}
 
 impl Screen {
     pub fn new() -> Self {
@@ -33,17 +47,39 @@ impl Screen {
 
     /// The picture; a thread that panicked holding it left plain data.
     pub fn lock(&self) -> MutexGuard<'_, Shown> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shown.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Replaces the picture with `frame` (when `changed`) and the text.
+    /// Replaces the picture with `frame` (when `changed`) and the text, and
+    /// then tells the watcher of a changed picture.
     pub fn publish(&self, frame: &Frame, changed: bool, text: Option<String>) {
-        let mut shown = self.lock();
-        if changed {
-            shown.frame.clone_from(frame);
-            shown.generation = shown.generation.wrapping_add(1);
+        {
+            let mut shown = self.lock();
+            if changed {
+                shown.frame.clone_from(frame);
+                shown.generation = shown.generation.wrapping_add(1);
+            }
+            shown.text = text;
         }
-        shown.text = text;
+        if changed {
+            let watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(tell) = watcher {
+                tell();
+            }
+        }
+    }
+
+    /// Calls `on_new_frame` (on the publishing thread) after every change
+    /// of the picture from now on, so that a window sleeps until there is
+    /// something new to show. One watcher at a time: this replaces any
+    /// earlier one.
+    pub fn watch(&self, on_new_frame: impl Fn() + Send + Sync + 'static) {
+        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(on_new_frame));
+    }
+
+    /// Stops calling the watcher.
+    pub fn unwatch(&self) {
+        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// A copy of the current frame.
@@ -88,6 +124,26 @@ pub fn write_png(frame: &Frame, path: &Path) -> Result<(), ScreenshotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watcher_hears_of_changed_pictures_only_until_unwatched() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let screen = Screen::new();
+        let told = Arc::new(AtomicU32::new(0));
+        let counter = told.clone();
+        screen.watch(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let frame = Frame::new(2, 2);
+        screen.publish(&frame, true, None);
+        screen.publish(&frame, false, Some("text only".into()));
+        screen.publish(&frame, true, None);
+        assert_eq!(told.load(Ordering::Relaxed), 2, "two changed pictures");
+        assert_eq!(screen.lock().generation, 2);
+        screen.unwatch();
+        screen.publish(&frame, true, None);
+        assert_eq!(told.load(Ordering::Relaxed), 2, "nobody watches any more");
+    }
 
     #[test]
     fn a_published_frame_is_seen_by_clones_and_moves_the_generation() {

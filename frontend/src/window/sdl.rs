@@ -8,9 +8,12 @@
 //! keyboard, the mouse and stop requests. The worker also writes the exit
 //! files, so they are written however the run ends.
 //!
-//! The window checks the screen's generation at [`POLL_HZ`] and uploads
-//! into a streaming texture only when it moved; between checks it sleeps
-//! in `SDL_WaitEventTimeout`, so a static screen costs next to nothing.
+//! The window sleeps in `SDL_WaitEventTimeout` until something happens:
+//! an input event, or a [`NewFrame`] event that the screen's watcher
+//! pushes when the guest's adapter publishes a changed picture (at most
+//! once per refresh of the guest's mode). Only then does it upload into a
+//! streaming texture, so it redraws at the guest's refresh rate while the
+//! picture changes and not at all while it is static.
 
 use super::keys::{Button, Hotkey, KeyAction, Keyboard, Mouse};
 use super::layout::{letterbox, window_size};
@@ -25,13 +28,17 @@ use sdl2::pixels::{Color, PixelFormatEnum};
 use sdl2::render::{Texture, TextureCreator, WindowCanvas};
 use sdl2::video::WindowContext;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How often the window looks for a new frame: at least every standard
-/// VGA refresh rate (60 Hz graphics, 70 Hz text modes, 72 and 75 Hz VESA
-/// timings), so each frame the guest's adapter publishes is shown.
-const POLL_HZ: u32 = 75;
+/// The event that wakes the window for a new picture.
+struct NewFrame;
+
+/// How long the window sleeps at most without events, to notice that the
+/// machine thread ended.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
 
 /// The window's size before the guest sets a mode (QEMU's too).
 const INITIAL_SIZE: (u32, u32) = (640, 480);
@@ -205,28 +212,36 @@ fn show(
         shot: 1,
         dirty: true,
     };
+    // The screen's watcher runs on the machine thread: it pushes one
+    // NewFrame at a time (no more until the window has looked), so a
+    // window that falls behind never fills SDL's queue.
+    let events = sdl.event().map_err(|e| anyhow!("cannot start SDL's events: {e}"))?;
+    events.register_custom_event::<NewFrame>().map_err(|e| anyhow!("cannot register the window's frame event: {e}"))?;
+    let sender = events.event_sender();
+    let new_frame = Arc::new(AtomicBool::new(true));
+    let pending = new_frame.clone();
+    screen.watch(move || {
+        if !pending.swap(true, Ordering::AcqRel) && sender.push_custom_event(NewFrame).is_err() {
+            pending.store(false, Ordering::Release);
+        }
+    });
+    let _unwatch = Unwatch(screen);
     let mut picture: Option<Picture> = None;
     let mut drawn_generation = None;
-    let period = Duration::from_secs(1) / POLL_HZ;
-    let mut next_check = Instant::now();
+    let idle_ms = IDLE_WAKE.as_millis() as u32;
     loop {
-        let wait = next_check.saturating_duration_since(Instant::now());
-        let wait_ms = u32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
-        if let Some(event) = pump.wait_event_timeout(wait_ms) {
+        if let Some(event) = pump.wait_event_timeout(idle_ms) {
             ui.handle(event, &mut canvas);
             for event in pump.poll_iter() {
                 ui.handle(event, &mut canvas);
             }
         }
-        let now = Instant::now();
-        if now < next_check {
-            continue;
-        }
-        next_check = (next_check + period).max(now);
         if finished() {
             return Ok(());
         }
-        {
+        // Cleared before the look, so a picture published meanwhile wakes
+        // the window again.
+        if new_frame.swap(false, Ordering::AcqRel) {
             let shown = screen.lock();
             if drawn_generation != Some(shown.generation) {
                 drawn_generation = Some(shown.generation);
@@ -237,6 +252,16 @@ fn show(
         if std::mem::take(&mut ui.dirty) {
             draw(&mut canvas, picture.as_ref());
         }
+    }
+}
+
+/// Stops the screen's watcher when the window closes: SDL's queue is gone
+/// then, and the machine may still publish while it stops.
+struct Unwatch<'a>(&'a Screen);
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.0.unwatch();
     }
 }
 
@@ -347,7 +372,7 @@ mod tests {
 
     /// Polls `f` until it gives something, for at most 20 s.
     fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-        let t0 = Instant::now();
+        let t0 = std::time::Instant::now();
         loop {
             if let Some(v) = f() {
                 return v;
