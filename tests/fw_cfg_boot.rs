@@ -50,18 +50,6 @@ fn run_seabios(bios: Vec<u8>, kernel: Option<KernelBoot>, max: u64) -> (Exit, St
     (exit, text)
 }
 
-/// Assembles `tests/roms/NAME.asm` (nasm flat binary).
-fn assemble(name: &str) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roms");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.{}.bin", std::process::id()));
-    let o = Command::new("nasm").arg("-f").arg("bin").arg("-o").arg(&out).arg(dir.join(format!("{name}.asm"))).output();
-    let o = o.expect("nasm is needed (apt-get install nasm)");
-    assert!(o.status.success(), "nasm: {}", String::from_utf8_lossy(&o.stderr));
-    let image = std::fs::read(&out).expect("assembled image");
-    let _ = std::fs::remove_file(&out);
-    image
-}
-
 #[test]
 fn seabios_reads_fw_cfg() {
     let Some(bios) = seabios() else { return };
@@ -93,7 +81,7 @@ fn seabios_boots_a_kernel_through_linuxboot_rom() {
     let initrd = b"INITRD-CONTENTS!and the rest of the initramfs".to_vec();
     let size = initrd.len() as u64;
     let kernel = KernelBoot {
-        image: assemble("fakelinux"),
+        image: common::assemble("fakelinux", &[]),
         initrd: Some(initrd),
         cmdline: "console=ttyS0 panic=-1 marker=fw_cfg".into(),
         via_firmware: true,

@@ -40,33 +40,9 @@ const PASSED: Exit = Exit::DebugExit(1);
 const DEBUGCON: u16 = 0xE9;
 const EXIT_PORT: u16 = 0xF4;
 
-fn roms_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("roms")
-}
-
-/// Assembles `tests/roms/NAME.asm` into the test's target directory and
-/// returns the image.
+/// Assembles `tests/roms/NAME.asm`.
 fn assemble(name: &str) -> Vec<u8> {
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("roms");
-    std::fs::create_dir_all(&out_dir).expect("cannot create the ROM output directory");
-    let src = roms_dir().join(format!("{name}.asm"));
-    // Tests run in parallel and may assemble the same ROM: one file each.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let out = out_dir.join(format!("{name}.{}.{}.bin", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    let mut include = roms_dir().into_os_string();
-    include.push("/");
-    let result = Command::new("nasm").arg("-f").arg("bin").arg("-I").arg(include).arg("-o").arg(&out).arg(&src).output();
-    let output = match result {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("nasm is needed to assemble {}: install it (apt-get install nasm)", src.display())
-        }
-        Err(e) => panic!("cannot run nasm: {e}"),
-    };
-    assert!(output.status.success(), "nasm failed on {}:\n{}", src.display(), String::from_utf8_lossy(&output.stderr));
-    let image = std::fs::read(&out).expect("cannot read the assembled ROM");
-    let _ = std::fs::remove_file(&out);
-    image
+    common::assemble(name, &[])
 }
 
 /// Boots ROM `name` on ironpc; returns the debug-console text and why the

@@ -49,10 +49,8 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// `tests/roms/vga_text_kernel.asm` with -DWAIT, as DIR/vga_text_kernel.bin.
 fn wait_kernel(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roms/vga_text_kernel.asm");
     let out = dir.join("vga_text_kernel.bin");
-    let o = Command::new("nasm").args(["-f", "bin", "-DWAIT", "-o"]).arg(&out).arg(&src).output().expect("nasm");
-    assert!(o.status.success(), "nasm: {}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&out, common::assemble("vga_text_kernel", &["WAIT"])).expect("writing the kernel");
     out
 }
 

@@ -62,10 +62,11 @@ fn seabios_found() -> bool {
 
 /// The test kernel, assembled (with -DWAIT when `wait`).
 fn kernel(wait: bool) -> Temp {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/roms/vga_text_kernel.asm");
+    let roms = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/roms/");
+    let src = roms.join("vga_text_kernel.asm");
     let out = Temp::new(if wait { "kernel-wait.bin" } else { "kernel.bin" });
     let mut nasm = Command::new("nasm");
-    nasm.args(["-f", "bin", "-o"]).arg(&out.0).arg(&src);
+    nasm.args(["-f", "bin", "-I"]).arg(&roms).arg("-o").arg(&out.0).arg(&src);
     if wait {
         nasm.arg("-DWAIT");
     }

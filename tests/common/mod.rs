@@ -2,12 +2,13 @@
 //! images` puts them in target/images), how to find the `ironpc` binary,
 //! and a serial console driver that runs a machine (ironpc or
 //! qemu-system-i386) with its COM1 on pipes, waits for lines and types
-//! commands.
+//! commands; and how to assemble the test ROMs of tests/roms.
 #![allow(dead_code, unused_imports)]
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -273,4 +274,32 @@ pub fn assert_in_order(text: &str, lines: &[&str]) {
             None => panic!("missing (or out of order): {line:?} in:\n{text}"),
         }
     }
+}
+
+/// Assembles `tests/roms/NAME.asm` (its `%include`s from that directory)
+/// with nasm, `-D` each of `defines`, and returns the image.
+pub fn assemble(name: &str, defines: &[&str]) -> Vec<u8> {
+    let roms = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("roms");
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("roms");
+    std::fs::create_dir_all(&out_dir).expect("cannot create the ROM output directory");
+    let src = roms.join(format!("{name}.asm"));
+    // Tests run in parallel and may assemble the same ROM: one file each.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let out = out_dir.join(format!("{name}.{}.{}.bin", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let mut include = roms.into_os_string();
+    include.push("/");
+    let mut nasm = Command::new("nasm");
+    nasm.args(["-f", "bin", "-I"]).arg(include).arg("-o").arg(&out).arg(&src);
+    nasm.args(defines.iter().map(|d| format!("-D{d}")));
+    let output = match nasm.output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("nasm is needed to assemble {}: install it (apt-get install nasm)", src.display())
+        }
+        Err(e) => panic!("cannot run nasm: {e}"),
+    };
+    assert!(output.status.success(), "nasm failed on {}:\n{}", src.display(), String::from_utf8_lossy(&output.stderr));
+    let image = std::fs::read(&out).expect("cannot read the assembled ROM");
+    let _ = std::fs::remove_file(&out);
+    image
 }

@@ -21,46 +21,7 @@
 
 DEBUGCON        equ 0xE9
 
-        times 0x1F1 - ($ - $$) db 0
-setup_sects:    db 2
-root_flags:     dw 0
-syssize:        dd (kernel_end - kernel_start + 15) / 16
-ram_size:       dw 0
-vid_mode:       dw 0xFFFF
-root_dev:       dw 0
-boot_flag:      dw 0xAA55
-        jmp short setup_code
-header:         db 'HdrS'
-version:        dw 0x020F
-realmode_swtch: dd 0
-start_sys_seg:  dw 0x1000
-kernel_version: dw 0
-type_of_loader: db 0
-loadflags:      db 0x01             ; LOADED_HIGH
-setup_move_size: dw 0x8000
-code32_start:   dd 0x100000
-ramdisk_image:  dd 0
-ramdisk_size:   dd 0
-bootsect_kludge: dd 0
-heap_end_ptr:   dw 0
-ext_loader_ver: db 0
-ext_loader_type: db 0
-cmd_line_ptr:   dd 0
-initrd_addr_max: dd 0x7FFFFFFF
-kernel_alignment: dd 0x200000
-relocatable_kernel: db 0
-min_alignment:  db 0
-xloadflags:     dw 0
-cmdline_size:   dd 2047
-hardware_subarch: dd 0
-hardware_subarch_data: dq 0
-payload_offset: dd 0
-payload_length: dd 0
-setup_data:     dq 0
-pref_address:   dq 0x100000
-init_size:      dd 0x10000
-handover_offset: dd 0
-kernel_info_offset: dd 0
+%include "bzimage_header.inc"
 
 setup_code:
         ; DS is the setup segment: MARKER's offset is its address.
