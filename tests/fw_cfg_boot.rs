@@ -22,8 +22,6 @@ mod common;
 
 use common::{seabios, Capture};
 use ironpc::{Config, Exit, KernelBoot, Machine};
-use std::path::Path;
-use std::process::Command;
 
 const MEMORY: u64 = 64 << 20;
 const DEBUGCON: u16 = 0x402;

@@ -13,8 +13,6 @@ mod common;
 use common::Capture;
 use ironpc::bios::multiboot::Module;
 use ironpc::{Config, Exit, KernelBoot, Machine};
-use std::path::Path;
-use std::process::Command;
 
 const KERNEL: &str = r#"
 bits 32
@@ -114,25 +112,9 @@ section .bss
 stack_top:
 "#;
 
-/// Assembles and links the kernel; None when the tools are missing (a
-/// tool that runs and fails is a test failure).
+/// The kernel, assembled and linked; None when the tools are missing.
 fn build_kernel(name: &str) -> Option<Vec<u8>> {
-    let present = |tool: &str| Command::new(tool).arg("-v").output().is_ok();
-    if !present("nasm") || !present("ld") {
-        return None;
-    }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("multiboot-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("cannot create a build directory");
-    std::fs::write(dir.join("k.asm"), KERNEL).expect("cannot write k.asm");
-    let run = |c: &mut Command| {
-        let out = c.current_dir(&dir).output().expect("cannot run the tool");
-        assert!(out.status.success(), "{c:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(Command::new("nasm").args(["-f", "elf32", "-o", "k.o", "k.asm"]));
-    run(Command::new("ld").args(["-m", "elf_i386", "-N", "-Ttext", "0x100000", "-e", "_start", "-o", "k.elf", "k.o"]));
-    let image = std::fs::read(dir.join("k.elf")).expect("cannot read k.elf");
-    let _ = std::fs::remove_dir_all(&dir);
-    Some(image)
+    common::build_multiboot_kernel(&format!("multiboot-{name}"), KERNEL)
 }
 
 #[test]

@@ -23,9 +23,8 @@ mod common;
 
 use common::Capture;
 use ironpc::{Config, Exit, HostLink, InputPacing, Machine};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 

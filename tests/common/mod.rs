@@ -303,3 +303,27 @@ pub fn assemble(name: &str, defines: &[&str]) -> Vec<u8> {
     let _ = std::fs::remove_file(&out);
     image
 }
+
+/// Assembles `source` (nasm, ELF32) and links it at 1 MiB with GNU ld
+/// (entry `_start`) into a multiboot kernel; `name` tells this test's
+/// build directory apart. None when nasm or ld is missing; a tool that
+/// runs and fails is a test failure.
+pub fn build_multiboot_kernel(name: &str, source: &str) -> Option<Vec<u8>> {
+    let present = |tool: &str| Command::new(tool).arg("-v").output().is_ok();
+    if !present("nasm") || !present("ld") {
+        eprintln!("nasm or ld missing (apt-get install nasm binutils): test skipped");
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kernel-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("cannot create a build directory");
+    std::fs::write(dir.join("k.asm"), source).expect("cannot write k.asm");
+    let run = |c: &mut Command| {
+        let out = c.current_dir(&dir).output().expect("cannot run the tool");
+        assert!(out.status.success(), "{c:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(Command::new("nasm").args(["-f", "elf32", "-o", "k.o", "k.asm"]));
+    run(Command::new("ld").args(["-m", "elf_i386", "-N", "-Ttext", "0x100000", "-e", "_start", "-o", "k.elf", "k.o"]));
+    let image = std::fs::read(dir.join("k.elf")).expect("cannot read k.elf");
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(image)
+}
