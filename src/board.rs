@@ -207,6 +207,48 @@ impl Board {
         self.rtc.update_checksum();
     }
 
+    /// Writes the CMOS bytes an AT BIOS setup keeps for the hard disks, as
+    /// QEMU's PC board does: 0x12 (drive types, user-defined type 0xF in
+    /// each nibble for the primary master and slave), 0x19/0x1A (the
+    /// extended type 47) and the type-47 parameter blocks at 0x1B (master)
+    /// and 0x24 (slave): cylinders (16 bits), heads, write precompensation
+    /// 0xFFFF (none), the control byte (0xC0, with bit 3 for more than 8
+    /// heads), landing zone = cylinders, sectors per track. Byte 0x39 holds
+    /// the BIOS translation of each of the four IDE drives in two bits
+    /// (0 none, 1 LBA), chosen from the geometry as QEMU chooses for a disk
+    /// whose MBR does not say otherwise: none when it fits the BIOS's 1024
+    /// cylinders, LBA beyond. DOS-era systems and their fdisk read these;
+    /// SeaBIOS asks the drives themselves.
+    pub fn set_cmos_hard_disks(&mut self) {
+        let disk = |slot: usize| match &self.pci.ide.channels[slot / 2].drives[slot % 2].kind {
+            ide::DriveKind::Disk(d) => Some((d.cylinders, d.heads, d.spt)),
+            _ => None,
+        };
+        let disks: [Option<(u16, u8, u8)>; 4] = std::array::from_fn(disk);
+        let mut types = 0;
+        for (slot, (type_at, block_at, nibble)) in [(0x19, 0x1B, 0xF0u8), (0x1A, 0x24, 0x0F)].into_iter().enumerate() {
+            let Some((cylinders, heads, spt)) = disks[slot] else { continue };
+            types |= nibble;
+            let [cyl_lo, cyl_hi] = cylinders.to_le_bytes();
+            let control = 0xC0 | if heads > 8 { 0x08 } else { 0 };
+            let block = [cyl_lo, cyl_hi, heads, 0xFF, 0xFF, control, cyl_lo, cyl_hi, spt];
+            self.rtc.set_nvram(type_at, 47);
+            for (i, byte) in block.into_iter().enumerate() {
+                self.rtc.set_nvram(block_at + i as u8, byte);
+            }
+        }
+        self.rtc.set_nvram(0x12, types);
+        let mut translations = 0;
+        for (slot, geometry) in disks.iter().enumerate() {
+            if let Some(&(cylinders, heads, spt)) = geometry.as_ref() {
+                let translation = if cylinders <= 1024 && heads <= 16 && spt <= 63 { 0 } else { 1 };
+                translations |= translation << (slot * 2);
+            }
+        }
+        self.rtc.set_nvram(0x39, translations);
+        self.rtc.update_checksum();
+    }
+
     /// Makes the floppy images' writes durable.
     pub fn flush_floppies(&mut self) -> Result<(), ironpc_block::BlockError> {
         self.fdc.flush()
@@ -1029,6 +1071,78 @@ mod tests {
         assert_eq!(b.io_read(&mut mem, 0x71, 1), 0x99, "CMOS RAM kept");
         b.io_write(&mut mem, 0x70, 1, 0x0B);
         assert_eq!(b.io_read(&mut mem, 0x71, 1), reg_b & !0x40, "RESET clears PIE, keeps the rest");
+    }
+
+    /// A disk of zeros that holds nothing in memory.
+    #[derive(Debug)]
+    struct Blank(u64);
+
+    impl ironpc_block::BlockDevice for Blank {
+        fn size(&self) -> u64 {
+            self.0
+        }
+        fn read_only(&self) -> bool {
+            false
+        }
+        fn read_at(&mut self, _offset: u64, buf: &mut [u8]) -> Result<(), ironpc_block::BlockError> {
+            buf.fill(0);
+            Ok(())
+        }
+        fn write_at(&mut self, _offset: u64, _data: &[u8]) -> Result<(), ironpc_block::BlockError> {
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), ironpc_block::BlockError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn cmos_describes_the_hard_disks_as_an_at_bios_setup_does() {
+        use crate::machine::IdeDrive;
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        let (small, large, huge) = (16u64 << 20, 1u64 << 30, 8u64 << 30);
+        b.attach_ide(0, Some(IdeDrive::Disk(Box::new(Blank(small)))));
+        b.attach_ide(1, Some(IdeDrive::Disk(Box::new(Blank(large)))));
+        b.attach_ide(2, Some(IdeDrive::Disk(Box::new(Blank(huge)))));
+        b.attach_ide(3, Some(IdeDrive::Cdrom(None)));
+        b.set_cmos_hard_disks();
+        let mut cmos = |index: u8| {
+            b.io_write(&mut mem, 0x70, 1, u32::from(index));
+            b.io_read(&mut mem, 0x71, 1) as u8
+        };
+        // 16 heads and 63 sectors a track; cylinders as many as fit, at
+        // most 16383.
+        let cylinders = |bytes: u64| (bytes / 512 / (16 * 63)).min(16383) as u16;
+        assert_eq!(cmos(0x12), 0xFF, "user-defined types for master and slave");
+        assert_eq!((cmos(0x19), cmos(0x1A)), (47, 47));
+        for (block, bytes) in [(0x1B, small), (0x24, large)] {
+            let [lo, hi] = cylinders(bytes).to_le_bytes();
+            let got: Vec<u8> = (block..block + 9).map(&mut cmos).collect();
+            // Cylinders, heads, no write precompensation, control (more
+            // than 8 heads), landing zone, sectors per track.
+            assert_eq!(got, [lo, hi, 16, 0xFF, 0xFF, 0xC8, lo, hi, 63], "block at {block:#x}");
+        }
+        // Two bits a drive: the 16 MiB disk fits 1024 cylinders (none),
+        // the others need LBA; no bits for the CD.
+        assert!(cylinders(small) <= 1024 && cylinders(large) > 1024);
+        assert_eq!(cmos(0x39), 0b00_01_01_00);
+        // The AT checksum over 0x10-0x2D still holds.
+        let sum: u16 = (0x10..=0x2D).map(|i| u16::from(cmos(i))).sum();
+        assert_eq!(u16::from_be_bytes([cmos(0x2E), cmos(0x2F)]), sum);
+    }
+
+    #[test]
+    fn cmos_has_no_hard_disk_without_ata_disks() {
+        use crate::machine::IdeDrive;
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        b.attach_ide(0, Some(IdeDrive::Cdrom(None)));
+        b.set_cmos_hard_disks();
+        b.io_write(&mut mem, 0x70, 1, 0x12);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), 0);
+        b.io_write(&mut mem, 0x70, 1, 0x39);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), 0);
     }
 
     #[test]

@@ -207,6 +207,7 @@ impl Machine {
         for (slot, drive) in config.ide.into_iter().enumerate() {
             board.attach_ide(slot, drive);
         }
+        board.set_cmos_hard_disks();
         board.attach_vga(&mut mem, config.vga_bios.as_deref())?;
         let mut machine = Self { cpu: Cpu::new(), mem, board, no_reboot: false };
         if let Some(k) = config.kernel.filter(|k| !k.via_firmware) {

@@ -5,11 +5,32 @@
 
 use ironpc_block::{open, BlockDevice, BlockError, Format, OpenError, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::{RwLock, RwLockWriteGuard};
+
+/// Tests run as threads of one process, and a child process starts as a
+/// copy of it: until the child's exec closes them, it holds every open
+/// file of its parent, and with them the parent's image locks (a flock
+/// belongs to the open file, not to the descriptor). A test that checks
+/// that a closed image is free again takes this lock for writing, so no
+/// sibling test starts a tool meanwhile; starting one takes it for
+/// reading.
+static SPAWNING: RwLock<()> = RwLock::new(());
+
+/// Runs `cmd` to completion, never while a lock test runs.
+fn output(cmd: &mut Command) -> std::io::Result<Output> {
+    let _turn = SPAWNING.read().unwrap_or_else(|e| e.into_inner());
+    cmd.output()
+}
+
+/// Keeps sibling tests from starting tools until dropped.
+fn no_spawning() -> RwLockWriteGuard<'static, ()> {
+    SPAWNING.write().unwrap_or_else(|e| e.into_inner())
+}
 
 fn have_qemu() -> bool {
-    let ok = Command::new("qemu-img").arg("--version").output().is_ok_and(|o| o.status.success())
-        && Command::new("qemu-io").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = output(Command::new("qemu-img").arg("--version")).is_ok_and(|o| o.status.success())
+        && output(Command::new("qemu-io").arg("--version")).is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("skipped: qemu-img/qemu-io not installed (Debian package qemu-utils)");
     }
@@ -43,7 +64,7 @@ impl Drop for TempDir {
 }
 
 fn run(dir: &Path, prog: &str, args: &[&str]) -> String {
-    let out = Command::new(prog).args(args).current_dir(dir).output().unwrap();
+    let out = output(Command::new(prog).args(args).current_dir(dir)).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{prog} {args:?} failed:\n{text}");
     text
@@ -390,6 +411,7 @@ fn a_second_writer_is_refused_and_readers_share() {
     create(&img, "", "1M");
     let raw = dir.join("l.raw");
     std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    let _alone = no_spawning();
     for path in [&img, &raw] {
         let w = open(path, &rw()).unwrap();
         for opts in [rw(), ro()] {
@@ -612,7 +634,7 @@ fn opening_for_writing_clears_autoclear_features() {
     // The disowned bitmap's clusters are now leaked (as the spec intends:
     // QEMU says "a program lacking bitmap support modified this file"):
     // harmless, and `qemu-img check -r leaks` reclaims them. No errors.
-    let out = Command::new("qemu-img").args(["check", img.to_str().unwrap()]).output().unwrap();
+    let out = output(Command::new("qemu-img").args(["check", img.to_str().unwrap()])).unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "leaks only:\n{text}");
     assert!(text.contains("lacking bitmap support") && !text.contains("ERROR"), "{text}");
