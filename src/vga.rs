@@ -424,6 +424,8 @@ mod tests {
         };
         let (mut b, mut mem) = board(Some(&[0x55, 0xAA, 0x80]));
         b.firmware_pci_init(&mut mem, 0x600);
+        // A window watches: every frame period renders what the guest made.
+        b.display_watched = true;
         let mut icount = 0;
         for _ in 0..200_000 {
             let r = next();
