@@ -691,6 +691,56 @@ fn state_round_trips_through_serde() {
     assert!(rest.iter().all(|&b| b == 1));
 }
 
+/// A PRD table without an end-of-table entry ends at the 64 KiB a table
+/// may span (8192 descriptors): a transfer longer than that aborts, with
+/// Active clear and the interrupt raised, and nothing past the descriptors'
+/// regions is written. A region at the top of the 4 GiB space is accepted
+/// (its bytes past RAM are dropped).
+#[test]
+fn a_table_without_end_of_table_stops_at_8192_descriptors() {
+    let mut r = Rig::new().disk(0, pattern_disk(300));
+    // 8192 descriptors of 2 bytes each at 0x40000: 16 KiB of the 128 KiB
+    // that 256 sectors need. The first points at the top of 4 GiB.
+    let entries: Vec<(u32, u32)> = (0..8192u32).map(|i| (if i == 0 { 0xFFFF_FFFE } else { 0x60000 + 2 * i }, 2)).collect();
+    for (i, &(addr, count)) in entries.iter().enumerate() {
+        r.mem.write(0x40000 + 8 * i as u64, &[addr.to_le_bytes(), count.to_le_bytes()].concat());
+    }
+    // The next 8 bytes would be a 64 KiB descriptor at 0x80000 (not EOT).
+    r.mem.write(0x40000 + 8 * 8192, &[0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    r.out(BM + 4, 4, 0x40000);
+    r.out(BM, 1, u32::from(busmaster::CMD_START | busmaster::CMD_WRITE_MEMORY));
+    r.ata(0xE0, [0, 0, 0, 0, 0], ata::cmd::READ_DMA);
+    assert!(r.irq(0));
+    assert_eq!(r.in8(CMD + 7), status::DRDY | status::ERR);
+    assert_eq!(r.in8(CMD + 1), error::ABRT);
+    assert_eq!(r.inp(BM + 2, 1) as u8 & 0x07, busmaster::ST_INTERRUPT, "Active clear");
+    let mut last = [0u8; 2];
+    r.mem.read(0x60000 + 2 * 8191, &mut last);
+    assert_eq!(last, [31, 31], "bytes 16382-16383 of the transfer: sector 31");
+    let mut beyond = [0u8; 4];
+    r.mem.read(0x80000, &mut beyond);
+    assert_eq!(beyond, [0; 4], "no descriptor read past the 64 KiB");
+}
+
+/// READ(12) whose LBA + length overflows 32 bits, and READ(10) one block
+/// past the medium, end in ILLEGAL REQUEST / LBA out of range.
+#[test]
+fn reads_past_the_medium_or_wrapping_32_bits_are_out_of_range() {
+    let mut r = Rig::new().cdrom(2, Some(cd_image()));
+    // The first command after power-on reports the unit attention, if any.
+    let _ = packet(&mut r, &[atapi::op::TEST_UNIT_READY], 0xFFFE);
+    let wrap = [atapi::op::READ_12, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x02];
+    let (data, _, st, err) = packet(&mut r, &wrap, 0xFFFE);
+    assert!(data.is_empty());
+    assert_eq!((st & status::ERR, err >> 4), (status::ERR, atapi::sense::ILLEGAL_REQUEST));
+    assert_eq!(sense(&mut r), (atapi::sense::ILLEGAL_REQUEST, 0x21, 0x00));
+    let past = [atapi::op::READ_10, 0, 0, 0, 0x03, 0xFF, 0, 0, 2];
+    let (data, _, st, _) = packet(&mut r, &past, 0xFFFE);
+    assert!(data.is_empty());
+    assert_eq!(st & status::ERR, status::ERR);
+    assert_eq!(sense(&mut r), (atapi::sense::ILLEGAL_REQUEST, 0x21, 0x00));
+}
+
 /// Random guest traffic on every IDE and bus-master port, with PRD tables
 /// anywhere, cannot panic (seed printed; IDE_FUZZ_SEED repeats a run).
 #[test]
