@@ -14,8 +14,8 @@
 //! * BAR2: the 4 KiB MMIO register block.
 //! * The expansion ROM BAR: the VGA BIOS image, mapped while enabled.
 //!
-//! Refresh: a board deadline every frame period of the VGA, on whichever
-//! clock runs the machine (so a virtual-clock run renders at the same
+//! Refresh: a board deadline every frame period of the VGA (at most 120
+//! a second), on whichever clock runs the machine (so a virtual-clock run renders at the same
 //! guest instants every time): the pages of video memory the CPU dirtied
 //! go to the VGA, which redraws what changed into the board's frame, and
 //! the result is published to the host's [`crate::display::Screen`].
@@ -33,6 +33,12 @@ pub const WINDOW_SIZE: u64 = 0x2_0000;
 const VGA_PORTS: std::ops::RangeInclusive<u16> = 0x3B0..=0x3DF;
 /// The Bochs VBE DISPI ports: index, data, and the data port's alias.
 const DISPI_PORTS: std::ops::RangeInclusive<u16> = 0x1CE..=0x1D0;
+
+/// The shortest time between two screen refreshes: 120 Hz, about the
+/// fastest vertical rate VGA monitors sync to. The CRTC can be programmed
+/// for a frame of 16 lines of 8 character clocks (27 kHz); drawing at that
+/// rate would spend the host's time rendering pictures nobody can see.
+const MIN_REFRESH_NS: u64 = 1_000_000_000 / 120;
 
 /// Where the VGA's memory windows are: host handles into the map and the
 /// addresses they are mapped at now (a function of the PCI configuration,
@@ -200,7 +206,7 @@ impl Board {
         if self.vga_wiring.vram.is_none() || !self.display_watched || now < self.vga_wiring.next_refresh {
             return;
         }
-        let period = self.vga.frame_period_ns().max(1);
+        let period = self.vga.frame_period_ns().max(MIN_REFRESH_NS);
         let w = &mut self.vga_wiring;
         // The next frame boundary after now (frames missed while the guest
         // was busy are not drawn one by one).
@@ -378,6 +384,29 @@ mod tests {
         assert_eq!(b.next_deadline(), Some(period * 4), "missed frames are skipped, the phase kept");
     }
 
+    /// A guest can program a CRTC frame of 16 lines of 8 character clocks
+    /// (a 27 kHz vertical rate no monitor syncs to); the screen is still
+    /// redrawn at most at a monitor's rate, not every 36 us of guest time.
+    #[test]
+    fn a_tiny_crtc_frame_does_not_make_the_host_render_at_its_rate() {
+        let (mut b, mut mem) = board(None);
+        b.display_watched = true;
+        // Misc output: colour, 28 MHz clock; 8-dot characters.
+        b.io_write(&mut mem, 0x3C2, 1, 0x05);
+        b.io_write(&mut mem, 0x3C4, 2, 0x0101);
+        // CR11 unlocked, H total 3 (8 clocks), V total 14 (16 lines).
+        for (index, value) in [(0x11u32, 0u32), (0x00, 3), (0x06, 14), (0x07, 0)] {
+            b.io_write(&mut mem, 0x3D4, 2, value << 8 | index);
+        }
+        let period = b.vga.frame_period_ns();
+        assert!(period < 100_000, "a frame of {period} ns");
+        let first = b.next_deadline().unwrap();
+        b.advance(first);
+        b.advance_display(&mut mem);
+        let next = b.next_deadline().unwrap();
+        assert!(next - first >= MIN_REFRESH_NS, "the next refresh {} ns later", next - first);
+    }
+
     /// Random guest traffic on the VGA's ports, windows and configuration
     /// space cannot panic (seed printed; VGA_BOARD_FUZZ_SEED repeats one).
     #[test]
@@ -395,6 +424,8 @@ mod tests {
         };
         let (mut b, mut mem) = board(Some(&[0x55, 0xAA, 0x80]));
         b.firmware_pci_init(&mut mem, 0x600);
+        // A window watches: every frame period renders what the guest made.
+        b.display_watched = true;
         let mut icount = 0;
         for _ in 0..200_000 {
             let r = next();

@@ -24,6 +24,9 @@ const HOT: &[(u16, u16)] = &[
     (0x01CE, 0x01D0),
     (0x02E8, 0x02F0),
     (0x02F8, 0x0300),
+    // The VGA's registers (sequencer, CRTC, graphics and attribute
+    // controllers, DAC, input status).
+    (0x03B0, 0x03E0),
     (0x03E8, 0x0400),
     (0x0402, 0x0403),
     (0x04D0, 0x04D2),

@@ -691,6 +691,56 @@ fn state_round_trips_through_serde() {
     assert!(rest.iter().all(|&b| b == 1));
 }
 
+/// A PRD table without an end-of-table entry ends at the 64 KiB a table
+/// may span (8192 descriptors): a transfer longer than that aborts, with
+/// Active clear and the interrupt raised, and nothing past the descriptors'
+/// regions is written. A region at the top of the 4 GiB space is accepted
+/// (its bytes past RAM are dropped).
+#[test]
+fn a_table_without_end_of_table_stops_at_8192_descriptors() {
+    let mut r = Rig::new().disk(0, pattern_disk(300));
+    // 8192 descriptors of 2 bytes each at 0x40000: 16 KiB of the 128 KiB
+    // that 256 sectors need. The first points at the top of 4 GiB.
+    let entries: Vec<(u32, u32)> = (0..8192u32).map(|i| (if i == 0 { 0xFFFF_FFFE } else { 0x60000 + 2 * i }, 2)).collect();
+    for (i, &(addr, count)) in entries.iter().enumerate() {
+        r.mem.write(0x40000 + 8 * i as u64, &[addr.to_le_bytes(), count.to_le_bytes()].concat());
+    }
+    // The next 8 bytes would be a 64 KiB descriptor at 0x80000 (not EOT).
+    r.mem.write(0x40000 + 8 * 8192, &[0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    r.out(BM + 4, 4, 0x40000);
+    r.out(BM, 1, u32::from(busmaster::CMD_START | busmaster::CMD_WRITE_MEMORY));
+    r.ata(0xE0, [0, 0, 0, 0, 0], ata::cmd::READ_DMA);
+    assert!(r.irq(0));
+    assert_eq!(r.in8(CMD + 7), status::DRDY | status::ERR);
+    assert_eq!(r.in8(CMD + 1), error::ABRT);
+    assert_eq!(r.inp(BM + 2, 1) as u8 & 0x07, busmaster::ST_INTERRUPT, "Active clear");
+    let mut last = [0u8; 2];
+    r.mem.read(0x60000 + 2 * 8191, &mut last);
+    assert_eq!(last, [31, 31], "bytes 16382-16383 of the transfer: sector 31");
+    let mut beyond = [0u8; 4];
+    r.mem.read(0x80000, &mut beyond);
+    assert_eq!(beyond, [0; 4], "no descriptor read past the 64 KiB");
+}
+
+/// READ(12) whose LBA + length overflows 32 bits, and READ(10) one block
+/// past the medium, end in ILLEGAL REQUEST / LBA out of range.
+#[test]
+fn reads_past_the_medium_or_wrapping_32_bits_are_out_of_range() {
+    let mut r = Rig::new().cdrom(2, Some(cd_image()));
+    // The first command after power-on reports the unit attention, if any.
+    let _ = packet(&mut r, &[atapi::op::TEST_UNIT_READY], 0xFFFE);
+    let wrap = [atapi::op::READ_12, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x02];
+    let (data, _, st, err) = packet(&mut r, &wrap, 0xFFFE);
+    assert!(data.is_empty());
+    assert_eq!((st & status::ERR, err >> 4), (status::ERR, atapi::sense::ILLEGAL_REQUEST));
+    assert_eq!(sense(&mut r), (atapi::sense::ILLEGAL_REQUEST, 0x21, 0x00));
+    let past = [atapi::op::READ_10, 0, 0, 0, 0x03, 0xFF, 0, 0, 2];
+    let (data, _, st, _) = packet(&mut r, &past, 0xFFFE);
+    assert!(data.is_empty());
+    assert_eq!(st & status::ERR, status::ERR);
+    assert_eq!(sense(&mut r), (atapi::sense::ILLEGAL_REQUEST, 0x21, 0x00));
+}
+
 /// Random guest traffic on every IDE and bus-master port, with PRD tables
 /// anywhere, cannot panic (seed printed; IDE_FUZZ_SEED repeats a run).
 #[test]
@@ -736,5 +786,82 @@ fn random_port_traffic_cannot_panic() {
             r.inp(port, size);
         }
         let _ = (r.irq(0), r.irq(1));
+    }
+}
+
+/// Whole commands with random task files, full random packets, random PRD
+/// tables in guest memory (addresses anywhere in 4 GiB, counts 0, odd, no
+/// EOT) and bulk data-port traffic cannot panic or hang (IDE_FUZZ_SEED
+/// repeats a run; fixed default).
+#[test]
+fn random_commands_packets_and_prd_tables_cannot_panic() {
+    let seed = std::env::var("IDE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5DEE_CE66_D1CE_4E5B);
+    println!("IDE_FUZZ_SEED={seed}");
+    let mut x: u64 = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut r = Rig::new().disk(0, pattern_disk(100)).cdrom(1, Some(cd_image())).cdrom(2, None).disk(3, pattern_disk(3));
+    let commands: [u8; 28] = [
+        0x20, 0x21, 0x24, 0x25, 0x29, 0x30, 0x34, 0x35, 0x39, 0x40, 0x42, 0x70, 0x91, 0xA0, 0xA1, 0xC4, 0xC5, 0xC6, 0xC8, 0xCA,
+        0xE7, 0xEA, 0xEC, 0xEF, 0x08, 0x10, 0x90, 0xE5,
+    ];
+    let opcodes =
+        [0x00, 0x03, 0x12, 0x15, 0x1B, 0x1E, 0x25, 0x28, 0x2B, 0x43, 0x46, 0x4A, 0x51, 0x55, 0x5A, 0xA8, 0xBB, 0xBD, 0xFF];
+    for _ in 0..3_000 {
+        let v = next();
+        let (base, bm) = if v & 1 == 0 { (CMD, BM) } else { (SCMD, BM + 8) };
+        // A PRD table of random entries somewhere in the first 64 KiB.
+        let table = (next() & 0xFFF8) as u32;
+        let n = (next() % 4) as usize;
+        for i in 0..n {
+            let w = next();
+            let addr = if w & 1 == 0 { (w >> 8) as u32 & 0xF_FFFF } else { (w >> 8) as u32 };
+            let len = [0, 1, 2, 512, 2048, 0xFFFF][((w >> 40) % 6) as usize] | if w & 2 != 0 && i + 1 == n { 1 << 31 } else { 0 };
+            r.mem.write(u64::from(table) + 8 * i as u64, &[addr.to_le_bytes(), u32::to_le_bytes(len)].concat());
+        }
+        r.out(bm + 4, 4, table);
+        if v & 2 != 0 {
+            r.out(bm, 1, u32::from(busmaster::CMD_START) | if v & 4 != 0 { u32::from(busmaster::CMD_WRITE_MEMORY) } else { 0 });
+        }
+        let w = next();
+        r.out(base + 6, 1, (w & 0xFF) as u32);
+        // Small values often, so that commands find sectors and blocks.
+        let small = if w & 0x800 != 0 { 0x03 } else { 0xFF };
+        for i in 1..=5 {
+            r.out(base + i, 1, (next() & small) as u32);
+            if w & 0x100 != 0 {
+                r.out(base + i, 1, (next() & 0xFF) as u32);
+            }
+        }
+        r.out(base + 7, 1, u32::from(commands[((w >> 16) % commands.len() as u64) as usize]));
+        let mut cdb: Vec<u8> = (0..12).map(|_| next() as u8 & small as u8).collect();
+        cdb[0] = opcodes[((w >> 32) % opcodes.len() as u64) as usize];
+        if w & 0x200 != 0 {
+            r.write_data(base, &cdb);
+        }
+        let words = (next() % 3000) as usize;
+        for _ in 0..words {
+            if w & 0x400 != 0 {
+                r.out(base, 2, next() as u32);
+            } else {
+                r.inp(base, 2);
+            }
+        }
+        if v & 8 != 0 {
+            r.out(bm, 1, u32::from(busmaster::CMD_START));
+        }
+        if v & 16 != 0 {
+            r.out(bm, 1, 0);
+            r.out(bm + 2, 1, 0x06);
+        }
+        if v & 0x3F0 == 0 {
+            r.out(if base == CMD { CTL } else { SCTL }, 1, 4);
+            r.out(if base == CMD { CTL } else { SCTL }, 1, 0);
+        }
+        let _ = (r.in8(base + 7), r.inp(bm + 2, 1), r.irq(0), r.irq(1));
     }
 }

@@ -19,6 +19,8 @@
 //! VRAM layout (odd/even and chain-4 host writes are stored at `o >> 1` and
 //! `o >> 2`) shifts the address back by the same amount.
 
+use std::sync::OnceLock;
+
 use crate::display::Frame;
 
 use super::regs::*;
@@ -648,11 +650,23 @@ fn put_row(frame: &mut Frame, y: usize, line: &[u32]) -> bool {
 pub(super) const CP437_LOW: &str = " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼";
 pub(super) const CP437_HIGH: &str = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■ ";
 
+/// A character code as Unicode, from a table built once (walking the
+/// strings above with `chars().nth()` for each character made the dump of
+/// a large text screen cost ten times its render).
 fn cp437(c: u8) -> char {
-    match c {
-        0x20..=0x7E => char::from(c),
-        0x7F => '⌂',
-        0..=0x1F => CP437_LOW.chars().nth(usize::from(c)).unwrap_or(' '),
-        _ => CP437_HIGH.chars().nth(usize::from(c - 0x80)).unwrap_or(' '),
-    }
+    static TABLE: OnceLock<[char; 256]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [' '; 256];
+        for (slot, ch) in t.iter_mut().zip(CP437_LOW.chars()) {
+            *slot = ch;
+        }
+        for (code, slot) in t.iter_mut().enumerate().take(0x7F).skip(0x20) {
+            *slot = char::from(code as u8);
+        }
+        t[0x7F] = '⌂';
+        for (slot, ch) in t[0x80..].iter_mut().zip(CP437_HIGH.chars()) {
+            *slot = ch;
+        }
+        t
+    })[usize::from(c)]
 }

@@ -1221,3 +1221,29 @@ fn text_rows_follow_the_character_height_and_40_columns_double_their_dots() {
     assert_eq!(frame.pixel(15, 49 * 8 + 1), Some(GREY));
     assert_eq!(vga.text_dump(&vram).unwrap().lines().nth(49), Some("A"));
 }
+
+/// The largest text screen the CRTC makes (256 columns, 1024 rows of one
+/// scan line) dumps every cell, high codes included. (Its dump once cost
+/// ten times its render: each character walked the code page string.)
+#[test]
+fn the_largest_text_screen_dumps_every_cell() {
+    let (mut vga, mut vram) = text_screen();
+    crtc(&mut vga, 0x11, 0x00);
+    crtc(&mut vga, 0x01, 0xFF);
+    crtc(&mut vga, 0x12, 0xFF);
+    crtc(&mut vga, 0x07, 0x42 | 0x21);
+    crtc(&mut vga, 0x09, 0x00);
+    crtc(&mut vga, 0x13, 0x80);
+    // Every character cell of plane 0 holds 0xFE (the 64 KiB of plane
+    // addresses the CRTC scans, in odd/even's compaction).
+    for pa in 0..0x10000 {
+        vram[pa * 4] = 0xFE;
+    }
+    let mut frame = Frame::default();
+    vga.render(&vram, &mut frame, 0);
+    assert_eq!((frame.width, frame.height), (256 * 9, 1024));
+    let text = vga.text_dump(&vram).unwrap();
+    let row = "■".repeat(256);
+    assert_eq!(text.lines().count(), 1024);
+    assert!(text.lines().all(|l| l == row));
+}
