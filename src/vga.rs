@@ -15,10 +15,10 @@
 //! * The expansion ROM BAR: the VGA BIOS image, mapped while enabled.
 //!
 //! Refresh: a board deadline every frame period of the VGA (at most 120
-//! a second), on whichever clock runs the machine (so a virtual-clock run renders at the same
-//! guest instants every time): the pages of video memory the CPU dirtied
-//! go to the VGA, which redraws what changed into the board's frame, and
-//! the result is published to the host's [`crate::display::Screen`].
+//! a second), on whichever clock runs the machine (so a virtual-clock run
+//! renders at the same guest instants every time): the pages of video
+//! memory the CPU dirtied go to the VGA, which redraws what changed into
+//! the board's frame, and the result is published to the host's [`crate::display::Screen`].
 
 use crate::board::Board;
 use ironpc_devices::display::Frame;
