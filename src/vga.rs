@@ -18,7 +18,8 @@
 //! a second), on whichever clock runs the machine (so a virtual-clock run
 //! renders at the same guest instants every time): the pages of video
 //! memory the CPU dirtied go to the VGA, which redraws what changed into
-//! the board's frame, and the result is published to the host's [`crate::display::Screen`].
+//! the board's frame, and the result is published to the host's
+//! [`crate::display::Screen`].
 
 use crate::board::Board;
 use ironpc_devices::display::Frame;
