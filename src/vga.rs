@@ -409,12 +409,11 @@ mod tests {
     }
 
     /// Random guest traffic on the VGA's ports, windows and configuration
-    /// space cannot panic (seed printed; VGA_BOARD_FUZZ_SEED repeats one).
+    /// space cannot panic (a fixed seed, printed; VGA_BOARD_FUZZ_SEED picks
+    /// another).
     #[test]
     fn random_vga_traffic_is_harmless() {
-        let seed = std::env::var("VGA_BOARD_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
+        let seed = std::env::var("VGA_BOARD_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_0A6A);
         println!("VGA_BOARD_FUZZ_SEED={seed}");
         let mut x: u64 = seed;
         let mut next = move || {
