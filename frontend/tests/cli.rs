@@ -470,11 +470,7 @@ fn kernel_initrd_and_append_boot_through_seabios() {
         eprintln!("SeaBIOS not found: test skipped");
         return;
     }
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/roms/fakelinux.asm");
-    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fakelinux-cli-{}.bin", std::process::id()));
-    let nasm = Command::new("nasm").arg("-f").arg("bin").arg("-o").arg(&out).arg(&src).status().expect("nasm");
-    assert!(nasm.success());
-    let kernel = tempfile_path::TempPath(out);
+    let kernel = assemble("fakelinux");
     let initrd = tempfile_path::write(b"INITRD-CONTENTS!");
     let o = ironpc(&[
         "--kernel",
