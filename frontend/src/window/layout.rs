@@ -39,6 +39,19 @@ pub fn window_size(guest: (u32, u32), room: Option<(u32, u32)>) -> (u32, u32) {
     }
 }
 
+/// Where a window of `size` at `pos` goes so that all of it is inside
+/// `room` (the desktop's usable area) after the guest's mode grew it:
+/// moved as little as possible, to the area's top or left edge when it
+/// is larger than the area.
+pub fn keep_inside(pos: (i32, i32), size: (u32, u32), room: Rect) -> (i32, i32) {
+    let axis = |at: i32, len: u32, start: i32, room_len: u32| {
+        let last = i64::from(start) + i64::from(room_len) - i64::from(len);
+        // Between `start` and `at`, so an i32.
+        i64::from(at).min(last).max(i64::from(start)) as i32
+    };
+    (axis(pos.0, size.0, room.x, room.w), axis(pos.1, size.1, room.y, room.h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +108,20 @@ mod tests {
         // Too tall: 800x1200 in 1280x1000 -> height 1000, width 666.
         assert_eq!(window_size((800, 1200), Some((1280, 1000))), (666, 1000));
         assert_eq!(window_size((0, 0), Some((1280, 1024))), (1, 1));
+    }
+
+    #[test]
+    fn a_grown_window_moves_back_inside_the_desktop() {
+        let room = Rect { x: 0, y: 30, w: 1600, h: 970 };
+        // 640x480 centred, then 1280x800 at the same corner: it would end at
+        // (1760, 1060), past the area's (1600, 1000); moved left by 160 and
+        // up by 60.
+        assert_eq!(keep_inside((480, 260), (1280, 800), room), (320, 200));
+        // A window that fits stays where the user put it.
+        assert_eq!(keep_inside((100, 200), (640, 480), room), (100, 200));
+        // Above or left of the area: moved in.
+        assert_eq!(keep_inside((-50, 0), (640, 480), room), (0, 30));
+        // Larger than the area: its top-left corner at the area's.
+        assert_eq!(keep_inside((500, 500), (2000, 1200), room), (0, 30));
     }
 }

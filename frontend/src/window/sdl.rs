@@ -16,7 +16,7 @@
 //! picture changes and not at all while it is static.
 
 use super::keys::{Button, Hotkey, KeyAction, Keyboard, Mouse};
-use super::layout::{letterbox, window_size};
+use super::layout::{keep_inside, letterbox, window_size, Rect};
 use crate::options::Options;
 use anyhow::{anyhow, Context, Result};
 use ironpc::display::{write_png, Screen, Shown};
@@ -26,7 +26,7 @@ use sdl2::keyboard::Mod;
 use sdl2::mouse::{MouseButton, MouseWheelDirection};
 use sdl2::pixels::{Color, PixelFormatEnum};
 use sdl2::render::{Texture, TextureCreator, WindowCanvas};
-use sdl2::video::WindowContext;
+use sdl2::video::{WindowContext, WindowPos};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -293,6 +293,15 @@ fn update_picture<'t>(
         let (ww, wh) = window_size(size, room.map(|r| (r.width(), r.height())));
         if let Err(e) = canvas.window_mut().set_size(ww, wh) {
             log::warn!("window: cannot resize to {ww}x{wh}: {e}");
+        }
+        // A window opened small and centred would now reach past the
+        // desktop's edge.
+        if let Some(r) = room {
+            let at = canvas.window().position();
+            let to = keep_inside(at, (ww, wh), Rect { x: r.x(), y: r.y(), w: r.width(), h: r.height() });
+            if to != at {
+                canvas.window_mut().set_position(WindowPos::Positioned(to.0), WindowPos::Positioned(to.1));
+            }
         }
     }
     let Some(p) = picture.as_mut() else { return };
