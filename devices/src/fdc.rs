@@ -1511,13 +1511,7 @@ mod tests {
 
     #[test]
     fn random_port_traffic_cannot_panic() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::fuzz_rng::seeded("FDC_PORT_FUZZ_SEED", 0x2545_F491_4F6C_DD1D);
         let mut r = Rig::new(image_1440(), false);
         r.fdc.attach(1, Box::new(MemDisk { data: vec![0; 737_280], read_only: true })).unwrap();
         for i in 0..300_000u32 {
@@ -1559,15 +1553,7 @@ mod tests {
     /// hang (FDC_FUZZ_SEED repeats a run; fixed default).
     #[test]
     fn random_commands_and_dma_programming_cannot_panic() {
-        let seed = std::env::var("FDC_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x0DDB_1A5E_5BAD_5EED);
-        println!("FDC_FUZZ_SEED={seed}");
-        let mut x: u64 = seed;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::fuzz_rng::seeded("FDC_FUZZ_SEED", 0x0DDB_1A5E_5BAD_5EED);
         let mut r = Rig::new(image_1440(), false);
         r.fdc.attach(1, Box::new(MemDisk { data: vec![0; 737_280], read_only: true })).unwrap();
         r.ready();

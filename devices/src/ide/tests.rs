@@ -746,15 +746,7 @@ fn reads_past_the_medium_or_wrapping_32_bits_are_out_of_range() {
 /// another).
 #[test]
 fn random_port_traffic_cannot_panic() {
-    let seed = std::env::var("IDE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_01DE);
-    println!("IDE_FUZZ_SEED={seed}");
-    let mut x: u64 = seed;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = crate::fuzz_rng::seeded("IDE_FUZZ_SEED", 0x5EED_01DE);
     let mut r = Rig::new().disk(0, pattern_disk(64)).cdrom(1, Some(cd_image())).cdrom(2, None).medium(3, Box::new(Broken));
     let ports =
         [CMD, CMD + 1, CMD + 2, CMD + 3, CMD + 4, CMD + 5, CMD + 6, CMD + 7, CTL, SCMD, SCMD + 2, SCMD + 6, SCMD + 7, SCTL];
@@ -790,19 +782,11 @@ fn random_port_traffic_cannot_panic() {
 
 /// Whole commands with random task files, full random packets, random PRD
 /// tables in guest memory (addresses anywhere in 4 GiB, counts 0, odd, no
-/// EOT) and bulk data-port traffic cannot panic or hang (IDE_FUZZ_SEED
+/// EOT) and bulk data-port traffic cannot panic or hang (IDE_COMMAND_FUZZ_SEED
 /// repeats a run; fixed default).
 #[test]
 fn random_commands_packets_and_prd_tables_cannot_panic() {
-    let seed = std::env::var("IDE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5DEE_CE66_D1CE_4E5B);
-    println!("IDE_FUZZ_SEED={seed}");
-    let mut x: u64 = seed;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = crate::fuzz_rng::seeded("IDE_COMMAND_FUZZ_SEED", 0x5DEE_CE66_D1CE_4E5B);
     let mut r = Rig::new().disk(0, pattern_disk(100)).cdrom(1, Some(cd_image())).cdrom(2, None).disk(3, pattern_disk(3));
     let commands: [u8; 28] = [
         0x20, 0x21, 0x24, 0x25, 0x29, 0x30, 0x34, 0x35, 0x39, 0x40, 0x42, 0x70, 0x91, 0xA0, 0xA1, 0xC4, 0xC5, 0xC6, 0xC8, 0xCA,

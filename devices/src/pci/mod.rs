@@ -706,15 +706,7 @@ mod tests {
     /// PCI_FUZZ_SEED to try another).
     #[test]
     fn random_guest_accesses_cannot_panic() {
-        let seed = std::env::var("PCI_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_0EC1);
-        println!("PCI_FUZZ_SEED={seed}");
-        let mut x = seed;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::fuzz_rng::seeded("PCI_FUZZ_SEED", 0x5EED_0EC1);
         let mut bus = PciBus::new();
         let mut now = 0u64;
         for _ in 0..200_000 {

@@ -875,15 +875,7 @@ fn state_round_trips_through_serde_and_renders_the_same() {
 
 #[test]
 fn random_guest_accesses_cannot_panic() {
-    let seed = std::env::var("VGA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_0A6A_0001);
-    println!("VGA_FUZZ_SEED={seed}");
-    let mut x = seed;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = crate::fuzz_rng::seeded("VGA_FUZZ_SEED", 0x5EED_0A6A_0001);
     let mut vga = Vga::new();
     let mut vram = vram();
     let mut frame = Frame::default();
