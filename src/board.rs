@@ -575,8 +575,46 @@ impl Board {
 /// Unclaimed ports float high, as on an ISA bus.
 const OPEN_BUS: u32 = 0xFFFF_FFFF;
 
+impl Board {
+    /// Whether `port` is a register of one of the 8-bit ISA devices. The
+    /// PIIX's ISA bridge runs a wider access to one as byte cycles at
+    /// consecutive ports, low byte first, each decoded on its own: so
+    /// `out 0x70, ax` selects a CMOS register and writes it, and `in ax,
+    /// 0x20` reads the master PIC's IRR and its mask. (The VGA splits its
+    /// own accesses; the IDE task file, the PCI and PM registers and
+    /// fw_cfg take wide accesses as they come.)
+    fn byte_wide(&self, port: u16) -> bool {
+        matches!(port, 0x70 | 0x71 | 0x40..=0x43 | 0x61 | 0x92 | POST_PORT | FERR_CLEAR_PORT)
+            || matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1)
+            || port == i8042::DATA_PORT
+            || port == i8042::STATUS_PORT
+            || com_register(port).is_some()
+            || dma8237::decodes(port)
+            || fdc::decodes(port)
+            || self.debugcon.as_ref().is_some_and(|d| d.port == port)
+    }
+
+    /// A wide read of a byte-wide port, a byte at a time.
+    fn io_read_bytes(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+        (0..size.min(4)).fold(0, |v, i| {
+            let b = self.io_read(mem, port.wrapping_add(u16::from(i)), 1) & 0xFF;
+            v | b << (8 * i)
+        })
+    }
+
+    /// A wide write to a byte-wide port, a byte at a time.
+    fn io_write_bytes(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+        for i in 0..size.min(4) {
+            self.io_write(mem, port.wrapping_add(u16::from(i)), 1, (value >> (8 * i)) & 0xFF);
+        }
+    }
+}
+
 impl Bus for Board {
     fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+        if size > 1 && self.byte_wide(port) {
+            return self.io_read_bytes(mem, port, size);
+        }
         if port == 0x70 || port == 0x71 {
             let now = self.now();
             let v = self.rtc.read(port, now);
@@ -644,6 +682,10 @@ impl Bus for Board {
     }
 
     fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+        if size > 1 && self.byte_wide(port) {
+            self.io_write_bytes(mem, port, size, value);
+            return;
+        }
         if port == 0x70 || port == 0x71 {
             let now = self.now();
             self.rtc.write(port, value as u8, now);
@@ -1196,6 +1238,31 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_access_to_an_8_bit_isa_port_is_byte_cycles_at_consecutive_ports() {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        let mut b = Board::new(ClockMode::Virtual);
+        // One `out 0x70, ax`: the index, then the data.
+        b.io_write(&mut mem, 0x70, 2, 0x99_34);
+        b.io_write(&mut mem, 0x70, 1, 0x34);
+        assert_eq!(b.io_read(&mut mem, 0x71, 1), 0x99, "CMOS 0x34 written through 0x71");
+        b.io_write(&mut mem, 0x70, 1, 0x34);
+        assert_eq!(b.io_read(&mut mem, 0x70, 2) >> 8, 0x99, "the high byte read from 0x71");
+
+        // The master PIC's IRR (no request pending) and its mask.
+        b.io_write(&mut mem, 0x21, 1, 0xA5);
+        let word = b.io_read(&mut mem, 0x20, 2);
+        assert_eq!(word, b.io_read(&mut mem, 0x20, 1) | b.io_read(&mut mem, 0x21, 1) << 8);
+        assert_eq!(word >> 8, 0xA5);
+
+        // COM1's scratch register is its last port; the bus floats above.
+        b.io_write(&mut mem, 0x3FF, 1, 0x5A);
+        assert_eq!(b.io_read(&mut mem, 0x3FF, 4), 0xFFFF_FF5A);
+        // A dword write lands in the scratch register and nowhere else.
+        b.io_write(&mut mem, 0x3FF, 4, 0x1122_3344);
+        assert_eq!(b.io_read(&mut mem, 0x3FF, 1), 0x44);
+    }
+
+    #[test]
     fn port_92_drives_a20_and_requests_a_reset_on_a_rising_bit_0() {
         let mut mem = PhysMem::new(2 << 20).unwrap();
         let mut b = Board::new(ClockMode::Virtual);
@@ -1328,7 +1395,17 @@ mod tests {
         pci_write(&mut b, &mut mem, 1 << 3 | 3, 0x80, 1, 0x01);
         b.io_write(&mut mem, 0x21, 1, 0xA5);
         assert_eq!(b.io_read(&mut mem, 0x21, 1), 0xA5, "the PIC's IMR");
-        assert_eq!(b.io_read(&mut mem, 0x08, 4), 0, "the PM timer at 0x08 at time 0");
+        b.dma.set_dreq(2, true);
+        assert_eq!(b.io_read(&mut mem, 0x08, 1), 0x40, "the 8237's status, not the PM timer");
+
+        // Over the PIT at 0x40: the timer at 0x48 is free, and the PM's.
+        pci_write(&mut b, &mut mem, 1 << 3 | 3, 0x40, 4, 0x41);
+        assert_eq!(b.io_read(&mut mem, 0x48, 4), 0, "the PM timer at time 0");
+        for (port, v) in [(0x43, 0x34), (0x40, 0x34), (0x40, 0x12), (0x43, 0x00)] {
+            b.io_write(&mut mem, port, 1, v);
+        }
+        let latched = [b.io_read(&mut mem, 0x40, 1), b.io_read(&mut mem, 0x40, 1)];
+        assert_eq!(latched, [0x34, 0x12], "the PIT's counter 0, not the PM status");
     }
 
     /// Random guest traffic on the PCI and PM ports, with memory accesses
