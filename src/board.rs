@@ -1013,15 +1013,20 @@ mod tests {
         assert_eq!(got, [0xE0, 0x2A, 0xE0, 0x37, 0xE0, 0xB7, 0xE0, 0xAA].repeat(20));
     }
 
+    /// Sends `byte` to the mouse through the controller's 0xD4 command;
+    /// the mouse's ACK comes back on IRQ 12.
+    fn mouse_command(b: &mut Board, mem: &mut PhysMem, byte: u32) {
+        b.io_write(mem, 0x64, 1, 0xD4);
+        b.io_write(mem, 0x60, 1, byte);
+        assert_eq!(read_all(b, mem), vec![(0x74, 0xFA)], "the mouse's ACK of {byte:#04x}");
+    }
+
     #[test]
     fn host_mouse_motion_arrives_as_packets_on_irq_12() {
         let mut mem = PhysMem::new(1 << 20).unwrap();
         let mut b = Board::new(ClockMode::Virtual);
         ps2_ready(&mut b, &mut mem);
-        // Enable reporting through 0xD4; the ACK comes on IRQ 12.
-        b.io_write(&mut mem, 0x64, 1, 0xD4);
-        b.io_write(&mut mem, 0x60, 1, 0xF4);
-        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
+        mouse_command(&mut b, &mut mem, 0xF4);
         b.host.send_input(InputEvent::Mouse { dx: 3, dy: 2, dz: 1, buttons: 1 });
         b.feed_host_input();
         // Left button, X +3, Y -2 (the packet's Y is up), no wheel yet.
@@ -1029,11 +1034,8 @@ mod tests {
         // The IntelliMouse knock, then the wheel: one click away from the
         // user is Z = -1.
         for rate in [200, 100, 80] {
-            for byte in [0xF3, rate] {
-                b.io_write(&mut mem, 0x64, 1, 0xD4);
-                b.io_write(&mut mem, 0x60, 1, byte);
-                assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
-            }
+            mouse_command(&mut b, &mut mem, 0xF3);
+            mouse_command(&mut b, &mut mem, rate);
         }
         b.host.send_input(InputEvent::Mouse { dx: 0, dy: 0, dz: 1, buttons: 0 });
         b.feed_host_input();
@@ -1045,9 +1047,7 @@ mod tests {
         let mut mem = PhysMem::new(1 << 20).unwrap();
         let mut b = Board::new(ClockMode::Virtual);
         ps2_ready(&mut b, &mut mem);
-        b.io_write(&mut mem, 0x64, 1, 0xD4);
-        b.io_write(&mut mem, 0x60, 1, 0xF4);
-        assert_eq!(read_all(&mut b, &mut mem), vec![(0x74, 0xFA)]);
+        mouse_command(&mut b, &mut mem, 0xF4);
         b.host.send_input(InputEvent::Mouse { dx: 1, dy: 0, dz: 0, buttons: 0 });
         b.feed_host_input();
         // While the guest has not read that packet, motions wait and add
