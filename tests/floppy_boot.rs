@@ -264,14 +264,12 @@ fn boot_with((size, spt, drive_type): (usize, usize, u8), adjust: impl FnOnce(&m
     assert_eq!(m.board.rtc.nvram(0x10), drive_type << 4, "CMOS: drive A's type");
     assert_eq!(m.board.rtc.nvram(0x14) & 0xC1, 0x01, "equipment byte: one floppy drive");
     adjust(&mut m);
-    let mut limit = 0;
-    let exit = loop {
-        limit += CHUNK;
-        match m.run(Some(limit)) {
-            Exit::InstructionLimit if limit < MAX_INSTRUCTIONS => continue,
-            exit => break exit,
-        }
-    };
+    let exit = common::run_until(
+        &mut m,
+        (CHUNK, MAX_INSTRUCTIONS),
+        |_, exit| (exit != Exit::InstructionLimit).then_some(exit),
+        |_| format!("the boot sector did not exit; log:\n{}", log.text()),
+    );
     let text = log.text();
     assert_eq!(exit, Exit::DebugExit(1), "the boot sector's exit; log:\n{text}");
     assert_in_order(&text, EXPECTED);

@@ -147,20 +147,16 @@ fn boot(bios: Vec<u8>, ide: [Option<IdeDrive>; 4]) -> (Exit, String) {
     let config =
         Config { debugcon: Some((0x402, Box::new(log.clone()))), exit_port: Some(EXIT_PORT), ide, ..Config::new(MEMORY, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
-    let mut limit = 0;
-    while limit < MAX_INSTRUCTIONS {
-        limit += CHUNK;
-        match m.run(Some(limit)) {
-            Exit::InstructionLimit => continue,
-            exit => {
-                if std::env::var_os("IDE_TEST_LOG").is_some() {
-                    eprintln!("{}", log.text());
-                }
-                return (exit, log.text());
-            }
-        }
+    let exit = common::run_until(
+        &mut m,
+        (CHUNK, MAX_INSTRUCTIONS),
+        |_, exit| (exit != Exit::InstructionLimit).then_some(exit),
+        |_| format!("the guest did not exit; log:\n{}", log.text()),
+    );
+    if std::env::var_os("IDE_TEST_LOG").is_some() {
+        eprintln!("{}", log.text());
     }
-    panic!("the guest did not exit; log:\n{}", log.text());
+    (exit, log.text())
 }
 
 #[test]

@@ -60,12 +60,12 @@ fn linux_poweroff_ends_the_machine() {
         ..Config::new(MEMORY, common::seabios().expect("SeaBIOS"))
     };
     let mut m = Machine::new(config).expect("machine");
-    let mut limit = 0;
-    while !log.text().contains("Booting from ") {
-        limit += 5_000_000;
-        assert!(limit < 400_000_000, "SeaBIOS did not reach its boot stage:\n{}", log.text());
-        m.run(Some(limit));
-    }
+    common::run_until(
+        &mut m,
+        (5_000_000, 400_000_000),
+        |_, _| log.text().contains("Booting from ").then_some(()),
+        |_| format!("SeaBIOS did not reach its boot stage:\n{}", log.text()),
+    );
     let e820 = e820_from_log(&log.text());
     assert!(!e820.is_empty(), "no E820 map in the log");
 

@@ -39,17 +39,13 @@ fn run_seabios_with(until: &str, adjust: impl FnOnce(&mut Machine)) -> Option<(M
     let config = Config { debugcon: Some((0x402, Box::new(log.clone()))), ..Config::new(MEMORY, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
     adjust(&mut m);
-    let mut limit = 0;
-    while limit < MAX_INSTRUCTIONS {
-        limit += CHUNK;
-        let exit = m.run(Some(limit));
-        let text = log.text();
-        if text.contains(until) {
-            return Some((m, text));
-        }
-        assert_eq!(exit, Exit::InstructionLimit, "SeaBIOS stopped; log so far:\n{text}");
-    }
-    panic!("no {until:?} after {MAX_INSTRUCTIONS} instructions; log:\n{}", log.text());
+    let text = common::run_until(
+        &mut m,
+        (CHUNK, MAX_INSTRUCTIONS),
+        |_, _| Some(log.text()).filter(|t| t.contains(until)),
+        |_| format!("no {until:?}; log:\n{}", log.text()),
+    );
+    Some((m, text))
 }
 
 #[test]

@@ -41,18 +41,13 @@ fn linux_boot_messages_and_the_initramfs_marker_show_on_the_vga_text_screen() {
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
     let started = std::time::Instant::now();
-    let mut limit = 0;
-    let text = loop {
-        limit += CHUNK;
-        m.run(Some(limit));
-        m.refresh_screen();
-        let text = m.board.screen.text().unwrap_or_default();
-        if text.contains(MARKER) {
-            break text;
-        }
-        assert!(limit < MAX_INSTRUCTIONS, "no marker after {limit} instructions; screen:\n{text}");
-    };
-    eprintln!("marker on the screen after {limit} instructions, {:.1?}", started.elapsed());
+    let text = common::run_until(
+        &mut m,
+        (CHUNK, MAX_INSTRUCTIONS),
+        |m, _| Some(common::screen_text(m)).filter(|t| t.contains(MARKER)),
+        |m| format!("no marker; screen:\n{}", common::screen_text(m)),
+    );
+    eprintln!("marker on the screen after {} instructions, {:.1?}", m.cpu.icount, started.elapsed());
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 25, "80x25:\n{text}");
     let mut rest = text.as_str();

@@ -53,17 +53,13 @@ fn memtest_main_screen_with_the_memory_size_shows_on_the_vga() {
         ..Config::new(MEMORY, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
-    let mut limit = 0;
-    let text = loop {
-        limit += CHUNK;
-        m.run(Some(limit));
-        m.refresh_screen();
-        let text = m.board.screen.text().unwrap_or_default();
-        if text.contains("Memory  :") && !text.contains("Memory  :   N/A") {
-            break text;
-        }
-        assert!(limit < MAX_INSTRUCTIONS, "no memtest86+ main screen; screen:\n{text}\nlog:\n{}", log.text());
-    };
+    let main_screen = |t: &String| t.contains("Memory  :") && !t.contains("Memory  :   N/A");
+    let text = common::run_until(
+        &mut m,
+        (CHUNK, MAX_INSTRUCTIONS),
+        |m, _| Some(common::screen_text(m)).filter(main_screen),
+        |m| format!("no memtest86+ main screen; screen:\n{}\nlog:\n{}", common::screen_text(m), log.text()),
+    );
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 25, "80x25:\n{text}");
     assert!(rows[0].contains("Memtest86+ v6"), "the title:\n{text}");

@@ -13,7 +13,7 @@
 mod common;
 
 use common::{assert_in_order, Capture};
-use ironpc::{display, Config, Exit, Machine};
+use ironpc::{display, Config, Machine};
 
 const MEMORY: u64 = 128 << 20;
 /// Work between looks at the screen.
@@ -40,22 +40,13 @@ fn boot_until(until: &str) -> Option<(Machine, String, String)> {
     let log = Capture::default();
     let config = Config { debugcon: Some((0x402, Box::new(log.clone()))), vga_bios: Some(vga), ..Config::new(MEMORY, bios) };
     let mut m = Machine::new(config).expect("cannot build the machine");
-    let mut limit = 0;
-    while limit < MAX_INSTRUCTIONS {
-        limit += CHUNK;
-        let exit = m.run(Some(limit));
-        m.refresh_screen();
-        let text = m.board.screen.text().unwrap_or_default();
-        if text.contains(until) {
-            return Some((m, text, log.text()));
-        }
-        assert_eq!(exit, Exit::InstructionLimit, "stopped; screen:\n{text}\nlog:\n{}", log.text());
-    }
-    panic!(
-        "no {until:?} on the screen after {MAX_INSTRUCTIONS} instructions; screen:\n{:?}\nlog:\n{}",
-        m.board.screen.text(),
-        log.text()
+    let text = common::run_until(
+        &mut m,
+        (CHUNK, MAX_INSTRUCTIONS),
+        |m, _| Some(common::screen_text(m)).filter(|t| t.contains(until)),
+        |m| format!("no {until:?} on the screen:\n{}\nlog:\n{}", common::screen_text(m), log.text()),
     );
+    Some((m, text, log.text()))
 }
 
 #[test]

@@ -162,12 +162,12 @@ fn a_vbe_mode_drawn_through_the_lfb_renders_the_pattern() {
         ..Config::new(32 << 20, bios)
     };
     let mut m = Machine::new(config).expect("cannot build the machine");
-    let mut limit = 0;
-    while !console.text().contains('A') {
-        limit += 1_000_000;
-        assert_eq!(m.run(Some(limit)), Exit::InstructionLimit, "the program stopped early");
-        assert!(limit < 100_000_000, "no first picture");
-    }
+    common::run_until(
+        &mut m,
+        (1_000_000, 100_000_000),
+        |_, _| console.text().contains('A').then_some(()),
+        |_| format!("no first picture; console: {:?}", console.text()),
+    );
     let check = |m: &mut Machine, rule: &dyn Fn(u32, u32) -> u32, what: &str| {
         m.refresh_screen();
         let frame = m.board.screen.frame();
@@ -181,7 +181,7 @@ fn a_vbe_mode_drawn_through_the_lfb_renders_the_pattern() {
     };
     check(&mut m, &expected, "first picture");
     assert_eq!(m.board.screen.text(), None, "a graphics mode has no text");
-    assert_eq!(m.run(Some(limit + 100_000_000)), Exit::DebugExit(1), "the program reports success (status 0)");
+    assert_eq!(m.run(Some(m.cpu.icount + 100_000_000)), Exit::DebugExit(1), "the program reports success (status 0)");
     let inverted = |x, y| expected(x, y) ^ 0xFF_FFFF;
     let frame = check(&mut m, &inverted, "inverted picture");
 

@@ -327,3 +327,34 @@ pub fn build_multiboot_kernel(name: &str, source: &str) -> Option<Vec<u8>> {
     let _ = std::fs::remove_dir_all(&dir);
     Some(image)
 }
+
+/// Runs `m` `chunk` instructions at a time until `found` (shown the
+/// machine and how the chunk ended) returns what the test waits for. The
+/// guest stopping before that, or `max` instructions without it, fails the
+/// test with `shown(m)`: what the guest has shown so far.
+pub fn run_until<T>(
+    m: &mut ironpc::Machine,
+    (chunk, max): (u64, u64),
+    mut found: impl FnMut(&mut ironpc::Machine, ironpc::Exit) -> Option<T>,
+    shown: impl Fn(&mut ironpc::Machine) -> String,
+) -> T {
+    loop {
+        let exit = m.run(Some(m.cpu.icount + chunk));
+        if let Some(t) = found(m, exit) {
+            return t;
+        }
+        let at = m.cpu.icount;
+        if exit != ironpc::Exit::InstructionLimit {
+            panic!("the guest stopped ({exit:?}) at {at} instructions; {}", shown(m));
+        }
+        if at >= max {
+            panic!("not there after {at} instructions; {}", shown(m));
+        }
+    }
+}
+
+/// The text screen as it is now (rendered first); empty in a graphics mode.
+pub fn screen_text(m: &mut ironpc::Machine) -> String {
+    m.refresh_screen();
+    m.board.screen.text().unwrap_or_default()
+}
