@@ -504,7 +504,8 @@ impl Board {
     }
 
     /// After a configuration write: the PAM registers decide the shadow
-    /// RAM window, SMRAM may have opened; 0xCF9 may have asked for a reset.
+    /// RAM window, SMRAM may have opened; 0xCF9 may have asked for a reset;
+    /// the IDE function may now master the bus for a DMA it was waiting on.
     fn sync_pci(&mut self, mem: &mut PhysMem) {
         let nibbles = self.pci.host.pam_attrs();
         let mut attrs = [PamAttr::default(); PAM_SEGMENTS];
@@ -516,6 +517,8 @@ impl Board {
         }
         mem.set_smram_open(self.pci.host.smram_open());
         self.sync_vga_map(mem);
+        self.pci.ide.sync_bus_master(&mut self.ide_media, mem);
+        self.sync_ide();
         if self.pci.take_reset() {
             self.reset_requested = true;
         }

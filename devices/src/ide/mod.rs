@@ -313,6 +313,10 @@ pub struct Channel {
     /// An interrupt is pending (cleared by reading status).
     pub intrq: bool,
     pub bm: BusMaster,
+    /// The PCI function may master the bus (its command register's bus
+    /// master enable). Until it may, a started engine waits: no data
+    /// moves and the command does not complete.
+    pub may_master: bool,
 }
 
 impl Default for Channel {
@@ -329,6 +333,7 @@ impl Channel {
             control: 0,
             intrq: false,
             bm: BusMaster::default(),
+            may_master: false,
         }
     }
 
@@ -538,6 +543,9 @@ impl Channel {
     /// Moves the data of the selected drive's waiting DMA command through
     /// the PRD table, then completes the command (status, INTRQ).
     fn run_dma(&mut self, media: &mut [Media; 2], mem: &mut PhysMem) {
+        if !self.may_master {
+            return;
+        }
         let dev = self.dev;
         let d = &mut self.drives[dev];
         let medium = &mut media[dev];
@@ -555,6 +563,15 @@ impl Channel {
         }
     }
 
+    /// The PCI function's bus master enable changed to `on`: an engine
+    /// started while it was off runs its waiting command now.
+    pub fn set_may_master(&mut self, on: bool, media: &mut [Media; 2], mem: &mut PhysMem) {
+        let was = std::mem::replace(&mut self.may_master, on);
+        if on && !was && self.bm.active() {
+            self.run_dma(media, mem);
+        }
+    }
+
     /// Power-on / RESET# state: drives keep their kind and media.
     pub fn hard_reset(&mut self) {
         for d in &mut self.drives {
@@ -569,6 +586,7 @@ impl Channel {
         self.control = 0;
         self.intrq = false;
         self.bm = BusMaster::default();
+        self.may_master = false;
     }
 }
 

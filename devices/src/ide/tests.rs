@@ -3,7 +3,7 @@
 //! the code.
 
 use super::*;
-use crate::pci::{PciFunction, PiixIde};
+use crate::pci::{self, PciFunction, PiixIde};
 use ironpc_block::{BlockError, MemDisk};
 
 const CMD: u16 = 0x1F0;
@@ -309,6 +309,37 @@ fn dma_read_lands_in_ram_then_status_then_interrupt() {
     r.out(BM, 1, 0);
     r.out(BM + 2, 1, u32::from(busmaster::ST_INTERRUPT | 0x20));
     assert_eq!(r.inp(BM + 2, 1), 0x20, "interrupt cleared, drive 0 DMA capable kept");
+}
+
+/// Sets the function's command register as a configuration write
+/// through the board would, and lets the channels see it.
+fn set_command(r: &mut Rig, value: u16) {
+    r.ide.config_write(pci::reg::COMMAND, 2, u32::from(value));
+    r.ide.sync_bus_master(&mut r.media, &mut r.mem);
+}
+
+#[test]
+fn a_started_engine_waits_for_bus_master_enable() {
+    let mut r = Rig::new().disk(0, pattern_disk(8));
+    set_command(&mut r, pci::command::IO);
+    prd_table(&mut r.mem, 0x1000, &[(0x10000, 512)]);
+    r.out(BM + 4, 4, 0x1000);
+    r.ata(0xE0, [0, 1, 5, 0, 0], ata::cmd::READ_DMA);
+    r.out(BM, 1, u32::from(busmaster::CMD_START | busmaster::CMD_WRITE_MEMORY));
+    let mut got = [0u8; 512];
+    r.mem.read(0x10000, &mut got);
+    assert!(got.iter().all(|&b| b == 0), "no memory written without the bus");
+    assert_eq!(r.inp(BM + 2, 1) as u8 & 0x07, busmaster::ST_ACTIVE, "active, waiting");
+    assert!(!r.irq(0), "the command has not completed");
+    assert_eq!(r.in8(CMD + 7) & status::DRQ, status::DRQ);
+
+    // The guest enables bus mastering: the transfer runs and completes.
+    set_command(&mut r, pci::command::IO | pci::command::MASTER);
+    r.mem.read(0x10000, &mut got);
+    assert!(got.iter().all(|&b| b == 5), "sector 5 in memory");
+    assert_eq!(r.inp(BM + 2, 1) as u8 & 0x07, busmaster::ST_INTERRUPT);
+    assert!(r.irq(0));
+    assert_eq!(r.in8(CMD + 7), status::DRDY | status::DSC);
 }
 
 #[test]
