@@ -4,6 +4,7 @@
 
 use crate::clock::{Clock, ClockMode};
 use crate::host::{HostLink, InputEvent, InputPacing, Next};
+use crate::vga::VGA_PORTS;
 use ironpc_cpu::Bus;
 use ironpc_devices::{
     debug_exit::DebugExit,
@@ -14,9 +15,9 @@ use ironpc_devices::{
     i8042::{self, I8042},
     ide,
     pci::{self, piix4_pm, PciBus},
-    pic::PicPair,
-    pit::Pit,
-    rtc::Rtc,
+    pic::{self, PicPair},
+    pit::{self, Pit},
+    rtc::{self, Rtc},
     uart16550::Uart16550,
     vga::Vga,
     PortIo,
@@ -517,7 +518,7 @@ impl Board {
         }
         mem.set_smram_open(self.pci.host.smram_open());
         self.sync_vga_map(mem);
-        self.pci.ide.sync_bus_master(&mut self.ide_media, mem);
+        self.pci.ide.run_waiting_dma(&mut self.ide_media, mem);
         self.sync_ide();
         if self.pci.take_reset() {
             self.reset_requested = true;
@@ -562,7 +563,7 @@ impl Board {
 impl Board {
     /// The device decoding `port`, if any.
     fn device(&mut self, port: u16) -> Option<&mut dyn PortIo> {
-        if matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1) {
+        if pic::decodes(port) {
             return Some(&mut self.pic);
         }
         if let Some(d) = self.debugcon.as_mut().filter(|d| d.port == port) {
@@ -579,21 +580,24 @@ impl Board {
 const OPEN_BUS: u32 = 0xFFFF_FFFF;
 
 impl Board {
-    /// Whether `port` is a register of one of the 8-bit ISA devices. The
-    /// PIIX's ISA bridge runs a wider access to one as byte cycles at
-    /// consecutive ports, low byte first, each decoded on its own: so
-    /// `out 0x70, ax` selects a CMOS register and writes it, and `in ax,
-    /// 0x20` reads the master PIC's IRR and its mask. (The VGA splits its
-    /// own accesses; the IDE task file, the PCI and PM registers and
-    /// fw_cfg take wide accesses as they come.)
+    /// Whether `port` is a register of one of the 8-bit devices (the ISA
+    /// chips and the VGA's legacy ports). The PIIX's ISA bridge runs a
+    /// wider access to one as byte cycles at consecutive ports, low byte
+    /// first, each decoded on its own: so `out 0x70, ax` selects a CMOS
+    /// register and writes it, `in ax, 0x20` reads the master PIC's IRR
+    /// and its mask, and `out 0x3C4, ax` an index and its data. (The IDE
+    /// task file, the PCI and PM registers, fw_cfg and the DISPI ports
+    /// take wide accesses as they come.)
     fn byte_wide(&self, port: u16) -> bool {
-        matches!(port, 0x70 | 0x71 | 0x40..=0x43 | 0x61 | 0x92 | POST_PORT | FERR_CLEAR_PORT)
-            || matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1)
-            || port == i8042::DATA_PORT
-            || port == i8042::STATUS_PORT
-            || com_register(port).is_some()
+        rtc::decodes(port)
+            || pit::decodes(port)
+            || pic::decodes(port)
+            || i8042::decodes(port)
             || dma8237::decodes(port)
             || fdc::decodes(port)
+            || com_register(port).is_some()
+            || VGA_PORTS.contains(&port)
+            || matches!(port, 0x92 | POST_PORT | FERR_CLEAR_PORT)
             || self.debugcon.as_ref().is_some_and(|d| d.port == port)
     }
 
@@ -618,7 +622,7 @@ impl Bus for Board {
         if size > 1 && self.byte_wide(port) {
             return self.io_read_bytes(mem, port, size);
         }
-        if port == 0x70 || port == 0x71 {
+        if rtc::decodes(port) {
             let now = self.now();
             let v = self.rtc.read(port, now);
             self.pic.set_irq(8, self.rtc.irq());
@@ -629,7 +633,7 @@ impl Bus for Board {
             self.sync_devices(mem);
             return u32::from(v);
         }
-        if port == i8042::DATA_PORT || port == i8042::STATUS_PORT {
+        if i8042::decodes(port) {
             let v = self.kbc.io_read(port, size);
             if port == i8042::DATA_PORT {
                 // The next queued byte is already in the output buffer:
@@ -655,7 +659,7 @@ impl Bus for Board {
         if port == 0x92 {
             return u32::from((self.port92 & !PORT92_A20) | if mem.a20() { PORT92_A20 } else { 0 });
         }
-        if matches!(port, 0x40..=0x43 | 0x61) {
+        if pit::decodes(port) {
             let now = self.now();
             return u32::from(self.pit.read(port, now));
         }
@@ -689,7 +693,7 @@ impl Bus for Board {
             self.io_write_bytes(mem, port, size, value);
             return;
         }
-        if port == 0x70 || port == 0x71 {
+        if rtc::decodes(port) {
             let now = self.now();
             self.rtc.write(port, value as u8, now);
             self.pic.set_irq(8, self.rtc.irq());
@@ -700,7 +704,7 @@ impl Bus for Board {
             self.sync_devices(mem);
             return;
         }
-        if port == i8042::DATA_PORT || port == i8042::STATUS_PORT {
+        if i8042::decodes(port) {
             self.kbc.io_write(port, size, value);
             self.sync_devices(mem);
             return;
@@ -736,7 +740,7 @@ impl Bus for Board {
             self.port92 = v;
             return;
         }
-        if matches!(port, 0x40..=0x43 | 0x61) {
+        if pit::decodes(port) {
             let now = self.now();
             self.pit.write(port, value as u8, now);
             return;
@@ -755,7 +759,7 @@ impl Bus for Board {
             self.sync_ide();
             return;
         }
-        if self.vga_io_write(mem, port, size, value) {
+        if self.vga_io_write(mem, port, value) {
             return;
         }
         if let Some(d) = self.device(port) {
@@ -1416,15 +1420,7 @@ mod tests {
     /// BOARD_PCI_FUZZ_SEED to try another).
     #[test]
     fn random_pci_and_pm_port_traffic_is_harmless() {
-        let seed = std::env::var("BOARD_PCI_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_B0A2);
-        println!("BOARD_PCI_FUZZ_SEED={seed}");
-        let mut x: u64 = seed;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = ironpc_devices::fuzz_rng::seeded("BOARD_PCI_FUZZ_SEED", 0x5EED_B0A2);
         let mut mem = PhysMem::new(2 << 20).unwrap();
         ironpc_bios::map_bios(&mut mem, &vec![0xC3; 128 << 10]).unwrap();
         mem.enable_pam();

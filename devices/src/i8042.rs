@@ -47,6 +47,11 @@ use std::collections::VecDeque;
 pub const DATA_PORT: u16 = 0x60;
 pub const STATUS_PORT: u16 = 0x64;
 
+/// Whether `port` is the controller's.
+pub fn decodes(port: u16) -> bool {
+    port == DATA_PORT || port == STATUS_PORT
+}
+
 /// Status register bits.
 const STATUS_OBF: u8 = 0x01;
 const STATUS_SYS: u8 = 0x04;

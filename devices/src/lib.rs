@@ -10,8 +10,8 @@ pub mod debugcon;
 pub mod display;
 pub mod dma8237;
 pub mod fdc;
-#[cfg(test)]
-mod fuzz_rng;
+#[doc(hidden)]
+pub mod fuzz_rng;
 pub mod fw_cfg;
 pub mod i8042;
 pub mod ide;

@@ -236,6 +236,11 @@ impl Pic {
     }
 }
 
+/// Whether `port` is the pair's: each 8259A's two ports and the ELCR's.
+pub fn decodes(port: u16) -> bool {
+    matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x4D0 | 0x4D1)
+}
+
 /// The master/slave pair of a PC, with the ELCR.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PicPair {

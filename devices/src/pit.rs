@@ -279,6 +279,11 @@ fn to_bcd(n: u64) -> u16 {
     v
 }
 
+/// Whether `port` is the PIT's: its four registers and port 0x61.
+pub fn decodes(port: u16) -> bool {
+    matches!(port, 0x40..=0x43 | 0x61)
+}
+
 /// The PIT with the PC's port 0x61 glue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pit {

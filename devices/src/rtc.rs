@@ -204,6 +204,11 @@ mod cmos_bytes {
     }
 }
 
+/// Whether `port` is the RTC's: the index (with the NMI mask) and data.
+pub fn decodes(port: u16) -> bool {
+    matches!(port, 0x70 | 0x71)
+}
+
 /// The MC146818A with the PC's 128 bytes of CMOS.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rtc {

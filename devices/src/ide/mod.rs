@@ -313,10 +313,6 @@ pub struct Channel {
     /// An interrupt is pending (cleared by reading status).
     pub intrq: bool,
     pub bm: BusMaster,
-    /// The PCI function may master the bus (its command register's bus
-    /// master enable). Until it may, a started engine waits: no data
-    /// moves and the command does not complete.
-    pub may_master: bool,
 }
 
 impl Default for Channel {
@@ -333,7 +329,6 @@ impl Channel {
             control: 0,
             intrq: false,
             bm: BusMaster::default(),
-            may_master: false,
         }
     }
 
@@ -398,10 +393,12 @@ impl Channel {
     }
 
     /// A write of command block register `r` (1-7); data goes to
-    /// [`Channel::write_data`].
-    pub fn write(&mut self, r: u16, size: u8, value: u32, media: &mut [Media; 2], mem: &mut PhysMem) {
+    /// [`Channel::write_data`]. `bus` is guest memory as the bus master
+    /// reaches it: `None` while the PCI function may not master the bus
+    /// (bus master enable clear), and a started engine then waits.
+    pub fn write(&mut self, r: u16, size: u8, value: u32, media: &mut [Media; 2], bus: Option<&mut PhysMem>) {
         if r == reg::DATA {
-            self.write_data(size, value, media, mem);
+            self.write_data(size, value, media, bus);
             return;
         }
         let v = value as u8;
@@ -426,7 +423,7 @@ impl Channel {
         }
         match r {
             reg::SELECT => self.dev = usize::from(v & SELECT_DEV != 0),
-            reg::STATUS => self.command(v, media, mem),
+            reg::STATUS => self.command(v, media, bus),
             _ => {}
         }
     }
@@ -453,7 +450,7 @@ impl Channel {
         }
     }
 
-    fn command(&mut self, cmd: u8, media: &mut [Media; 2], mem: &mut PhysMem) {
+    fn command(&mut self, cmd: u8, media: &mut [Media; 2], bus: Option<&mut PhysMem>) {
         let dev = self.dev;
         let d = &mut self.drives[dev];
         // A command to an absent device is not taken (nothing answers).
@@ -476,15 +473,15 @@ impl Channel {
             DriveKind::Cdrom(_) => atapi::command(d, cmd),
             _ => ata::command(d, cmd, medium),
         };
-        self.finish(out, media, mem);
+        self.finish(out, media, bus);
     }
 
-    fn finish(&mut self, out: Outcome, media: &mut [Media; 2], mem: &mut PhysMem) {
+    fn finish(&mut self, out: Outcome, media: &mut [Media; 2], bus: Option<&mut PhysMem>) {
         if out.irq {
             self.raise();
         }
         if out.dma && self.bm.active() {
-            self.run_dma(media, mem);
+            self.run_dma(media, bus);
         }
     }
 
@@ -511,7 +508,7 @@ impl Channel {
         v
     }
 
-    fn write_data(&mut self, size: u8, value: u32, media: &mut [Media; 2], mem: &mut PhysMem) {
+    fn write_data(&mut self, size: u8, value: u32, media: &mut [Media; 2], bus: Option<&mut PhysMem>) {
         let dev = self.dev;
         let d = &mut self.drives[dev];
         if d.status & status::DRQ == 0 || !d.present() || d.dma_pending() {
@@ -528,24 +525,33 @@ impl Channel {
             // A packet may start a DMA data phase on an engine already
             // running.
             let out = buffer_done(d, &mut media[dev]);
-            self.finish(out, media, mem);
+            self.finish(out, media, bus);
         }
     }
 
     /// A write of bus-master register `offset` (0-7 of the channel's
-    /// eight); a start runs a waiting DMA command.
-    pub fn bm_write(&mut self, offset: u16, size: u8, value: u32, media: &mut [Media; 2], mem: &mut PhysMem) {
+    /// eight); a start runs a waiting DMA command if it has the `bus`.
+    pub fn bm_write(&mut self, offset: u16, size: u8, value: u32, media: &mut [Media; 2], bus: Option<&mut PhysMem>) {
         if self.bm.write(offset, size, value) {
-            self.run_dma(media, mem);
+            self.run_dma(media, bus);
+        }
+    }
+
+    /// The function was given the bus (its bus master enable set): an
+    /// engine started without it runs its waiting command now.
+    pub fn bus_granted(&mut self, media: &mut [Media; 2], mem: &mut PhysMem) {
+        if self.bm.active() {
+            self.run_dma(media, Some(mem));
         }
     }
 
     /// Moves the data of the selected drive's waiting DMA command through
-    /// the PRD table, then completes the command (status, INTRQ).
-    fn run_dma(&mut self, media: &mut [Media; 2], mem: &mut PhysMem) {
-        if !self.may_master {
+    /// the PRD table, then completes the command (status, INTRQ). Without
+    /// the bus nothing moves: the command waits.
+    fn run_dma(&mut self, media: &mut [Media; 2], bus: Option<&mut PhysMem>) {
+        let Some(mem) = bus else {
             return;
-        }
+        };
         let dev = self.dev;
         let d = &mut self.drives[dev];
         let medium = &mut media[dev];
@@ -563,15 +569,6 @@ impl Channel {
         }
     }
 
-    /// The PCI function's bus master enable changed to `on`: an engine
-    /// started while it was off runs its waiting command now.
-    pub fn set_may_master(&mut self, on: bool, media: &mut [Media; 2], mem: &mut PhysMem) {
-        let was = std::mem::replace(&mut self.may_master, on);
-        if on && !was && self.bm.active() {
-            self.run_dma(media, mem);
-        }
-    }
-
     /// Power-on / RESET# state: drives keep their kind and media.
     pub fn hard_reset(&mut self) {
         for d in &mut self.drives {
@@ -586,7 +583,6 @@ impl Channel {
         self.control = 0;
         self.intrq = false;
         self.bm = BusMaster::default();
-        self.may_master = false;
     }
 }
 

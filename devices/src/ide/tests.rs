@@ -315,7 +315,7 @@ fn dma_read_lands_in_ram_then_status_then_interrupt() {
 /// through the board would, and lets the channels see it.
 fn set_command(r: &mut Rig, value: u16) {
     r.ide.config_write(pci::reg::COMMAND, 2, u32::from(value));
-    r.ide.sync_bus_master(&mut r.media, &mut r.mem);
+    r.ide.run_waiting_dma(&mut r.media, &mut r.mem);
 }
 
 #[test]

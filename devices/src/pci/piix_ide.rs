@@ -159,22 +159,29 @@ impl PiixIde {
         let Some((n, kind, off)) = self.decode(port) else {
             return;
         };
-        self.sync_bus_master(media, mem);
+        let bus = self.may_master().then_some(mem);
         let ch = &mut self.channels[n];
         match kind {
-            Port::Command => ch.write(off, size, value, channel_media(media, n), mem),
+            Port::Command => ch.write(off, size, value, channel_media(media, n), bus),
             Port::Control => ch.write_control(value as u8),
-            Port::BusMaster => ch.bm_write(off, size, value, channel_media(media, n), mem),
+            Port::BusMaster => ch.bm_write(off, size, value, channel_media(media, n), bus),
         }
     }
 
-    /// Gives the channels the command register's bus master enable, after
-    /// a configuration write: a DMA started while it was off runs when it
-    /// comes on, as the function then gets the bus it was asking for.
-    pub fn sync_bus_master(&mut self, media: &mut [Media; 4], mem: &mut PhysMem) {
-        let on = self.config.read16(reg::COMMAND) & command::MASTER != 0;
+    /// Whether the function may master the bus (PCICMD bus master enable).
+    fn may_master(&self) -> bool {
+        self.config.read16(reg::COMMAND) & command::MASTER != 0
+    }
+
+    /// After a configuration write: with bus mastering enabled, a DMA
+    /// started while it was off runs now, as the function gets the bus it
+    /// was asking for. (While it stays enabled no DMA waits for it.)
+    pub fn run_waiting_dma(&mut self, media: &mut [Media; 4], mem: &mut PhysMem) {
+        if !self.may_master() {
+            return;
+        }
         for (n, ch) in self.channels.iter_mut().enumerate() {
-            ch.set_may_master(on, channel_media(media, n), mem);
+            ch.bus_granted(channel_media(media, n), mem);
         }
     }
 
