@@ -48,6 +48,18 @@ fn have(tool: &str) -> bool {
     ok
 }
 
+/// Runs `test` on a fresh copy of the cached image `name`, in a directory
+/// of the test's own (`label`) that is removed afterwards; skipped when a
+/// host tool of `tools` is missing.
+fn on_a_copy_of(name: &str, label: &str, tools: &[&str], test: impl FnOnce(&Path)) {
+    if !tools.iter().all(|t| have(t)) {
+        return;
+    }
+    let dir = temp_dir(label);
+    test(&copy_of(name, &dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `ironpc` with 256 MiB, COM1 on the pipes, the virtual clock, and `args`
 /// (the drives).
 fn ironpc(args: &[&str]) -> Command {
@@ -78,6 +90,11 @@ fn run(console: &mut Console, cmd: &str, n: u32) -> String {
     let out = console.wait_for(&format!("\n{end}"), timeout()).unwrap_or_else(|e| panic!("{e}"));
     console.wait_for(PROMPT, timeout()).unwrap_or_else(|e| panic!("{e}"));
     out
+}
+
+/// Mounts the data partition and prints `new.txt` from it.
+fn read_back(console: &mut Console) -> String {
+    run(console, "mount -t vfat /dev/sda2 /mnt && cat /mnt/new.txt && umount /mnt", 3)
 }
 
 /// Mounts the data partition, reads the file the image was built with,
@@ -112,37 +129,29 @@ fn sha(path: &Path) -> Vec<u8> {
 
 #[test]
 fn raw_disk_boots_through_syslinux_and_a_write_survives_power_off_and_a_second_boot() {
-    if !have("mtype") {
-        return;
-    }
-    let dir = temp_dir("raw");
-    let disk = copy_of(guest::DISK_RAW, &dir);
-    let mut console = boot(&["--hda", disk.to_str().unwrap()]);
-    assert!(console.transcript.contains("SYSLINUX 6."), "syslinux's banner:\n{}", console.tail());
-    assert!(console.transcript.contains("[sda] 147456 512-byte logical blocks"), "the disk in Linux:\n{}", console.tail());
-    write_to_data_partition(&mut console, "written-by-ironpc");
-    power_off(console);
-    assert_eq!(data_file_on_host(&disk, "new.txt").as_deref(), Some("written-by-ironpc\n"));
+    on_a_copy_of(guest::DISK_RAW, "raw", &["mtype"], |disk| {
+        let mut console = boot(&["--hda", disk.to_str().unwrap()]);
+        assert!(console.transcript.contains("SYSLINUX 6."), "syslinux's banner:\n{}", console.tail());
+        assert!(console.transcript.contains("[sda] 147456 512-byte logical blocks"), "the disk in Linux:\n{}", console.tail());
+        write_to_data_partition(&mut console, "written-by-ironpc");
+        power_off(console);
+        assert_eq!(data_file_on_host(disk, "new.txt").as_deref(), Some("written-by-ironpc\n"));
 
-    let mut console = boot(&["--hda", disk.to_str().unwrap()]);
-    let out = run(&mut console, "mount -t vfat /dev/sda2 /mnt && cat /mnt/new.txt && umount /mnt", 3);
-    assert!(out.contains("\nwritten-by-ironpc"), "second boot:\n{out}");
-    power_off(console);
-    let _ = std::fs::remove_dir_all(&dir);
+        let mut console = boot(&["--hda", disk.to_str().unwrap()]);
+        let out = read_back(&mut console);
+        assert!(out.contains("\nwritten-by-ironpc"), "second boot:\n{out}");
+        power_off(console);
+    });
 }
 
 #[test]
 fn qcow2_disk_boots_and_stays_consistent_after_writes() {
-    if !have("qemu-img") || !have("mtype") {
-        return;
-    }
-    let dir = temp_dir("qcow2");
-    let disk = copy_of(guest::DISK_QCOW2, &dir);
-    let mut console = boot(&["--drive", &format!("file={},format=qcow2", disk.display())]);
-    write_to_data_partition(&mut console, "qcow2-write");
-    power_off(console);
-    assert_eq!(qcow2_file_on_host(&disk, "new.txt").as_deref(), Some("qcow2-write\n"));
-    let _ = std::fs::remove_dir_all(&dir);
+    on_a_copy_of(guest::DISK_QCOW2, "qcow2", &["qemu-img", "mtype"], |disk| {
+        let mut console = boot(&["--drive", &format!("file={},format=qcow2", disk.display())]);
+        write_to_data_partition(&mut console, "qcow2-write");
+        power_off(console);
+        assert_eq!(qcow2_file_on_host(disk, "new.txt").as_deref(), Some("qcow2-write\n"));
+    });
 }
 
 /// `qemu-img check` finds no errors in the qcow2 image, and QEMU's
@@ -160,40 +169,31 @@ fn qcow2_file_on_host(disk: &Path, name: &str) -> Option<String> {
 
 #[test]
 fn snapshot_leaves_the_image_byte_identical() {
-    let dir = temp_dir("snapshot");
-    let disk = copy_of(guest::DISK_QCOW2_V2, &dir);
-    let before = sha(&disk);
-    let mut console = boot(&["--snapshot", "--hda", disk.to_str().unwrap()]);
-    write_to_data_partition(&mut console, "snapshot-write");
-    let out = run(&mut console, "mount -t vfat /dev/sda2 /mnt && cat /mnt/new.txt && umount /mnt", 3);
-    assert!(out.contains("\nsnapshot-write"), "the guest reads its own write back:\n{out}");
-    power_off(console);
-    assert_eq!(sha(&disk), before, "--snapshot changed the image");
-    let _ = std::fs::remove_dir_all(&dir);
+    on_a_copy_of(guest::DISK_QCOW2_V2, "snapshot", &[], |disk| {
+        let before = sha(disk);
+        let mut console = boot(&["--snapshot", "--hda", disk.to_str().unwrap()]);
+        write_to_data_partition(&mut console, "snapshot-write");
+        let out = read_back(&mut console);
+        assert!(out.contains("\nsnapshot-write"), "the guest reads its own write back:\n{out}");
+        power_off(console);
+        assert_eq!(sha(disk), before, "--snapshot changed the image");
+    });
 }
 
 #[test]
 fn a_sigterm_run_keeps_the_writes_it_synced() {
-    if !have("mtype") {
-        return;
-    }
-    let dir = temp_dir("sigterm");
-    let disk = copy_of(guest::DISK_RAW, &dir);
-    write_then_signal(&["--hda", disk.to_str().unwrap()], "TERM", "before-sigterm");
-    assert_eq!(data_file_on_host(&disk, "new.txt").as_deref(), Some("before-sigterm\n"));
-    let _ = std::fs::remove_dir_all(&dir);
+    on_a_copy_of(guest::DISK_RAW, "sigterm", &["mtype"], |disk| {
+        write_then_signal(&["--hda", disk.to_str().unwrap()], "TERM", "before-sigterm");
+        assert_eq!(data_file_on_host(disk, "new.txt").as_deref(), Some("before-sigterm\n"));
+    });
 }
 
 #[test]
 fn a_sigint_run_leaves_a_consistent_qcow2_with_the_writes_it_synced() {
-    if !have("qemu-img") || !have("mtype") {
-        return;
-    }
-    let dir = temp_dir("sigint");
-    let disk = copy_of(guest::DISK_QCOW2, &dir);
-    write_then_signal(&["--hda", disk.to_str().unwrap()], "INT", "before-sigint");
-    assert_eq!(qcow2_file_on_host(&disk, "new.txt").as_deref(), Some("before-sigint\n"));
-    let _ = std::fs::remove_dir_all(&dir);
+    on_a_copy_of(guest::DISK_QCOW2, "sigint", &["qemu-img", "mtype"], |disk| {
+        write_then_signal(&["--hda", disk.to_str().unwrap()], "INT", "before-sigint");
+        assert_eq!(qcow2_file_on_host(disk, "new.txt").as_deref(), Some("before-sigint\n"));
+    });
 }
 
 /// Boots, writes `text` to `new.txt` on the mounted data partition and

@@ -22,7 +22,6 @@ use ironpc::block::MemDisk;
 use ironpc::{Config, Exit, Machine};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MEMORY: u64 = 32 << 20;
 const CHUNK: u64 = 5_000_000;
@@ -181,24 +180,7 @@ const EXPECTED: &[&str] = &[
 
 /// Assembles the boot sector for a disk of `spt` sectors per track.
 fn boot_sector(spt: usize) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("floppy");
-    std::fs::create_dir_all(&dir).expect("cannot create the output directory");
-    // Tests run in parallel and may assemble the same sector: files each.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let unique = format!("{spt}.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let src = dir.join(format!("boot.{unique}.asm"));
-    let out = dir.join(format!("boot.{unique}.bin"));
-    std::fs::write(&src, BOOT_SECTOR).expect("cannot write the boot sector source");
-    let output =
-        match Command::new("nasm").arg(format!("-DSPT={spt}")).arg("-f").arg("bin").arg("-o").arg(&out).arg(&src).output() {
-            Ok(o) => o,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("nasm is needed: apt-get install nasm"),
-            Err(e) => panic!("cannot run nasm: {e}"),
-        };
-    assert!(output.status.success(), "nasm failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    let bin = std::fs::read(&out).expect("cannot read the boot sector");
-    let _ = std::fs::remove_file(&src);
-    let _ = std::fs::remove_file(&out);
+    let bin = common::assemble_source("floppy-boot", BOOT_SECTOR, &[&format!("SPT={spt}")]);
     assert_eq!(bin.len(), 512);
     bin
 }

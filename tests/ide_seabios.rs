@@ -17,7 +17,6 @@ mod common;
 
 use common::{assert_in_order, Capture};
 use ironpc::{block::MemDisk, Config, Exit, IdeDrive, Machine};
-use std::path::Path;
 use std::process::Command;
 
 const MEMORY: u64 = 32 << 20;
@@ -119,19 +118,9 @@ fn present(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok()
 }
 
-/// Assembles the boot code in `dir`, with `defines`.
-fn assemble(dir: &Path, defines: &[&str]) -> Vec<u8> {
-    let src = dir.join("boot.asm");
-    std::fs::write(&src, BOOT_ASM).unwrap();
-    let out = dir.join("boot.bin");
-    let mut cmd = Command::new("nasm");
-    cmd.args(["-f", "bin", "-o"]).arg(&out);
-    for d in defines {
-        cmd.arg(format!("-D{d}"));
-    }
-    let o = cmd.arg(&src).output().expect("nasm");
-    assert!(o.status.success(), "nasm: {}", String::from_utf8_lossy(&o.stderr));
-    std::fs::read(&out).unwrap()
+/// Assembles the boot code with `defines`.
+fn assemble(defines: &[&str]) -> Vec<u8> {
+    common::assemble_source("ide-boot", BOOT_ASM, defines)
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -169,7 +158,7 @@ fn seabios_boots_a_hard_disk_and_reads_it_with_int13() {
         return;
     }
     let dir = temp_dir("ide-hd");
-    let mbr = assemble(&dir, &[]);
+    let mbr = assemble(&[]);
     assert_eq!(mbr.len(), 512);
     let mut disk = vec![0u8; 16 << 20];
     disk[..512].copy_from_slice(&mbr);
@@ -205,7 +194,7 @@ fn seabios_boots_an_el_torito_cd() {
     let dir = temp_dir("ide-cd");
     let root = dir.join("root");
     std::fs::create_dir_all(&root).unwrap();
-    let code = assemble(&dir, &["CD"]);
+    let code = assemble(&["CD"]);
     let mut boot_img = code;
     boot_img.resize(2048, 0);
     std::fs::write(root.join("boot.bin"), &boot_img).unwrap();

@@ -12,9 +12,8 @@ mod common;
 
 use common::Capture;
 use ironpc::{Config, Exit, Machine};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const QEMU: &str = "\
 12378086 00000000 06000002 00000000 00000000 00000000 00000000 00000000 
@@ -54,30 +53,9 @@ const EXIT_PORT: u16 = 0xF4;
 /// Guest status 0 through isa-debug-exit.
 const PASSED: Exit = Exit::DebugExit(1);
 
-/// Assembles `tests/roms/pci.asm`; `None` (test skipped) without nasm.
-fn assemble() -> Option<PathBuf> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roms/pci.asm");
-    // Tests run in parallel: one file each.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pci.{}.{n}.bin", std::process::id()));
-    match Command::new("nasm").arg("-f").arg("bin").arg("-o").arg(&out).arg(&src).output() {
-        Ok(o) if o.status.success() => Some(out),
-        Ok(o) => panic!("nasm failed on {}:\n{}", src.display(), String::from_utf8_lossy(&o.stderr)),
-        Err(_) => {
-            eprintln!("skipped: nasm is not installed (apt-get install nasm)");
-            None
-        }
-    }
-}
-
 #[test]
 fn pci_functions_and_pm_ports_look_as_on_qemu() {
-    let Some(rom) = assemble() else {
-        return;
-    };
-    let bios = std::fs::read(&rom).expect("read the ROM");
-    let _ = std::fs::remove_file(&rom);
+    let bios = common::assemble("pci", &[]);
     let out = Capture::default();
     let config =
         Config { debugcon: Some((DEBUGCON, Box::new(out.clone()))), exit_port: Some(EXIT_PORT), ..Config::new(128 << 20, bios) };
@@ -96,9 +74,8 @@ fn pci_functions_and_pm_ports_look_as_on_qemu() {
 #[test]
 #[ignore = "needs qemu-system-i386"]
 fn the_expected_text_is_qemus() {
-    let Some(rom) = assemble() else {
-        return;
-    };
+    let rom = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pci.{}.bin", std::process::id()));
+    std::fs::write(&rom, common::assemble("pci", &[])).expect("write the ROM for QEMU");
     let log = rom.with_extension("qemu.txt");
     let status = Command::new("qemu-system-i386")
         .args(["-M", "pc", "-m", "128", "-nodefaults", "-serial", "null", "-display", "none", "-bios"])

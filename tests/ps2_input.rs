@@ -23,9 +23,6 @@ mod common;
 
 use common::{cpio::Cpio, guest, image, Capture, MARKER, RUN_PARAM};
 use ironpc::{ClockMode, Config, Exit, HostLink, InputEvent, KernelBoot, Machine};
-use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -127,17 +124,7 @@ fn linux_reads_keys_typed_on_its_vt_and_mouse_motion() {
 
 /// `tests/roms/kbdwake.asm`, assembled with nasm.
 fn kbdwake_rom() -> Vec<u8> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roms/kbdwake.asm");
-    // Tests run in parallel: one output file each.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kbdwake.{}.{n}.bin", std::process::id()));
-    let output =
-        Command::new("nasm").arg("-f").arg("bin").arg("-o").arg(&out).arg(&src).output().expect("nasm (apt-get install nasm)");
-    assert!(output.status.success(), "nasm: {}", String::from_utf8_lossy(&output.stderr));
-    let rom = std::fs::read(&out).expect("the assembled ROM");
-    let _ = std::fs::remove_file(&out);
-    rom
+    common::assemble("kbdwake", &[])
 }
 
 /// Runs kbdwake on its own thread; returns its debug console, the host

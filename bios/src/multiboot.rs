@@ -783,19 +783,25 @@ mod tests {
 
     /// `roms/multiboot.asm` assembled with nasm, then fixed up the way
     /// ironpc embeds option ROMs: size byte, PnP header checksum, ROM
-    /// checksum in the last byte. None when nasm is missing.
+    /// checksum in the last byte. None when nasm is missing; nasm failing
+    /// fails the test.
     fn assembled_rom() -> Option<Vec<u8>> {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("roms/multiboot.asm");
+        let roms = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("roms");
         let out = std::env::temp_dir().join(format!("ironpc-mbrom-{}.bin", std::process::id()));
-        let ok = std::process::Command::new("nasm")
-            .args(["-f", "bin", "-o"])
+        // The include path as build.rs gives it: the ROMs share optionrom.inc.
+        let mut include = roms.clone().into_os_string();
+        include.push("/");
+        let result = std::process::Command::new("nasm")
+            .args(["-f", "bin", "-i"])
+            .arg(include)
+            .arg("-o")
             .arg(&out)
-            .arg(&src)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            return None;
+            .arg(roms.join("multiboot.asm"))
+            .output();
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => panic!("cannot run nasm: {e}"),
+            Ok(o) => assert!(o.status.success(), "nasm failed on multiboot.asm:\n{}", String::from_utf8_lossy(&o.stderr)),
         }
         let raw = std::fs::read(&out).unwrap();
         std::fs::remove_file(&out).ok();

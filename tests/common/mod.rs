@@ -279,17 +279,40 @@ pub fn assert_in_order(text: &str, lines: &[&str]) {
 /// Assembles `tests/roms/NAME.asm` (its `%include`s from that directory)
 /// with nasm, `-D` each of `defines`, and returns the image.
 pub fn assemble(name: &str, defines: &[&str]) -> Vec<u8> {
-    let roms = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("roms");
+    let src = roms_dir().join(format!("{name}.asm"));
+    nasm_flat(&src, name, defines)
+}
+
+/// Assembles `source`, a test's own program (`name` tells its files
+/// apart), as [`assemble`] does a file of tests/roms.
+pub fn assemble_source(name: &str, source: &str, defines: &[&str]) -> Vec<u8> {
+    let src = unique_out_path(name, "asm");
+    std::fs::write(&src, source).expect("cannot write the program's source");
+    let image = nasm_flat(&src, name, defines);
+    let _ = std::fs::remove_file(&src);
+    image
+}
+
+fn roms_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("roms")
+}
+
+/// A file of its own for this call, in the test ROMs' output directory:
+/// tests run in parallel and may assemble the same program.
+fn unique_out_path(name: &str, extension: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("roms");
     std::fs::create_dir_all(&out_dir).expect("cannot create the ROM output directory");
-    let src = roms.join(format!("{name}.asm"));
-    // Tests run in parallel and may assemble the same ROM: one file each.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let out = out_dir.join(format!("{name}.{}.{}.bin", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    let mut include = roms.into_os_string();
+    out_dir.join(format!("{name}.{}.{}.{extension}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// nasm's flat binary of `src`, its includes looked up in tests/roms.
+fn nasm_flat(src: &Path, name: &str, defines: &[&str]) -> Vec<u8> {
+    let out = unique_out_path(name, "bin");
+    let mut include = roms_dir().into_os_string();
     include.push("/");
     let mut nasm = Command::new("nasm");
-    nasm.args(["-f", "bin", "-I"]).arg(include).arg("-o").arg(&out).arg(&src);
+    nasm.args(["-f", "bin", "-I"]).arg(include).arg("-o").arg(&out).arg(src);
     nasm.args(defines.iter().map(|d| format!("-D{d}")));
     let output = match nasm.output() {
         Ok(o) => o,

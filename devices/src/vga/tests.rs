@@ -1218,12 +1218,17 @@ fn text_rows_follow_the_character_height_and_40_columns_double_their_dots() {
 #[test]
 fn the_largest_text_screen_dumps_every_cell() {
     let (mut vga, mut vram) = text_screen();
-    crtc(&mut vga, 0x11, 0x00);
-    crtc(&mut vga, 0x01, 0xFF);
-    crtc(&mut vga, 0x12, 0xFF);
-    crtc(&mut vga, 0x07, 0x42 | 0x21);
-    crtc(&mut vga, 0x09, 0x00);
-    crtc(&mut vga, 0x13, 0x80);
+    let largest = [
+        (0x11, 0x00),        // unprotect CR0-CR7
+        (0x01, 0xFF),        // 256 characters a row
+        (0x12, 0xFF),        // vertical display end 1023: its bits 8-9
+        (0x07, 0x42 | 0x21), // in the overflow register
+        (0x09, 0x00),        // one scan line a character row
+        (0x13, 0x80),        // offset: 256 characters
+    ];
+    for (index, value) in largest {
+        crtc(&mut vga, index, value);
+    }
     // Every character cell of plane 0 holds 0xFE (the 64 KiB of plane
     // addresses the CRTC scans, in odd/even's compaction).
     for pa in 0..0x10000 {
